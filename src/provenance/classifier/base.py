@@ -1,0 +1,60 @@
+"""The classifier interface every scorer implements, and the attribution it returns.
+
+``Classifier.classify(transcript)`` is a pure function of a transcript: the same
+transcript always gives the same attribution, with no network access. The
+report records ``info()`` so a reader knows which classifier produced it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from ..transcript import Transcript
+
+UNKNOWN = "unknown"
+STATUSES = ("match", "ambiguous", "unknown", "failed")
+
+
+@dataclass
+class Candidate:
+    creator: str
+    probability: float
+
+
+@dataclass
+class Evidence:
+    text: str                      # short human-readable reason
+    probes: list[str]              # probe ids behind it
+    channel: str                   # identity|refusal|cutoff|style|tokenizer|api|coverage
+    strength: float | None = None  # log-likelihood ratio or weight, when meaningful
+
+
+@dataclass
+class Attribution:
+    creator: str                   # a creator name or "unknown"
+    confidence: float              # 0..1, calibrated probability that `creator` is right
+    status: str                    # match | ambiguous | unknown | failed
+    candidates: list[Candidate] = field(default_factory=list)   # best first
+    evidence: list[Evidence] = field(default_factory=list)
+    family: dict[str, Any] | None = None        # {"name": "GPT-4o", "confidence": 0.4}
+    channels: dict[str, Any] = field(default_factory=dict)      # per-channel summaries
+    tokenizer: dict[str, Any] | None = None     # matched tokenizer family and evidence
+    stack: dict[str, Any] | None = None         # serving stack guess
+    reliability: list[str] = field(default_factory=list)        # why it may be unreliable
+    probes_used: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Classifier(Protocol):
+    name: str
+    version: str
+
+    def info(self) -> dict[str, Any]:
+        """name, version, hash (of the artifact), probeset_hash."""
+        ...
+
+    def classify(self, transcript: Transcript) -> Attribution:
+        ...

@@ -1,0 +1,1 @@
+"""Endpoint adapters: one module per wire protocol, registered by name."""
