@@ -1,0 +1,26 @@
+"""What a content-independent channel (tokenizer, API surface) hands the classifier.
+
+A channel reports a log-likelihood for each creator it can speak about: how
+much more likely the observations are if that creator made the model. Creators
+it cannot distinguish get equal values (no information); a creator absent from
+``loglik`` gets ``default`` (the channel's value for "none of the named ones").
+The classifier adds these to the behavioural channels' log-posteriors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..classifier.base import Evidence
+
+
+@dataclass
+class ChannelResult:
+    name: str                                   # "tokenizer", "api"
+    available: bool                             # False: "no usage reported", "no stream", ...
+    loglik: dict[str, float] = field(default_factory=dict)   # creator -> log-likelihood
+    default: float = 0.0                        # log-likelihood for creators not in loglik
+    evidence: list[Evidence] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)    # e.g. {"family": "qwen2", "confidence": 0.97}
+    reason: str | None = None                   # why unavailable
