@@ -1,0 +1,40 @@
+"""Option parsing helpers shared by command modules (light imports only)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def parse_headers(values: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for v in values or []:
+        if ":" not in v:
+            raise ConfigError(f"--header {v!r}: expected NAME:VALUE")
+        k, _, val = v.partition(":")
+        out[k.strip()] = val.strip()
+    return out
+
+
+def load_probeset_opt(probes_dir: Path | None):
+    from ..probes import load_probeset
+    return load_probeset(probes_dir)
+
+
+def load_classifier_opt(model_dir: Path | None, probeset: Any):
+    from ..classifier import load_classifier
+    return load_classifier(model_dir, probeset=probeset)
+
+
+def emit_json(doc: Any) -> None:
+    from ..report import dumps
+    sys.stdout.write(dumps(doc) + "\n")
+    sys.stdout.flush()
+
+
+def stderr_console():
+    from rich.console import Console
+    return Console(stderr=True, highlight=False)

@@ -1,0 +1,65 @@
+"""`provenance probe URL --model NAME`: probe one endpoint and print its attribution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import EXIT_UNUSABLE
+
+EPILOG = """Examples:
+
+  provenance probe http://127.0.0.1:8080/v1 --model qwen2.5-coder-0.5b
+
+  provenance probe https://api.example.com/v1 --model some-model --api-key-env EXAMPLE_API_KEY --json > report.json
+
+  provenance probe https://api.anthropic.com --protocol anthropic --model claude-x -o report.json
+"""
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("probe", epilog=EPILOG)
+    def probe(
+        url: str = typer.Argument(..., help="Base URL as OpenAI-compatible clients take it (ending in /v1), or the Anthropic API root."),
+        model: str = typer.Option(..., "--model", "-m", help="Model name to request."),
+        protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY when set)."),
+        header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
+        json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON report on stdout."),
+        output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file (atomically)."),
+        probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
+        model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
+        concurrency: int = typer.Option(8, "--concurrency", min=1, max=64, help="Probes in flight at once."),
+        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
+        deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
+        retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
+        db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
+        no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),
+    ) -> None:
+        """Probe one endpoint and name the model's likely creator."""
+        from .common import emit_json, load_classifier_opt, load_probeset_opt, parse_headers
+        from ..settings import RunSettings, make_target
+        from ..run import run_single
+
+        target = make_target(url, model, protocol=protocol, api_key_env=api_key_env, headers=parse_headers(header))
+        probeset = load_probeset_opt(probes_dir)
+        classifier = load_classifier_opt(model_dir, probeset)
+        if output is not None and output.is_dir():
+            from ..errors import ConfigError
+            raise ConfigError(f"{output}: is a directory")
+        settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
+                               request_timeout=max(timeout * 2, timeout + 30))
+        report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                            db=db, store=not no_store, progress=not json_out)
+        if output is not None:
+            from ..report import dumps, write_atomic
+            write_atomic(output, dumps(report) + "\n")
+        if json_out:
+            emit_json(report)
+        else:
+            from ..render import render_verdict
+            render_verdict(report)
+        if report["attribution"]["status"] == "failed":
+            raise typer.Exit(EXIT_UNUSABLE)
