@@ -54,11 +54,15 @@ class Target:
 def redact_url(url: str) -> str:
     """Drop userinfo and query strings (which may carry keys) from a URL."""
     p = urlsplit(url)
+    try:
+        port = p.port
+    except ValueError:
+        port = None
     host = p.hostname or ""
-    if p.port:
-        host = f"{host}:{p.port}"
-    if ":" in (p.hostname or "") and p.hostname:
-        host = f"[{p.hostname}]" + (f":{p.port}" if p.port else "")
+    if ":" in host:
+        host = f"[{host}]"
+    if port:
+        host = f"{host}:{port}"
     return f"{p.scheme}://{host}{p.path}"
 
 
