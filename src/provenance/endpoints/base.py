@@ -1,0 +1,281 @@
+"""The endpoint adapter interface and the protocol registry.
+
+An adapter turns a ``Probe`` into one HTTP request for its wire protocol and an
+``HTTPResult`` back into a ``ProbeResult``. Everything else (timeouts, retries,
+caps, redirects, secrets, error recording) is shared here and in ``http.py``.
+
+Adding a protocol = one module with an ``Endpoint`` subclass + one line in
+``REGISTRY``. Modules are imported lazily by ``get_endpoint_class``.
+
+Usage::
+
+    ep = make_endpoint(target, settings)
+    async with ep:                       # opens (and later closes) its HTTP client
+        result = await ep.run_probe(probe, deadline_at=loop.time() + 60)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..errors import ConfigError
+from ..probes import Probe
+from ..settings import RunSettings, Target, redact_url
+from ..transcript import (MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, STATUS_FAILED, STATUS_OK, ProbeResult,
+                          cap_text, filter_headers)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .http import HTTPResult, HttpExecutor
+
+# protocol name -> "module:Class" (relative to this package)
+REGISTRY: dict[str, str] = {
+    "openai": "openai:OpenAIEndpoint",
+    "anthropic": "anthropic:AnthropicEndpoint",
+}
+
+_SECRETISH = ("auth", "key", "token", "secret", "cookie", "session", "password")
+MAX_FIELD_CHARS = 256
+
+
+def get_endpoint_class(protocol: str) -> type["Endpoint"]:
+    spec = REGISTRY.get(protocol)
+    if spec is None:
+        raise ConfigError(f"unknown protocol {protocol!r}: use one of {', '.join(sorted(REGISTRY))}")
+    mod_name, _, cls_name = spec.partition(":")
+    mod = importlib.import_module(f"{__package__}.{mod_name}")
+    return getattr(mod, cls_name)
+
+
+def make_endpoint(target: Target, settings: RunSettings, **kw: Any) -> "Endpoint":
+    return get_endpoint_class(target.protocol)(target, settings, **kw)
+
+
+class BadReply(Exception):
+    """The reply could not be understood; the message is the recorded reason."""
+
+
+class Endpoint(ABC):
+    """One target spoken to in one wire protocol."""
+
+    protocol: ClassVar[str] = ""
+
+    def __init__(self, target: Target, settings: RunSettings, *, http: "HttpExecutor | None" = None) -> None:
+        self.target = target
+        self.settings = settings
+        self._http = http
+        self._owns_http = http is None
+        self._depth = 0
+
+    # ------------------------------------------------------------ protocol hooks
+    @abstractmethod
+    def build_request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
+        """-> (url, JSON body) for this probe (probe.params merged into the body)."""
+
+    @abstractmethod
+    def auth_headers(self) -> dict[str, str]:
+        """Secret headers (never recorded)."""
+
+    def protocol_headers(self) -> dict[str, str]:
+        """Non-secret headers the protocol needs (recorded)."""
+        return {}
+
+    @abstractmethod
+    def parse_reply(self, probe: Probe, reply: "HTTPResult", result: ProbeResult) -> None:
+        """Fill ``result`` from a 2xx reply (JSON body or SSE events); raise BadReply if unusable."""
+
+    def error_message(self, doc: Any) -> str | None:
+        """The human message inside an error reply body, if any."""
+        if isinstance(doc, dict):
+            err = doc.get("error")
+            if isinstance(err, dict):
+                m = err.get("message")
+                t = err.get("type") or err.get("code")
+                if isinstance(m, str):
+                    return f"{t}: {m}" if isinstance(t, str) and t else m
+            if isinstance(err, str):
+                return err
+            if isinstance(doc.get("message"), str):
+                return doc["message"]
+            if isinstance(doc.get("detail"), str):
+                return doc["detail"]
+        return None
+
+    # ------------------------------------------------------------ lifecycle
+    async def __aenter__(self) -> "Endpoint":
+        if self._http is None:
+            from .http import HttpExecutor
+            self._http = HttpExecutor(self.settings)
+            self._owns_http = True
+        self._depth += 1
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth <= 0 and self._owns_http and self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    @property
+    def http(self) -> "HttpExecutor":
+        if self._http is None:
+            raise RuntimeError("use 'async with endpoint:' before sending requests")
+        return self._http
+
+    # ------------------------------------------------------------ helpers
+    def public_headers(self) -> dict[str, str]:
+        """Headers sent and recorded: protocol headers and user headers (secret-looking ones redacted)."""
+        out = dict(self.protocol_headers())
+        out.update(self.target.headers)
+        return out
+
+    def recorded_headers(self) -> dict[str, str]:
+        rec = {"user-agent": self.settings.user_agent, "content-type": "application/json"}
+        for k, v in self.public_headers().items():
+            rec[k.lower()] = "[redacted]" if any(w in k.lower() for w in _SECRETISH) else v
+        return rec
+
+    def secrets(self) -> list[str]:
+        vals = [v for v in self.auth_headers().values() if v]
+        key = self.target.api_key()
+        if key:
+            vals.append(key)
+        for k, v in self.target.headers.items():
+            if any(w in k.lower() for w in _SECRETISH) and v:
+                vals.append(v)
+        return vals
+
+    # ------------------------------------------------------------ the probe
+    async def run_probe(self, probe: Probe, *, deadline_at: float | None = None) -> ProbeResult:
+        """Send one probe and record everything. Never raises for endpoint faults."""
+        from .http import scrub, scrub_obj
+        result = ProbeResult(probe_id=probe.id, family=probe.family, stream=bool(probe.stream))
+        secrets = self.secrets()
+        try:
+            url, body = self.build_request(probe)
+            result.request = {"method": "POST", "url": redact_url(url),
+                              "headers": self.recorded_headers(), "json": body}
+            reply = await self.http.request(
+                "POST", url, json_body=body, headers=self.public_headers(),
+                secret_headers=self.auth_headers(), stream=bool(body.get("stream")),
+                deadline_at=deadline_at)
+            self._record(probe, reply, result)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # noqa: BLE001 - recorded, never raised
+            result.status = STATUS_FAILED
+            result.error = f"internal error: {type(e).__name__}: {str(e)[:200]}"
+        if secrets:
+            for name in ("error", "text", "error_body", "chunks", "headers", "request",
+                         "response_id", "response_model", "system_fingerprint", "usage"):
+                setattr(result, name, scrub_obj(getattr(result, name), secrets))
+            if result.error:
+                result.error = scrub(result.error, secrets)
+        if result.error:
+            result.error = _one_line(result.error)
+        return result
+
+    def _record(self, probe: Probe, reply: "HTTPResult", result: ProbeResult) -> None:
+        result.attempts = reply.attempts
+        result.latency_ms = reply.latency_ms
+        result.http_status = reply.status
+        result.headers = filter_headers(reply.headers)
+        result.truncated = reply.truncated
+        if reply.error is not None:
+            result.status = STATUS_FAILED
+            result.error = reply.error
+            return
+        status = reply.status or 0
+        if not 200 <= status < 300:
+            doc = _loads(reply.body)
+            result.error_body = cap_json(doc if doc is not None else reply.body.decode("utf-8", "replace"))
+            msg = self.error_message(doc)
+            if probe.mode == "invalid" and 400 <= status < 500 and doc is not None:
+                result.status = STATUS_OK          # the error reply IS the observation
+                return
+            result.status = STATUS_FAILED
+            lead = {401: "authentication failed", 403: "access denied", 404: "not found",
+                    429: "rate limited"}.get(status, "server error" if status >= 500 else "request rejected")
+            extra = f" after {reply.attempts} attempts" if reply.attempts > 1 else ""
+            result.error = f"{lead}: HTTP {status}{extra}" + (f": {msg}" if msg else "")
+            return
+        try:
+            self.parse_reply(probe, reply, result)
+            if result.status != STATUS_FAILED:
+                result.status = STATUS_OK
+        except BadReply as e:
+            result.status = STATUS_FAILED
+            why = str(e)
+            if reply.truncated:
+                why += f" (reply body truncated at {self.settings.max_body_bytes} bytes)"
+            result.error = f"bad response: {why}"
+
+    # ------------------------------------------------------------ shared parsing helpers
+    @staticmethod
+    def json_body(reply: "HTTPResult") -> Any:
+        if not reply.body:
+            raise BadReply("empty body")
+        doc = _loads(reply.body)
+        if doc is None:
+            raise BadReply("body is not JSON")
+        return doc
+
+    @staticmethod
+    def set_text(result: ProbeResult, text: str | None, chunks: list[str] | None = None) -> None:
+        t, cut = cap_text(text)
+        result.text = t
+        result.truncated = result.truncated or cut
+        if chunks is not None:
+            if len(chunks) > MAX_CHUNKS:
+                chunks = chunks[:MAX_CHUNKS]
+                result.truncated = True
+            total, kept = 0, []
+            for c in chunks:
+                total += len(c)
+                if total > MAX_TEXT_CHARS:
+                    result.truncated = True
+                    break
+                kept.append(c)
+            result.chunks = kept
+
+    @staticmethod
+    def short(v: Any) -> str | None:
+        if v is None:
+            return None
+        return str(v)[:MAX_FIELD_CHARS]
+
+
+def _loads(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw.decode("utf-8", errors="replace"))
+    except ValueError:
+        return None
+
+
+def cap_json(doc: Any, limit: int = MAX_ERROR_CHARS) -> Any:
+    """A JSON-like value kept only when small; otherwise its capped text."""
+    try:
+        blob = json.dumps(doc, ensure_ascii=False)
+    except (TypeError, ValueError):
+        blob = str(doc)
+        doc = blob
+    if len(blob) <= limit:
+        return doc
+    return blob[:limit]
+
+
+def cap_usage(u: Any) -> dict[str, Any] | None:
+    if not isinstance(u, dict):
+        return None
+    v = cap_json(u, 1000)
+    return v if isinstance(v, dict) else None
+
+
+def _one_line(s: str) -> str:
+    s = " ".join(str(s).split())
+    return s[:MAX_ERROR_CHARS]
