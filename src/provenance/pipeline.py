@@ -46,10 +46,7 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
     from .endpoints.base import make_endpoint
     from .runner import run_probes
 
-    endpoint = make_endpoint(target, settings)
-    try:
-        transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
-                                      on_result=on_result, existing=list(existing or []))
-    finally:
-        await endpoint.aclose()
+    endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
+    transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
+                                  on_result=on_result, existing=list(existing or []))
     return classify_report_dict(transcript, classifier, run_id=run_id)
