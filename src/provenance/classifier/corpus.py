@@ -1,0 +1,131 @@
+"""Reading the reference corpus (and extra collected answers) for training and evaluation.
+
+Records are the corpus format: source, model, creator, variant, prompt_id, kind,
+prompt, response, extra. ``group_key`` groups a model with its aliases and
+dated snapshots, so leave-one-model-out removes them together.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from ..errors import ConfigError
+
+SOURCE_FAMILY = {
+    "model_name_identity": "identity",
+    "knowledge_cutoff": "cutoff",
+    "xstest": "refusal",
+    "jailbreakbench": "refusal",
+    "alpaca_eval": "style",
+    "arena_hard": "style",
+    "mt_bench": "style",
+}
+
+# explicit aliases the name rules below cannot see (documented in docs/classifier.md)
+ALIASES = {
+    "claude-bedrock": "claude-2",
+    "gpt-3.5-turbo": "gpt-3.5-turbo",
+}
+
+_STRIP = (
+    re.compile(r"[:@].*$"),                                # :free, @provider
+    re.compile(r"-(?:20\d\d-?\d\d-?\d\d|\d{4}(?:-\d\d)?|\d\d-\d\d)(?=$|-)"),  # dated snapshots -0613, -20240229, -2024-05-13, -02-15
+    re.compile(r"-(?:preview|latest|exp|api|bedrock|turbo-preview)(?=$|-)"),
+    re.compile(r"-(?:chat|instruct|it|hf)$"),
+)
+
+
+def group_key(model: str) -> str:
+    """A model's alias group: the name without dates, ':free', '-preview', '-api', '-chat'..."""
+    name = ALIASES.get(model, model).lower()
+    prev = None
+    while prev != name:
+        prev = name
+        for rx in _STRIP:
+            name = rx.sub("", name)
+    return name.strip("-") or model
+
+
+@dataclass
+class Record:
+    source: str
+    model: str
+    creator: str
+    variant: str
+    prompt_id: str
+    response: str
+    extra: dict[str, Any] = field(default_factory=dict)
+    prompt: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}:{self.prompt_id}"
+
+    @property
+    def family(self) -> str:
+        return SOURCE_FAMILY.get(self.source, "style")
+
+
+def _open(path: Path):
+    if path.suffix == ".gz":
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open("r", encoding="utf-8")
+
+
+def read_records(path: Path) -> Iterator[Record]:
+    try:
+        fh = _open(path)
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    with fh:
+        for n, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                r = json.loads(line)
+                yield Record(source=str(r["source"]), model=str(r["model"]).lower(),
+                             creator=str(r["creator"]), variant=str(r.get("variant") or ""),
+                             prompt_id=str(r["prompt_id"]), response=str(r.get("response") or ""),
+                             extra=dict(r.get("extra") or {}), prompt=str(r.get("prompt") or ""))
+            except (ValueError, KeyError, TypeError) as e:
+                raise ConfigError(f"{path}:{n}: not a corpus record ({type(e).__name__})") from None
+
+
+def corpus_files(corpus_dir: Path | str, extra: Iterable[Path | str] = ()) -> list[Path]:
+    d = Path(corpus_dir)
+    main = d / "responses.jsonl.gz"
+    if not d.is_dir() or not main.is_file():
+        raise ConfigError(f"{d}: not a reference corpus directory (responses.jsonl.gz missing)")
+    files = [main]
+    for e in extra:
+        p = Path(e)
+        if not p.is_file():
+            raise ConfigError(f"{p}: extra corpus file not found")
+        files.append(p)
+    return files
+
+
+def load_records(corpus_dir: Path | str, extra: Iterable[Path | str] = ()) -> list[Record]:
+    out: list[Record] = []
+    for f in corpus_files(corpus_dir, extra):
+        out.extend(read_records(f))
+    return out
+
+
+def load_events(corpus_dir: Path | str) -> dict[str, dict[str, Any]]:
+    """event id -> event (month, expected answer, subject) from cutoff_events.jsonl."""
+    p = Path(corpus_dir) / "cutoff_events.jsonl"
+    if not p.is_file():
+        return {}
+    out = {}
+    for line in p.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            e = json.loads(line)
+            out[str(e["id"])] = e
+    return out

@@ -1,0 +1,40 @@
+"""One answer -> hashed feature indices, the same code for training and inference.
+
+Channels are the behavioural probe families (identity, refusal, cutoff, style).
+Each answer is cut to its probe's token budget, tokenised into word unigrams and
+bigrams plus the family's pseudo-tokens (claims, refusal wording, event
+knowledge, formatting), and hashed with a stable CRC-32 into ``HASH_DIM``.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+from ..features.cutoff import cutoff_tokens
+from ..features.identity import claim_tokens
+from ..features.refusal import refusal_tokens
+from ..features.style import answer_tokens
+from ..features.text import hash_tokens, truncate
+
+CHANNELS = ("identity", "refusal", "cutoff", "style")
+DEFAULT_BUDGET = {"identity": 300, "refusal": 200, "cutoff": 200, "style": 300}
+
+
+def answer_feature_tokens(family: str, text: str, keywords: Sequence[str] = (),
+                          month: str | None = None) -> list[str]:
+    if family == "identity":
+        extra = claim_tokens(text) * 3
+    elif family == "refusal":
+        extra = refusal_tokens(text) * 3
+    elif family == "cutoff":
+        extra = cutoff_tokens(text, keywords, month) * 3
+    else:
+        extra = []
+    return answer_tokens(text) + extra
+
+
+def answer_indices(family: str, text: str, max_tokens: int, keywords: Iterable[str] = (),
+                   month: str | None = None) -> list[int]:
+    """Hashed feature indices (with repeats) of one answer cut to ``max_tokens``."""
+    t = truncate(text or "", max_tokens)
+    return hash_tokens(answer_feature_tokens(family, t, tuple(keywords), month))

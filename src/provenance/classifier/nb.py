@@ -1,0 +1,114 @@
+"""Creator-balanced multinomial naive Bayes over hashed features, with cheap leave-out.
+
+Each model contributes one distribution per channel (the mean of its answers'
+normalised feature counts), each creator is the mean of its models'
+distributions, and each creator weighs the same. Leaving a model or a creator
+out of training is a recomputation of means, not a retrain. Training-only
+(numpy + scipy); inference uses the exported log-probabilities in ``model.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ..features.text import HASH_DIM
+
+SMOOTH = 0.35       # Jelinek-Mercer weight of the background distribution
+FLOOR = 1e-7
+
+
+def answer_vector(indices: Sequence[int]) -> np.ndarray:
+    """Dense normalised count vector over the full hash space (training only)."""
+    v = np.bincount(np.asarray(indices, dtype=np.int64), minlength=HASH_DIM).astype(np.float32)
+    s = v.sum()
+    return v / s if s > 0 else v
+
+
+def select_vocab(model_vecs: dict[str, np.ndarray], k: int, min_models: int = 2) -> np.ndarray:
+    """Hash ids kept for a channel: the ``k`` present in most models (unsupervised, no labels)."""
+    df = np.zeros(HASH_DIM, dtype=np.int32)
+    mass = np.zeros(HASH_DIM, dtype=np.float64)
+    for v in model_vecs.values():
+        df += v > 0
+        mass += v
+    score = df.astype(np.float64) + mass / (mass.max() + 1e-12)
+    score[df < min_models] = -1
+    order = np.argsort(-score, kind="stable")[:k]
+    order = order[score[order] > 0]
+    return np.sort(order).astype(np.int64)
+
+
+@dataclass
+class NBChannel:
+    name: str
+    models: list[str]             # model ids, rows of ``P``
+    creators: list[str]           # creator of each row
+    vocab: np.ndarray             # hash ids (sorted) -> columns
+    P: np.ndarray                 # (n_models, K) per-model distributions over the vocab
+
+    @classmethod
+    def build(cls, name: str, model_vecs: dict[str, np.ndarray], model_creator: dict[str, str],
+              k: int) -> "NBChannel":
+        vocab = select_vocab(model_vecs, k)
+        models = sorted(model_vecs)
+        P = np.stack([model_vecs[m][vocab] for m in models]).astype(np.float64)
+        s = P.sum(axis=1, keepdims=True)
+        P = np.where(s > 0, P / np.maximum(s, 1e-12), 0.0)
+        return cls(name, models, [model_creator[m] for m in models], vocab, P)
+
+    def log_theta(self, labels: Sequence[str], exclude: Iterable[str] = ()) -> np.ndarray:
+        """(len(labels), K) smoothed log-probabilities, models in ``exclude`` left out.
+
+        A label with no remaining model in this channel gets the background
+        distribution: the channel then says nothing about it.
+        """
+        ex = set(exclude)
+        keep = np.array([m not in ex for m in self.models], dtype=bool)
+        rows = []
+        present = []
+        for lab in labels:
+            sel = keep & np.array([c == lab for c in self.creators], dtype=bool)
+            if sel.any():
+                rows.append(self.P[sel].mean(axis=0))
+                present.append(True)
+            else:
+                rows.append(None)
+                present.append(False)
+        have = [r for r in rows if r is not None]
+        bg = np.mean(have, axis=0) if have else np.full(self.P.shape[1], 1.0 / max(1, self.P.shape[1]))
+        bg = np.maximum(bg, FLOOR)
+        bg = bg / bg.sum()
+        out = np.empty((len(labels), self.P.shape[1]), dtype=np.float64)
+        for i, r in enumerate(rows):
+            th = bg if r is None else (1 - SMOOTH) * r + SMOOTH * bg
+            out[i] = np.log(np.maximum(th, FLOOR))
+        return out
+
+    def columns(self) -> np.ndarray:
+        """Lookup table hash id -> column (or -1), for mapping answer indices."""
+        lut = np.full(HASH_DIM, -1, dtype=np.int64)
+        lut[self.vocab] = np.arange(len(self.vocab))
+        return lut
+
+
+def sparse_rows(index_lists: Sequence[Sequence[int]], lut: np.ndarray):
+    """CSR matrix (answers x K) of normalised in-vocab counts."""
+    from scipy import sparse
+    data, cols, ptr = [], [], [0]
+    for idx in index_lists:
+        c = lut[np.asarray(idx, dtype=np.int64)] if len(idx) else np.zeros(0, dtype=np.int64)
+        c = c[c >= 0]
+        if len(c):
+            u, n = np.unique(c, return_counts=True)
+            data.append(n / n.sum())
+            cols.append(u)
+            ptr.append(ptr[-1] + len(u))
+        else:
+            ptr.append(ptr[-1])
+    K = int((lut >= 0).sum())
+    d = np.concatenate(data) if data else np.zeros(0)
+    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    return sparse.csr_matrix((d, c, np.asarray(ptr)), shape=(len(index_lists), K))
