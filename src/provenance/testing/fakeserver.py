@@ -223,6 +223,7 @@ class FakeLLMServer:
         models: Iterable[str] = ("fake-model",),
         system_fingerprint: str | None = "fp_fake0001",
         report_usage: bool = True,
+        ignore_stream: bool = False,
         api_key: str | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -239,6 +240,7 @@ class FakeLLMServer:
         self.models = list(models)
         self.system_fingerprint = system_fingerprint
         self.report_usage = report_usage
+        self.ignore_stream = ignore_stream
         self.api_key = api_key
         self.host = host
         self._want_port = port
@@ -600,7 +602,7 @@ class FakeLLMServer:
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
                  "total_tokens": prompt_tokens + len(pieces)}
         fp = self.system_fingerprint
-        if body.get("stream"):
+        if body.get("stream") and not self.ignore_stream:
             events: list[bytes] = []
 
             def chunk(delta: dict | None, fin: str | None, choices: bool = True) -> dict:
@@ -672,7 +674,7 @@ class FakeLLMServer:
         if isinstance(body.get("system"), str):
             msgs = [{"role": "system", "content": body["system"]}] + msgs
         input_tokens = int(self.usage_fn(msgs))
-        if body.get("stream"):
+        if body.get("stream") and not self.ignore_stream:
             docs: list[tuple[str, dict]] = [
                 ("message_start", {"type": "message_start", "message": {
                     "id": rid, "type": "message", "role": "assistant", "model": model, "content": [],
