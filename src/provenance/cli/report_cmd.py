@@ -29,5 +29,12 @@ def register(app: typer.Typer) -> None:
 
         Example: provenance report export 018f2a7c3b1e9d2f4a6c -o report.json
         """
-        from ..errors import ConfigError
-        raise ConfigError("the run store is not available in this build")
+        from .common import emit_json
+        from ..report import dumps, write_atomic
+        from ..store import RunStore
+        with RunStore.open(db) as store:
+            report = store.load_report(run_id)
+        if output is not None:
+            write_atomic(output, dumps(report) + "\n")
+        else:
+            emit_json(report)

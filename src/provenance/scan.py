@@ -1,0 +1,331 @@
+"""Batch scans: probe many entrants concurrently, recording every probe in the run store.
+
+``scan_entrants`` runs each entrant through ``pipeline.probe_async`` within a
+global limit (entrants in flight) and a per-host limit (keyed by host:port);
+one entrant's failure never stops the others. Each probe result is committed
+to the store as it arrives, so a killed scan resumes where it stopped:
+
+* resume on (default): an entrant whose latest run with this probe-set hash is
+  complete is not probed again (its stored report is reused); an interrupted
+  one continues from the probes it lacks (those that failed are retried);
+* resume off: every entrant gets a fresh run.
+
+Output helpers: ``JsonlSink`` writes one report per line (flushed per line),
+then a ``{"type": "summary", ...}`` record; an entrant whose pipeline broke
+gets a ``{"type": "error", ...}`` line instead of a report.
+``ScanProgress`` draws live progress on a TTY stderr; ``render_table`` the
+final table. Rich is imported only inside those.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import IO, Any, Callable, Iterable, Sequence
+from urllib.parse import urlsplit
+
+from .entrants import Entrant
+from .errors import ConfigError, StoreError
+
+STATE_COMPLETE = "complete"     # probed now, at least one probe succeeded
+STATE_REUSED = "reused"         # complete run from an earlier scan (resume)
+STATE_UNUSABLE = "unusable"     # probed now, no probe succeeded
+STATE_ERROR = "error"           # the pipeline itself broke for this entrant
+USABLE = (STATE_COMPLETE, STATE_REUSED)
+
+
+@dataclass
+class Outcome:
+    name: str
+    target: dict[str, Any]
+    state: str
+    run_id: str | None = None
+    report: dict[str, Any] | None = None
+    error: str | None = None
+    elapsed_s: float = 0.0
+    probes_sent: int = 0
+    resumed_with: int = 0
+
+    @property
+    def attribution(self) -> dict[str, Any]:
+        return (self.report or {}).get("attribution") or {}
+
+    def record(self) -> dict[str, Any]:
+        """The JSONL line for this entrant: its report, or an error record."""
+        if self.report is not None:
+            return self.report
+        return {"type": "error", "entrant": self.name, "target": self.target, "run_id": self.run_id,
+                "error": self.error}
+
+
+def host_key(base_url: str) -> str:
+    p = urlsplit(base_url)
+    port = p.port or (443 if p.scheme == "https" else 80)
+    return f"{(p.hostname or '').lower()}:{port}"
+
+
+class ScanEvents:
+    """Callbacks a display can implement (all optional, all sync)."""
+
+    def started(self, entrant: Entrant, total: int, have: int) -> None: ...
+
+    def probe_done(self, entrant: Entrant) -> None: ...
+
+    def finished(self, outcome: Outcome) -> None: ...
+
+
+async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: Any, classifier: Any,
+                        settings: Any, concurrency: int = 8, per_host: int = 2, resume: bool = True,
+                        scan_id: str | None = None, events: ScanEvents | None = None,
+                        on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+    """Probe every entrant; return their outcomes in entrant order.
+
+    Raises only for problems that make continuing pointless (StoreError: nothing
+    could be recorded) or on cancellation.
+    """
+    from .pipeline import probe_async
+
+    ev = events or ScanEvents()
+    global_sem = asyncio.Semaphore(max(1, concurrency))
+    host_sems: dict[str, asyncio.Semaphore] = {}
+    total = len(probeset.probes)
+    ps_hash = probeset.hash
+
+    def finish(o: Outcome) -> Outcome:
+        ev.finished(o)
+        if on_outcome is not None:
+            on_outcome(o)
+        return o
+
+    async def probe_one(e: Entrant) -> Outcome:
+        t0 = time.monotonic()
+        pub = e.target.public()
+        prior = store.find_resumable(e.target, ps_hash) if resume else None
+        if prior is not None and prior["status"] == "complete":
+            report = store.load_report(prior["id"])
+            return finish(Outcome(e.name, pub, STATE_REUSED, run_id=prior["id"], report=report,
+                                  elapsed_s=time.monotonic() - t0))
+        sem = host_sems.setdefault(host_key(e.target.base_url), asyncio.Semaphore(max(1, per_host)))
+        async with sem, global_sem:
+            t0 = time.monotonic()
+            existing = []
+            if prior is not None:                       # interrupted earlier: continue it
+                run_id = prior["id"]
+                existing = [r for r in store.load_results(run_id) if r.ok]
+            else:
+                run_id = store.start_run(e.target, probeset, scan_id=scan_id, entrant=e.name)
+            sent = {"n": 0}
+
+            def on_result(r: Any) -> None:
+                store.record_result(run_id, r)
+                sent["n"] += 1
+                ev.probe_done(e)
+
+            ev.started(e, total, len(existing))
+            try:
+                report = await probe_async(e.target, probeset=probeset, classifier=classifier, settings=settings,
+                                           run_id=run_id, on_result=on_result, existing=existing)
+                store.finish_run(run_id, report)
+            except (asyncio.CancelledError, StoreError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - one entrant's failure never stops the others
+                from .render import safe_line
+                msg = safe_line(f"{type(exc).__name__}: {exc}", 300)
+                store.fail_run(run_id, msg)
+                return finish(Outcome(e.name, pub, STATE_ERROR, run_id=run_id, error=msg,
+                                      elapsed_s=time.monotonic() - t0, probes_sent=sent["n"],
+                                      resumed_with=len(existing)))
+        status = (report.get("attribution") or {}).get("status")
+        state = STATE_UNUSABLE if status == "failed" else STATE_COMPLETE
+        return finish(Outcome(e.name, pub, state, run_id=run_id, report=report, elapsed_s=time.monotonic() - t0,
+                              probes_sent=sent["n"], resumed_with=len(existing)))
+
+    tasks = [asyncio.ensure_future(probe_one(e)) for e in entrants]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+
+
+def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s: float | None = None,
+              probeset: dict[str, Any] | None = None) -> dict[str, Any]:
+    outs = list(outcomes)
+    states = {s: sum(1 for o in outs if o.state == s)
+              for s in (STATE_COMPLETE, STATE_REUSED, STATE_UNUSABLE, STATE_ERROR)}
+    creators: dict[str, int] = {}
+    verdicts: dict[str, int] = {}
+    for o in outs:
+        if o.state in USABLE:
+            a = o.attribution
+            creators[str(a.get("creator"))] = creators.get(str(a.get("creator")), 0) + 1
+            verdicts[str(a.get("status"))] = verdicts.get(str(a.get("status")), 0) + 1
+    return {"type": "summary", "scan_id": scan_id, "entrants": len(outs), **states,
+            "usable": states[STATE_COMPLETE] + states[STATE_REUSED],
+            "creators": dict(sorted(creators.items(), key=lambda kv: (-kv[1], kv[0]))),
+            "verdicts": verdicts, "probeset": probeset,
+            "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3)}
+
+
+class JsonlSink:
+    """Writes records as JSON lines to several streams, flushing after each line."""
+
+    def __init__(self, streams: Sequence[IO[str]]) -> None:
+        self.streams = list(streams)
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for s in self.streams:
+            s.write(line)
+            s.flush()
+
+
+def open_out(path: Any) -> IO[str]:
+    from pathlib import Path
+    p = Path(path)
+    if p.is_dir():
+        raise ConfigError(f"{p}: is a directory")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise ConfigError(f"{parent}: output directory does not exist")
+    try:
+        return open(p, "w", encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot write ({e.strerror or e})") from None
+
+
+def _pct(x: Any) -> str:
+    try:
+        return f"{float(x) * 100:.0f}%"
+    except (TypeError, ValueError):
+        return "-"
+
+
+def _sub(d: Any, key: str) -> str | None:
+    return d.get(key) if isinstance(d, dict) else None
+
+
+def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    from .render import markup_escape as esc
+
+    table = Table(title="Scan results", title_justify="left", header_style="bold")
+    for col in ("entrant", "creator", "confidence", "status", "tokenizer", "stack", "time"):
+        table.add_column(col, justify="right" if col in ("confidence", "time") else "left")
+    colors = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}
+    for o in outcomes:
+        a = o.attribution
+        if o.state == STATE_ERROR:
+            status, creator = "[red]error[/red]", esc(o.error, 80)
+        else:
+            st = str(a.get("status", "?"))
+            status = f"[{colors.get(st, 'white')}]{esc(st, 20)}[/]" + (" (stored)" if o.state == STATE_REUSED else "")
+            creator = esc(a.get("creator"), 60)
+        table.add_row(esc(o.name, 60), creator, _pct(a.get("confidence")) if o.report else "-", status,
+                      esc(_sub(a.get("tokenizer"), "family") or "-", 30),
+                      esc(_sub(a.get("stack"), "stack") or "-", 30), f"{o.elapsed_s:.1f}s")
+    console.print(table)
+    console.print(summary_line(summary))
+
+
+def summary_line(s: dict[str, Any]) -> str:
+    from .render import markup_escape as esc
+    parts = [f"{s['entrants']} entrants: {s['complete']} probed, {s['reused']} from earlier runs, "
+             f"{s['unusable']} unusable, {s['error']} errors"]
+    if s.get("creators"):
+        parts.append("creators: " + ", ".join(f"{esc(k, 40)} {v}" for k, v in list(s["creators"].items())[:8]))
+    if s.get("elapsed_s") is not None:
+        parts.append(f"{s['elapsed_s']:.1f}s")
+    return " | ".join(parts)
+
+
+class ScanProgress(ScanEvents):
+    """Live progress on stderr (TTY only): totals, elapsed, ETA, one line per entrant state."""
+
+    def __init__(self, n_entrants: int) -> None:
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        self.console = Console(stderr=True, highlight=False)
+        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=self.console, transient=True)
+        self.total = self.progress.add_task("entrants", total=n_entrants)
+        self.tasks: dict[str, Any] = {}
+        self.counts = {STATE_COMPLETE: 0, STATE_REUSED: 0, STATE_UNUSABLE: 0, STATE_ERROR: 0}
+
+    def __enter__(self) -> "ScanProgress":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
+
+    def started(self, entrant: Entrant, total: int, have: int) -> None:
+        from .render import markup_escape as esc
+        label = f"  {esc(entrant.name, 40)}" + (f" (resumed, {have} kept)" if have else "")
+        self.tasks[entrant.name] = self.progress.add_task(label, total=total, completed=have)
+
+    def probe_done(self, entrant: Entrant) -> None:
+        tid = self.tasks.get(entrant.name)
+        if tid is not None:
+            self.progress.advance(tid)
+
+    def finished(self, o: Outcome) -> None:
+        from .render import markup_escape as esc
+        tid = self.tasks.pop(o.name, None)
+        if tid is not None:
+            self.progress.remove_task(tid)
+        self.counts[o.state] = self.counts.get(o.state, 0) + 1
+        a = o.attribution
+        if o.state == STATE_ERROR:
+            line = f"[red]error[/red]     {esc(o.name, 60)}: {esc(o.error, 200)}"
+        elif o.state == STATE_UNUSABLE:
+            line = f"[red]unusable[/red]  {esc(o.name, 60)}: no probe succeeded"
+        else:
+            tag = "stored   " if o.state == STATE_REUSED else "done     "
+            line = (f"[green]{tag}[/green] {esc(o.name, 60)}: {esc(a.get('creator'), 60)} "
+                    f"({_pct(a.get('confidence'))}, {esc(a.get('status'), 20)}) {o.elapsed_s:.1f}s")
+        self.progress.console.print(line)
+        c = self.counts
+        self.progress.update(self.total, advance=1,
+                             description=f"entrants ({c[STATE_COMPLETE] + c[STATE_REUSED]} ok, "
+                                         f"{c[STATE_UNUSABLE] + c[STATE_ERROR]} failed)")
+
+
+def entrants_from_models(url: str, *, match: str | None, api_key_env: str | None, settings: Any,
+                         require_key: bool = True) -> list[Entrant]:
+    """One entrant per model listed by ``GET {url}/models`` (OpenAI-compatible)."""
+    import fnmatch
+
+    from .errors import EndpointUnusable, TransportError
+    from .settings import make_target
+
+    probe_target = make_target(url, "listing", api_key_env=api_key_env, require_key=require_key)
+    try:
+        from .endpoints.openai import list_models
+    except ImportError:  # pragma: no cover - the transport ships it
+        raise ConfigError("listing models needs provenance.endpoints.openai.list_models") from None
+    try:
+        ids = asyncio.run(list_models(probe_target.base_url, settings=settings, api_key=probe_target.api_key(),
+                                      headers=None, deadline_at=None))
+    except TransportError as e:
+        from .render import safe_line
+        raise EndpointUnusable(f"{probe_target.public()['base_url']}: {safe_line(e, 300)}") from None
+    seen: set[str] = set()
+    out: list[Entrant] = []
+    for mid in ids:
+        if mid in seen or (match and not fnmatch.fnmatchcase(mid, match)):
+            continue
+        seen.add(mid)
+        t = make_target(url, mid, api_key_env=probe_target.api_key_env, name=mid, require_key=require_key)
+        out.append(Entrant(name=mid, target=t, where=f"{t.public()['base_url']}/models"))
+    if not out:
+        raise ConfigError(f"{probe_target.public()['base_url']}/models lists no model"
+                          + (f" matching {match!r}" if match else ""))
+    return out
