@@ -27,7 +27,16 @@ answers normally. ``fault_fn(request) -> Fault | None`` decides per request
 
 Hooks: ``answer_fn(body) -> str`` (or ``answer_fn(body, request)``),
 ``usage_fn(messages) -> prompt_tokens``, ``chunk_fn(text) -> list[str]`` (stream
-pieces; completion_tokens = number of pieces).
+pieces; completion_tokens = number of pieces). Options: ``latency`` (seconds
+before each reply), ``chunk_delay`` (between stream pieces), ``headers`` (added
+to every reply), ``model`` (reported model; default: echo the request's),
+``models`` (for ``/models``), ``system_fingerprint``, ``report_usage``,
+``ignore_stream`` (answer JSON even when a stream is asked), ``api_key``
+(when set, other keys get 401).
+
+Benchmarks that want the server's CPU off the client's GIL can run it in its own
+process: ``python -m provenance.testing.fakeserver --latency 1`` prints
+``READY <base_url>`` on stdout and serves until stdin closes or it is killed.
 """
 
 from __future__ import annotations
@@ -855,3 +864,27 @@ async def _write_pieces(writer: asyncio.StreamWriter, pieces: Iterable[bytes]) -
         await writer.drain()
 
 
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run a fake server in the foreground (for benchmarks in a separate process)."""
+    import argparse
+    import sys
+
+    ap = argparse.ArgumentParser(prog="python -m provenance.testing.fakeserver")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--latency", type=float, default=0.0)
+    ap.add_argument("--chunk-delay", type=float, default=0.0)
+    ap.add_argument("--model", default=None)
+    a = ap.parse_args(argv)
+    with FakeLLMServer(port=a.port, latency=a.latency, chunk_delay=a.chunk_delay, model=a.model) as srv:
+        sys.stdout.write(f"READY {srv.base_url}\n")
+        sys.stdout.flush()
+        try:
+            sys.stdin.read()
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()
