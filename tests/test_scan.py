@@ -79,7 +79,7 @@ def claude(body):
 def test_scan_mixed_entrants_and_resume(tmp_path, probes_dir):
     good = FakeLLMServer(answer_fn=claude).start()
     slow = FakeLLMServer(answer_fn=lambda b: "I'm Qwen, created by Alibaba Cloud.", latency=0.2).start()
-    failing = FakeLLMServer(fault_fn=lambda r: Fault.status(500)).start()
+    failing = FakeLLMServer(fault_fn=lambda r: Fault.status(503, retry_after="0")).start()
     limited = FakeLLMServer(answer_fn=lambda b: "I am Gemini, a model by Google.",
                             faults=[Fault.status(429, retry_after="0.05")] * 2).start()
     try:

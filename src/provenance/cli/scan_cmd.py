@@ -148,14 +148,15 @@ def register(app: typer.Typer) -> None:
             con.print("no runs stored yet")
             return
         table = Table(header_style="bold")
-        for col in ("id", "started", "entrant / model", "status", "creator", "conf.", "probes ok/total"):
+        table.add_column("id", no_wrap=True, min_width=20)
+        for col in ("started", "entrant", "status", "creator", "conf", "probes"):
             table.add_column(col)
         for r in rows:
             t = r.get("target") or {}
             who = r.get("entrant") or f"{t.get('model')} @ {t.get('base_url')}"
             conf = r.get("confidence")
             p = r.get("probes") or {}
-            table.add_row(esc(r["id"], 40), esc((r.get("started_at") or "")[:19], 30), esc(who, 80),
+            table.add_row(esc(r["id"], 40), esc((r.get("started_at") or "")[5:16].replace("T", " "), 30), esc(who, 80),
                           esc(r["status"], 20), esc(r.get("creator") or "-", 60),
                           f"{conf * 100:.0f}%" if isinstance(conf, (int, float)) else "-",
                           f"{p.get('ok', 0)}/{p.get('total', 0)}")
