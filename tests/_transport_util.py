@@ -58,7 +58,9 @@ messages = [{{ role = "user", content = "probe number {i}" }}]
 
 
 def fast_settings(**kw) -> RunSettings:
-    base = dict(connect_timeout=0.5, read_timeout=0.5, request_timeout=1.5, deadline=3.0,
+    # generous for normal replies on a loaded 2-core box; fault tests that need a
+    # timeout to fire pass small values explicitly
+    base = dict(connect_timeout=1.0, read_timeout=2.0, request_timeout=3.0, deadline=5.0,
                 retries=3, backoff_base=0.01, backoff_max=0.3, concurrency=4,
                 max_body_bytes=1_000_000)
     base.update(kw)

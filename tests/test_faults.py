@@ -322,7 +322,7 @@ messages = [{ role = "user", content = "x" }]
             with FakeLLMServer(faults=script, api_key=KEY) as srv:
                 base = srv.base_url if proto == "openai" else srv.anthropic_base_url
                 t = make_target(base, "m", protocol=proto, api_key_env=KEY_ENV)
-                tr = run_probes_sync(t, ps, settings=fast_settings(retries=1, deadline=2.0))
+                tr = run_probes_sync(t, ps, settings=fast_settings(retries=1, read_timeout=0.5, deadline=2.0))
                 blobs.append(json.dumps(tr.to_dict()))
                 got = [q.headers.get("authorization") or q.headers.get("x-api-key") for q in srv.requests]
                 assert got and all(KEY in g for g in got)     # the server did receive it

@@ -159,8 +159,10 @@ class Fault:
 
     @classmethod
     def gzip_bomb(cls, nbytes: int = 50_000_000) -> "Fault":
-        """A small gzip body that inflates to ``nbytes`` (Content-Encoding: gzip)."""
-        return cls("gzip_bomb", nbytes=nbytes)
+        """A small gzip body that inflates to ``nbytes`` (Content-Encoding: gzip).
+
+        The OpenAI-shaped bomb is compressed here, once, so serving it costs nothing."""
+        return cls("gzip_bomb", nbytes=nbytes, body=_gzip_of(_huge_body(nbytes, False)))
 
 
 # --------------------------------------------------------------------------- records
@@ -730,7 +732,7 @@ class FakeLLMServer:
             _tag, f = payload
             anthropic = _tag == "huge_anthropic"
             if f.kind == "gzip_bomb":
-                comp = _gzip_of(_huge_body(f.nbytes, anthropic))
+                comp = f.body if (f.body is not None and not anthropic) else _gzip_of(_huge_body(f.nbytes, anthropic))
                 writer.write(self._head(200, headers + [("Content-Encoding", "gzip"),
                                                         ("Content-Length", str(len(comp)))], keep))
                 await _write_pieces(writer, [comp])
