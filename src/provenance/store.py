@@ -32,9 +32,11 @@ creator/confidence/verdict, attribution JSON, the report without its probe
 list, and the probe order) and ``probe_results`` (run_id, probe_id, the full
 ``ProbeResult`` JSON including raw text, ``UNIQUE(run_id, probe_id)``).
 ``PRAGMA user_version`` plus a ``schema_migrations`` table number the schema;
-a database newer than this code is refused. WAL journal, synchronous=FULL,
-each probe result committed on its own so a killed scan loses nothing it had
-received. Any SQLite failure becomes a one-line StoreError (exit code 2).
+a database newer than this code is refused. WAL journal, synchronous=NORMAL
+(each commit survives a killed process; a power cut may lose the last few
+commits but never corrupts the file), each probe result committed on its own
+so a killed scan loses nothing it had received. Any SQLite failure becomes a
+one-line StoreError (exit code 2).
 
 Texts are capped again here (transport caps them already) and the value of
 the target's API key, if one is set, is scrubbed from anything written.
@@ -240,7 +242,7 @@ class RunStore:
                 mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
                 if not mode or str(mode[0]).lower() != "wal":
                     raise StoreError(f"run store {p}: cannot switch to WAL mode (got {mode and mode[0]})")
-                conn.execute("PRAGMA synchronous = FULL")
+                conn.execute("PRAGMA synchronous = NORMAL")   # WAL: every commit survives a killed process
                 conn.execute("PRAGMA foreign_keys = ON")
                 store._migrate()
             if created and os.name == "posix":
