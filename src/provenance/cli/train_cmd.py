@@ -1,9 +1,115 @@
-"""Command group placeholder; its owner fills ``register``."""
+"""``provenance train`` and ``provenance eval``: fit the creator classifier, measure it honestly."""
 
 from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
 
+def _check_corpus(corpus: Path) -> None:
+    from ..errors import ConfigError
+    if not corpus.is_dir() or not (corpus / "responses.jsonl.gz").is_file():
+        raise ConfigError(f"{corpus}: reference corpus directory not found (needs responses.jsonl.gz)")
+
+
+def _log(msg: str) -> None:
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
 def register(app: typer.Typer) -> None:
-    return None
+    @app.command("train")
+    def train(
+        corpus: Path = typer.Option(..., "--corpus", help="Reference corpus directory (responses.jsonl.gz)."),
+        extra: Optional[List[Path]] = typer.Option(None, "--extra", help="Extra JSONL(.gz) files in the corpus record format (repeatable)."),
+        probes: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
+        out: Path = typer.Option(..., "-o", "--out", help="Output model directory, e.g. models/default."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
+    ) -> None:
+        """Train the creator classifier on the corpus; writes manifest.json + arrays.npz."""
+        _check_corpus(corpus)
+        from ..classifier.train import export, run_training
+        log = None if quiet else _log
+        tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log)
+        export(tr, rows, preds, figs, out, log=log)
+        typer.echo(f"trained on {len(tr.ds.model_creator)} models, {len(tr.creators)} creators -> {out}")
+        typer.echo(_headline(figs))
+
+    @app.command("eval")
+    def evaluate(
+        corpus: Path = typer.Option(..., "--corpus", help="Reference corpus directory (responses.jsonl.gz)."),
+        extra: Optional[List[Path]] = typer.Option(None, "--extra", help="Extra JSONL(.gz) corpus files (repeatable)."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model directory whose probe order --budget uses (default: shipped)."),
+        probes: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
+        budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Use at most N probes per model, in the stored information-per-token order."),
+        as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
+    ) -> None:
+        """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate."""
+        _check_corpus(corpus)
+        from ..classifier.train import run_training
+        order = None
+        if budget is not None:
+            from ..classifier import default_model_dir
+            from ..classifier.artifact import read_manifest
+            from ..errors import ArtifactError
+            mdir = model or default_model_dir()
+            if mdir is None:
+                raise ArtifactError("--budget needs a trained model (its stored probe_order); none found")
+            order = [p["id"] for p in read_manifest(Path(mdir)).get("probe_order", [])]
+        tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=None if as_json else _log,
+                                             budget=budget, order=order)
+        figs["budget"] = budget
+        if as_json:
+            typer.echo(json.dumps(figs, indent=1, sort_keys=True))
+            return
+        _render(figs)
+
+
+def _fmt(x: object) -> str:
+    return "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+
+def _headline(f: dict) -> str:
+    return (f"LOMO top-1 {_fmt(f['lomo_top1'])} top-3 {_fmt(f['lomo_top3'])} over {f['lomo_models']} models; "
+            f"reported (unknown counts wrong) {_fmt(f['lomo_reported_accuracy'])}; ECE {_fmt(f['lomo_ece'])}; "
+            f"LOCO unknown {_fmt(f['loco_unknown_rate'])} over {f['loco_models']} models")
+
+
+def _render(f: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.markup import escape
+    con = Console()
+    con.print(escape(_headline(f)))
+    t = Table(title="summary")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    for k in ("lomo_models", "lomo_top1", "lomo_top3", "lomo_reported_accuracy", "lomo_unknown_rate", "lomo_ece",
+              "lomo_ece_reported", "loco_models", "loco_unknown_rate", "train_seconds", "budget"):
+        t.add_row(k, _fmt(f.get(k)))
+    con.print(t)
+    t = Table(title="per source (LOMO, only that source's probes)")
+    for c in ("source", "models", "top-1", "top-3", "LOCO unknown"):
+        t.add_column(c)
+    for s, v in f["per_source"].items():
+        t.add_row(escape(s), _fmt(v["models"]), _fmt(v["top1"]), _fmt(v["top3"]), _fmt(v["loco_unknown_rate"]))
+    con.print(t)
+    t = Table(title="per creator")
+    for c in ("creator", "LOMO models", "recall", "LOCO models", "LOCO unknown"):
+        t.add_column(c)
+    for c, v in f["per_creator"].items():
+        t.add_row(escape(c), _fmt(v["lomo_models"]), _fmt(v["recall"]), _fmt(v["loco_models"]), _fmt(v["loco_unknown"]))
+    con.print(t)
+    conf = f["confusion"]
+    cols = sorted({p for row in conf.values() for p in row})
+    t = Table(title="confusion (LOMO, rows = true creator, columns = reported)")
+    t.add_column("true")
+    for c in cols:
+        t.add_column(escape(c[:8]), justify="right")
+    for c in sorted(conf):
+        t.add_row(escape(c), *[str(conf[c].get(p, "")) for p in cols])
+    con.print(t)

@@ -1,0 +1,64 @@
+"""Channel combination, shared by training and inference (numpy only).
+
+A transcript's behavioural evidence is summarised per channel as a vector over
+the creator labels: the mean (over answers) of each answer's centred per-token
+log-likelihood, and for self-identification the mean log P(claim | creator).
+The calibrated log-posterior is a weighted sum of these summaries, each weight
+growing with the log of the number of answers (``design``), so confidence
+reflects how much evidence there was. The unknown decision is a logistic model
+over the shape of the posterior and the claims (``reject_features``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim")
+N_DESIGN = 2 * len(SCORE_CHANNELS)
+REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
+                   "log_answers", "has_identity", "has_style", "has_cutoff")
+
+
+def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:
+    """(n_labels, N_DESIGN) matrix: per channel [S, S*log1p(n)]."""
+    F = np.zeros((n_labels, N_DESIGN))
+    for j, ch in enumerate(SCORE_CHANNELS):
+        s = summ.get(ch)
+        n = counts.get(ch, 0)
+        if s is None or n == 0:
+            continue
+        F[:, 2 * j] = s
+        F[:, 2 * j + 1] = s * np.log1p(n)
+    return F
+
+
+def posterior(F: np.ndarray, w: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:
+    z = F @ w
+    if extra is not None:
+        z = z + extra
+    z = z - z.max()
+    p = np.exp(z)
+    return p / p.sum()
+
+
+def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts: dict[str, int]) -> np.ndarray:
+    order = np.argsort(-p)
+    top = p[order[0]]
+    second = p[order[1]] if len(p) > 1 else 0.0
+    ent = float(-(p * np.log(np.maximum(p, 1e-12))).sum() / np.log(max(2, len(p))))
+    lab = set(labels)
+    real = [c for c in claims if c != "none"]
+    n_claims = max(1, len(claims))
+    outside = sum(1 for c in real if c not in lab) / n_claims
+    top_lab = labels[order[0]]
+    agree = sum(1 for c in real if c == top_lab) / n_claims
+    no_claim = (len(claims) - len(real)) / n_claims if claims else 0.0
+    n_all = sum(counts.get(ch, 0) for ch in ("identity", "refusal", "cutoff", "style"))
+    return np.array([1.0, top, top - second, ent, outside, agree, no_claim, np.log1p(n_all),
+                     float(counts.get("identity", 0) > 0), float(counts.get("style", 0) > 0),
+                     float(counts.get("cutoff", 0) > 0)])
+
+
+def p_unknown(x: np.ndarray, v: np.ndarray) -> float:
+    z = float(x @ v)
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))

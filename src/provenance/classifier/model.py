@@ -1,0 +1,202 @@
+"""The trained creator classifier at inference time (numpy only).
+
+``TrainedClassifier.load(dir, probeset)`` reads a checked artifact
+(``artifact.py``); ``classify(transcript)`` scores every successful behavioural
+answer with the per-channel naive-Bayes log-probabilities, adds the
+self-identification channel (learned P(claim | creator)) and the
+content-independent channels (tokenizer, API surface), combines them with the
+calibrated weights, decides "unknown" with the learned rejector, and names a
+model family as a secondary guess.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..features.identity import claim_of_text
+from ..features.text import truncate
+from ..transcript import Transcript
+from .artifact import load_artifact
+from .base import UNKNOWN, Attribution, Candidate, Evidence
+from .combine import SCORE_CHANNELS, design, p_unknown, posterior, reject_features
+from .featurize import DEFAULT_BUDGET, answer_indices
+
+BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
+
+
+def _is_greeting(pid: str) -> bool:
+    return "greeting" in pid
+
+
+class TrainedClassifier:
+    name = "provenance-nb"
+
+    def __init__(self, manifest: dict[str, Any], arrays: dict[str, np.ndarray], path: Path):
+        self.manifest = manifest
+        self.path = path
+        self.version = str(manifest.get("schema_version"))
+        self.labels: list[str] = list(manifest["labels"])
+        self.claim_index = {c: i for i, c in enumerate(manifest["claim_labels"])}
+        self.claim_loglik = arrays["claim_loglik"].astype(np.float64)
+        self.w = arrays["calibrator"].astype(np.float64)
+        self.v = arrays["rejector"].astype(np.float64)
+        self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in manifest["channels"]}
+        self.theta = {ch: arrays[f"{ch}.logtheta"].astype(np.float32) for ch in manifest["channels"]}
+        self.ftheta = {ch: arrays[f"{ch}.family_logtheta"].astype(np.float32) for ch in manifest["channels"]}
+        self.families: list[str] = list(manifest.get("families", []))
+        self.family_creator: dict[str, str] = dict(manifest.get("family_creator", {}))
+        self.probes: dict[str, dict[str, Any]] = dict(manifest.get("probes", {}))
+        self.cutoff_probes: dict[str, dict[str, Any]] = dict(manifest.get("cutoff_probes", {}))
+        self.thresholds = dict(manifest.get("thresholds", {"unknown": 0.5, "match": 0.6}))
+        self.creator_models: dict[str, int] = dict(manifest.get("creator_models", {}))
+
+    @classmethod
+    def load(cls, path: Path | str, probeset: Any = None) -> "TrainedClassifier":
+        m, arrays = load_artifact(path, probeset)
+        return cls(m, arrays, Path(path))
+
+    def info(self) -> dict[str, Any]:
+        return {"name": self.name, "version": self.version, "hash": self.manifest["files"].get("arrays.npz"),
+                "probeset_hash": self.manifest["probeset"].get("hash"), "calibrated": True,
+                "path": str(self.path)}
+
+    # -- scoring ------------------------------------------------------------------------------
+    def _answer_scores(self, ch: str, pid: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        budget = int(self.probes.get(pid, {}).get("max_tokens", DEFAULT_BUDGET[ch]))
+        cp = self.cutoff_probes.get(pid, {})
+        idx = np.asarray(answer_indices(ch, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
+        vocab = self.vocab[ch]
+        if not len(idx) or not len(vocab):
+            return None
+        pos = np.searchsorted(vocab, idx)
+        pos = np.minimum(pos, len(vocab) - 1)
+        cols = pos[vocab[pos] == idx]
+        if not len(cols):
+            return None
+        u, n = np.unique(cols, return_counts=True)
+        x = n / n.sum()
+        s = self.theta[ch][:, u].astype(np.float64) @ x
+        f = self.ftheta[ch][:, u].astype(np.float64) @ x
+        return s - s.mean(), f - f.mean()
+
+    def classify(self, transcript: Transcript) -> Attribution:
+        per: dict[str, list[np.ndarray]] = {}
+        fper: dict[str, list[np.ndarray]] = {}
+        used: dict[str, list[str]] = {}
+        claims: list[tuple[str, str, float]] = []
+        for r in transcript.ok_results():
+            if r.family not in BEHAVIOURAL or not r.text or r.family not in self.theta:
+                continue
+            sc = self._answer_scores(r.family, r.probe_id, r.text)
+            if sc is None:
+                continue
+            per.setdefault(r.family, []).append(sc[0])
+            fper.setdefault(r.family, []).append(sc[1])
+            used.setdefault(r.family, []).append(r.probe_id)
+            if r.family == "identity":
+                budget = int(self.probes.get(r.probe_id, {}).get("max_tokens", DEFAULT_BUDGET["identity"]))
+                c = claim_of_text(truncate(r.text, budget))
+                # a greeting that names nobody says nothing about identity
+                if not (_is_greeting(r.probe_id) and c.creator == "none"):
+                    claims.append((r.probe_id, c.creator, c.firmness))
+        summ = {ch: np.mean(v, axis=0) for ch, v in per.items()}
+        counts = {ch: len(v) for ch, v in per.items()}
+        if claims:
+            other = self.claim_index["other"]
+            L = np.array([self.claim_loglik[self.claim_index.get(c, other)] for _, c, _ in claims])
+            L = L - L.mean(axis=1, keepdims=True)
+            summ["claim"] = L.mean(axis=0)
+            counts["claim"] = len(claims)
+        n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
+
+        # content-independent channels (tokenizer, API surface): add their log-likelihoods
+        extra = np.zeros(len(self.labels))
+        channel_info: dict[str, Any] = {}
+        evidence: list[Evidence] = []
+        reliability: list[str] = []
+        from ..features.channels import content_independent_channels
+        for cr in content_independent_channels(transcript):
+            channel_info[cr.name] = {"available": cr.available, "summary": cr.summary, "reason": cr.reason}
+            if cr.available:
+                ll = np.array([cr.loglik.get(c, cr.default) for c in self.labels], dtype=np.float64)
+                extra += ll - ll.mean()
+                evidence.extend(cr.evidence)
+        if n_behav == 0 and not extra.any():
+            return Attribution(creator=UNKNOWN, confidence=0.0, status="unknown", probes_used=0,
+                               reliability=["no behavioural answer and no content-independent signal to score"],
+                               channels=channel_info)
+
+        F = design(summ, counts, len(self.labels))
+        p = posterior(F, self.w, extra)
+        pu = p_unknown(reject_features(p, self.labels, [c for _, c, _ in claims], counts), self.v)
+        order = np.argsort(-p)
+        top = self.labels[int(order[0])]
+        ptop = float(p[order[0]])
+        if pu >= self.thresholds["unknown"]:
+            creator, status = UNKNOWN, "unknown"
+        elif ptop >= self.thresholds["match"]:
+            creator, status = top, "match"
+        else:
+            creator, status = top, "ambiguous"
+        cands = [Candidate(self.labels[int(i)], round(float(p[i]), 4)) for i in order[:5]]
+
+        # evidence: per channel, which creator it favours and by how much
+        wmap = {chn: (self.w[2 * j], self.w[2 * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
+        for ch in list(BEHAVIOURAL) + ["claim"]:
+            if ch not in summ:
+                continue
+            a, b = wmap[ch]
+            contrib = summ[ch] * (a + b * np.log1p(counts[ch]))
+            best = int(np.argmax(contrib))
+            srt = np.sort(contrib)
+            margin = float(srt[-1] - srt[-2]) if len(srt) > 1 else 0.0
+            ids = used.get(ch, [pid for pid, _, _ in claims])
+            channel_info[ch] = {"answers": counts[ch], "favours": self.labels[best], "log_odds_margin": round(margin, 3)}
+            if ch == "claim":
+                tally = Counter(c for _, c, _ in claims)
+                named, k = tally.most_common(1)[0]
+                what = "names no creator" if named == "none" else f"claims {named}"
+                evidence.append(Evidence(
+                    text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(ids[:4])})",
+                    probes=ids[:8], channel="identity", strength=round(margin, 3)))
+            else:
+                evidence.append(Evidence(
+                    text=f"{ch}: {counts[ch]} answers favour {self.labels[best]} (+{margin:.2f} log-odds over the next)",
+                    probes=ids[:8], channel=ch, strength=round(margin, 3)))
+        evidence.sort(key=lambda e: -(e.strength or 0.0))
+
+        if n_behav < 10:
+            reliability.append(f"only {n_behav} behavioural probes answered")
+        if "identity" not in counts:
+            reliability.append("no self-identification answer")
+        if self.creator_models.get(top, 99) < 3:
+            reliability.append(f"the creator {top} has few training models ({self.creator_models.get(top, 0)})")
+        outside = sorted({c for _, c, _ in claims if c not in self.labels and c != "none"})
+        if outside:
+            reliability.append("answers claim a maker outside the training labels: " + ", ".join(outside))
+
+        family = self._family(top, fper, counts, wmap)
+        channel_info["p_unknown"] = round(pu, 4)
+        return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
+                           candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
+                           reliability=reliability, probes_used=n_behav)
+
+    def _family(self, creator: str, fper: dict[str, list[np.ndarray]], counts: dict[str, int],
+                wmap: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
+        idx = [i for i, f in enumerate(self.families) if self.family_creator.get(f) == creator]
+        if not idx or not fper:
+            return None
+        z = np.zeros(len(idx))
+        for ch, lst in fper.items():
+            a, b = wmap[ch]
+            z += np.mean(lst, axis=0)[idx] * (a + b * np.log1p(counts[ch]))
+        z = z - z.max()
+        q = np.exp(z)
+        q = q / q.sum()
+        best = int(np.argmax(q))
+        return {"name": self.families[idx[best]], "confidence": round(float(q[best]), 4),
+                "calibrated": False, "among": len(idx)}

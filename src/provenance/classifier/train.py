@@ -1,0 +1,455 @@
+"""Training and honest evaluation of the creator classifier (numpy + scipy; scikit-learn not needed).
+
+Protocol (documented in docs/classifier.md):
+
+* every model is featurised once; text channels are creator-balanced naive Bayes
+  (``nb.py``), so leaving a model group (the model with its aliases and dated
+  snapshots, ``corpus.group_key``) or a whole creator out is a recomputation of
+  means, not a retrain;
+* each model is scored from its answers to the probe set's prompts only (all
+  probes it has answers for: row "all"; and per corpus source: rows "src:...");
+* LOMO: scored with its group left out; LOCO: scored with its creator left out
+  (the creator is then not a label);
+* the channel weights (calibrator) and the unknown model are fitted on these
+  out-of-fold rows, cross-fitted by creator folds, so every reported figure
+  comes from a calibrator and rejector that never saw that creator's rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from ..features.identity import CLAIM_LABELS
+from ..probes import ProbeSet, load_probeset
+from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior, reject_features
+from .corpus import SOURCE_FAMILY, group_key, load_events, load_records
+from .dataset import Dataset, featurise
+from .families import family_of
+from .nb import NBChannel, sparse_rows
+
+VOCAB = {"identity": 12000, "refusal": 8000, "cutoff": 10000, "style": 30000}
+CLAIM_ALPHA = 0.3        # smoothing mass per claim label
+CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
+REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
+MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
+N_FOLDS = 5
+L2 = 0.05
+
+
+@dataclass
+class Row:
+    model: str
+    creator: str
+    subset: str                                # "all" or a corpus source
+    keys: list[str]
+    summ: dict[str, np.ndarray] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+    claims: list[str] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+    mode: str = "lomo"                          # lomo | loco
+
+
+def _log(msg: str, log: Callable[[str], None] | None) -> None:
+    if log:
+        log(msg)
+
+
+def probe_keys(ps: ProbeSet) -> dict[str, Any]:
+    """corpus key -> probe, for behavioural probes with a concrete corpus prompt."""
+    return {p.corpus: p for p in ps.probes if p.behavioural and p.corpus and not p.corpus.endswith(":*")}
+
+
+class Trainer:
+    def __init__(self, ds: Dataset, ps: ProbeSet, log: Callable[[str], None] | None = None):
+        self.ds = ds
+        self.ps = ps
+        self.log = log
+        self.keys = probe_keys(ps)
+        self.creators = sorted(set(ds.model_creator.values()))
+        self.groups: dict[str, set[str]] = defaultdict(set)
+        for m in ds.model_creator:
+            self.groups[group_key(m)].add(m)
+        self.by_creator: dict[str, set[str]] = defaultdict(set)
+        for m, c in ds.model_creator.items():
+            self.by_creator[c].add(m)
+        self.channels = {fam: NBChannel.build(fam, vecs, ds.model_creator, VOCAB[fam])
+                         for fam, vecs in ds.model_vecs.items()}
+        self._claim_fracs()
+        self._eval_answers()
+        self._cache: dict[tuple, Any] = {}
+
+    # -- claims ---------------------------------------------------------------------------
+    def _claim_fracs(self) -> None:
+        idx = {c: i for i, c in enumerate(CLAIM_LABELS)}
+        acc: dict[str, np.ndarray] = {}
+        for a in self.ds.answers:
+            if a.family == "identity" and a.claim is not None and (a.key.split(":")[1] != "greeting" or a.claim != "none"):
+                v = acc.setdefault(a.model, np.zeros(len(CLAIM_LABELS)))
+                v[idx.get(a.claim, idx["other"])] += 1
+        self.claim_frac = {m: v / v.sum() for m, v in acc.items() if v.sum() > 0}
+
+    def claim_loglik(self, labels: list[str], exclude: Iterable[str] = ()) -> np.ndarray:
+        """(n_claim_labels, len(labels)) log P(claim | creator)."""
+        ex = set(exclude)
+        K = len(CLAIM_LABELS)
+        idx = {c: i for i, c in enumerate(CLAIM_LABELS)}
+        out = np.zeros((K, len(labels)))
+        for j, lab in enumerate(labels):
+            v = np.full(K, CLAIM_ALPHA)
+            if lab in idx:
+                v[idx[lab]] += CLAIM_SELF
+            for m in self.by_creator.get(lab, ()):
+                if m not in ex and m in self.claim_frac:
+                    v = v + self.claim_frac[m]
+            out[:, j] = np.log(v / v.sum())
+        return out
+
+    # -- eval answers: each model's answers to the probe set's prompts ------------------------
+    def _eval_answers(self) -> None:
+        best: dict[tuple[str, str], Any] = {}
+        for a in self.ds.answers:
+            if a.key not in self.keys or a.variant != "":
+                continue
+            k = (a.model, a.key)
+            r = -1 if a.run is None else int(a.run)
+            if k not in best or r < best[k][0]:
+                best[k] = (r, a)
+        self.eval_by_model: dict[str, list[Any]] = defaultdict(list)
+        for (m, _), (_, a) in sorted(best.items()):
+            self.eval_by_model[m].append(a)
+        self.X: dict[str, Any] = {}
+        self.row_of: dict[int, int] = {}
+        for fam, ch in self.channels.items():
+            lst = [a for m in sorted(self.eval_by_model) for a in self.eval_by_model[m] if a.family == fam]
+            self.X[fam] = sparse_rows([a.idx for a in lst], ch.columns())
+            for i, a in enumerate(lst):
+                self.row_of[id(a)] = i
+
+    # -- one row's summaries ----------------------------------------------------------------
+    def _theta(self, fam: str, labels: tuple[str, ...], exclude: frozenset[str]) -> np.ndarray:
+        key = (fam, labels, exclude)
+        if key not in self._cache:
+            if fam == "claim":
+                self._cache[key] = self.claim_loglik(list(labels), exclude)
+            else:
+                self._cache[key] = self.channels[fam].log_theta(list(labels), exclude)
+        return self._cache[key]
+
+    def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str]) -> Row:
+        row = Row(model, self.ds.model_creator[model], "", sorted(keys), labels=labels)
+        lab_t = tuple(labels)
+        cidx = {c: i for i, c in enumerate(CLAIM_LABELS)}
+        answers = [a for a in self.eval_by_model.get(model, []) if a.key in keys]
+        for fam in self.channels:
+            rows = [self.row_of[id(a)] for a in answers if a.family == fam]
+            if not rows:
+                continue
+            S = np.asarray((self.X[fam][rows] @ self._theta(fam, lab_t, exclude).T))
+            S = S - S.mean(axis=1, keepdims=True)
+            row.summ[fam] = S.mean(axis=0)
+            row.counts[fam] = len(rows)
+        claims = [a.claim for a in answers if a.family == "identity" and a.claim is not None
+                  and (a.key.split(":")[1] != "greeting" or a.claim != "none")]
+        if claims:
+            Q = self._theta("claim", lab_t, exclude)
+            L = np.array([Q[cidx.get(c, cidx["other"])] for c in claims])
+            L = L - L.mean(axis=1, keepdims=True)
+            row.summ["claim"] = L.mean(axis=0)
+            row.counts["claim"] = len(claims)
+        row.claims = claims
+        return row
+
+    def rows(self, budget: int | None = None, order: list[str] | None = None) -> list[Row]:
+        """LOMO and LOCO rows for every model, for its full answer set and per source.
+
+        With ``budget``, each model uses at most that many of its answered probes,
+        taken in ``order`` (probe ids, the artifact's information-per-token order).
+        """
+        out: list[Row] = []
+        t0 = time.time()
+        rank = {}
+        if order:
+            id_to_key = {p.id: p.corpus for p in self.ps.probes if p.corpus}
+            rank = {id_to_key[i]: n for n, i in enumerate(order) if i in id_to_key}
+        for m in sorted(self.eval_by_model):
+            answers = self.eval_by_model[m]
+            if budget is not None:
+                answers = sorted(answers, key=lambda a: (rank.get(a.key, 10**6), a.key))[:budget]
+            c = self.ds.model_creator[m]
+            subsets = {"all": {a.key for a in answers}}
+            by_src = defaultdict(set)
+            for a in answers:
+                by_src[a.key.split(":", 1)[0]].add(a.key)
+            if len(by_src) > 1:
+                for s, ks in by_src.items():
+                    subsets["src:" + s] = ks
+            else:
+                subsets["src:" + next(iter(by_src))] = subsets["all"]
+            lomo_ex = frozenset(self.groups[group_key(m)])
+            loco_ex = frozenset(self.by_creator[c])
+            loco_labels = [x for x in self.creators if x != c]
+            for name, ks in subsets.items():
+                r = self.summarise(m, ks, self.creators, lomo_ex)
+                r.subset, r.mode = name, "lomo"
+                out.append(r)
+                r = self.summarise(m, ks, loco_labels, loco_ex)
+                r.subset, r.mode = name, "loco"
+                out.append(r)
+        _log(f"scored {len(out)} out-of-fold rows in {time.time() - t0:.1f}s", self.log)
+        return out
+
+    def known(self, model: str) -> bool:
+        """The model's creator still has another model (outside its alias group) in training."""
+        c = self.ds.model_creator[model]
+        return bool(self.by_creator[c] - self.groups[group_key(model)])
+
+
+# -- calibrator: conditional logit over the design matrix ------------------------------------------
+def fit_calibrator(rows: list[Row]) -> np.ndarray:
+    from scipy.optimize import minimize
+    data = []
+    for r in rows:
+        if r.creator not in r.labels:
+            continue
+        F = design(r.summ, r.counts, len(r.labels))
+        data.append((F, r.labels.index(r.creator)))
+    if not data:
+        return np.zeros(N_DESIGN)
+
+    def f(w):
+        nll, g = 0.0, np.zeros_like(w)
+        for F, y in data:
+            z = F @ w
+            zm = z.max()
+            e = np.exp(z - zm)
+            s = e.sum()
+            p = e / s
+            nll += -(z[y] - zm - math.log(s))
+            g += -(F[y] - p @ F)
+        nll = nll / len(data) + L2 * float(w @ w)
+        g = g / len(data) + 2 * L2 * w
+        return nll, g
+
+    res = minimize(f, np.full(N_DESIGN, 1.0), jac=True, method="L-BFGS-B")
+    return res.x
+
+
+def fit_rejector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    from scipy.optimize import minimize
+    if len(set(y.tolist())) < 2:
+        return np.zeros(X.shape[1])
+    wpos = 0.5 / max(1, y.sum())
+    wneg = 0.5 / max(1, (1 - y).sum())
+    sw = np.where(y == 1, wpos, wneg)
+
+    def f(v):
+        z = np.clip(X @ v, -50, 50)
+        p = 1 / (1 + np.exp(-z))
+        nll = -(sw * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum() + 0.01 * float(v[1:] @ v[1:])
+        g = X.T @ (sw * (p - y))
+        g[1:] += 0.02 * v[1:]
+        return nll, g
+
+    return minimize(f, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+
+
+def creator_folds(creators: list[str], k: int = N_FOLDS) -> dict[str, int]:
+    return {c: i % k for i, c in enumerate(sorted(creators))}
+
+
+def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
+    """Out-of-fold predictions: calibrator and rejector fitted without the row's creator fold."""
+    folds = creator_folds(creators)
+    preds: list[dict[str, Any]] = []
+    for k in range(N_FOLDS):
+        train = [r for r in rows if folds[r.creator] != k]
+        test = [r for r in rows if folds[r.creator] == k]
+        w = fit_calibrator([r for r in train if r.mode == "lomo"])
+        # rejector: fit on the training folds' calibrated outputs (their calibrator is itself
+        # fitted in-sample here; acceptable as the rejector is only 11 numbers)
+        Xr, yr = [], []
+        for r in train:
+            p = posterior(design(r.summ, r.counts, len(r.labels)), w)
+            Xr.append(reject_features(p, r.labels, r.claims, r.counts))
+            yr.append(1.0 if r.mode == "loco" else 0.0)
+        v = fit_rejector(np.array(Xr), np.array(yr))
+        for r in test:
+            p = posterior(design(r.summ, r.counts, len(r.labels)), w)
+            pu = p_unknown(reject_features(p, r.labels, r.claims, r.counts), v)
+            order = np.argsort(-p)
+            preds.append({"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
+                          "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
+                          "p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
+    return preds
+
+
+def ece(conf: list[float], correct: list[bool], bins: int = 10) -> float:
+    if not conf:
+        return float("nan")
+    c = np.asarray(conf)
+    y = np.asarray(correct, dtype=float)
+    edges = np.linspace(0, 1, bins + 1)
+    tot = 0.0
+    for i in range(bins):
+        sel = (c > edges[i]) & (c <= edges[i + 1]) if i else (c >= 0) & (c <= edges[1])
+        if sel.any():
+            tot += sel.sum() / len(c) * abs(c[sel].mean() - y[sel].mean())
+    return float(tot)
+
+
+def figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict[str, Any]:
+    lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
+    loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
+    rej = lambda p: p["p_unknown"] >= REJECT_THRESHOLD  # noqa: E731
+    out: dict[str, Any] = {
+        "lomo_models": len(lomo),
+        "lomo_top1": _mean([p["top"][0] == p["creator"] for p in lomo]),
+        "lomo_top3": _mean([p["creator"] in p["top"] for p in lomo]),
+        "lomo_reported_accuracy": _mean([(not rej(p)) and p["top"][0] == p["creator"] for p in lomo]),
+        "lomo_unknown_rate": _mean([rej(p) for p in lomo]),
+        "lomo_ece": ece([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
+        "lomo_ece_reported": ece([p["p_top"] for p in lomo if not rej(p)],
+                                 [p["top"][0] == p["creator"] for p in lomo if not rej(p)]),
+        "loco_models": len(loco),
+        "loco_unknown_rate": _mean([rej(p) for p in loco]),
+    }
+    per_source = {}
+    for s in sorted({p["subset"] for p in preds if p["subset"].startswith("src:")}):
+        rows = [p for p in preds if p["mode"] == "lomo" and p["subset"] == s and known.get(p["model"])]
+        lrows = [p for p in preds if p["mode"] == "loco" and p["subset"] == s]
+        per_source[s[4:]] = {"models": len(rows), "top1": _mean([p["top"][0] == p["creator"] for p in rows]),
+                             "top3": _mean([p["creator"] in p["top"] for p in rows]),
+                             "loco_unknown_rate": _mean([rej(p) for p in lrows])}
+    out["per_source"] = per_source
+    per_creator: dict[str, dict[str, Any]] = {}
+    for c in sorted({p["creator"] for p in preds}):
+        rows = [p for p in lomo if p["creator"] == c]
+        lrows = [p for p in loco if p["creator"] == c]
+        per_creator[c] = {"lomo_models": len(rows), "recall": _mean([p["top"][0] == c for p in rows]),
+                          "loco_models": len(lrows), "loco_unknown": _mean([rej(p) for p in lrows])}
+    out["per_creator"] = per_creator
+    conf: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for p in lomo:
+        conf[p["creator"]]["unknown" if rej(p) else p["top"][0]] += 1
+    out["confusion"] = {k: dict(v) for k, v in conf.items()}
+    return out
+
+
+def _mean(xs: list[bool]) -> float | None:
+    return round(float(np.mean(xs)), 4) if xs else None
+
+
+def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Probes ordered by information per token: single-answer LOMO accuracy gain / budget."""
+    creators = tr.creators
+    chance = 1.0 / len(creators)
+    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for m, answers in tr.eval_by_model.items():
+        ex = frozenset(tr.groups[group_key(m)])
+        if not tr.known(m):
+            continue
+        for a in answers:
+            r = tr.summarise(m, {a.key}, creators, ex)
+            F = design(r.summ, r.counts, len(creators))
+            s = F[:, 0::2].sum(axis=1)
+            st = stats[a.key]
+            st[0] += 1
+            st[1] += int(creators[int(np.argmax(s))] == r.creator)
+    out = []
+    for p in tr.ps.probes:
+        if not p.behavioural:
+            continue
+        n, c = stats.get(p.corpus or "", [0, 0])
+        acc = c / n if n else (0.6 if p.family == "identity" else 0.0)
+        gain = max(0.0, acc - chance)
+        out.append({"id": p.id, "accuracy": round(acc, 4), "answers": n, "max_tokens": p.max_tokens,
+                    "info_per_token": round(gain / max(1, p.max_tokens) * 1000, 4)})
+    out.sort(key=lambda d: -d["info_per_token"])
+    return out
+
+
+def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: Path | str | None = None,
+                 log: Callable[[str], None] | None = None, budget: int | None = None,
+                 order: list[str] | None = None) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
+    t0 = time.time()
+    ps = load_probeset(probes)
+    records = load_records(corpus, extra)
+    events = load_events(corpus)
+    keys = probe_keys(ps)
+    budgets = {k: p.max_tokens for k, p in keys.items()}
+    _log(f"read {len(records)} records in {time.time() - t0:.1f}s", log)
+    ds = featurise(records, events, budgets)
+    _log(f"featurised in {time.time() - t0:.1f}s", log)
+    tr = Trainer(ds, ps, log)
+    rows = tr.rows(budget, order)
+    preds = cross_fit(rows, tr.creators)
+    known = {m: tr.known(m) for m in tr.eval_by_model}
+    figs = figures(preds, known)
+    figs["train_seconds"] = round(time.time() - t0, 1)
+    return tr, rows, preds, figs
+
+
+def family_theta(ch: NBChannel, families: list[str]) -> np.ndarray:
+    fam_of = [family_of(m) for m in ch.models]
+    saved = ch.creators
+    try:
+        ch.creators = fam_of
+        return ch.log_theta(families)
+    finally:
+        ch.creators = saved
+
+
+def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict[str, Any], out_dir: Path | str,
+           log: Callable[[str], None] | None = None) -> Path:
+    from .artifact import write_artifact
+    labels = tr.creators
+    w = fit_calibrator([r for r in rows if r.mode == "lomo"])
+    Xr, yr = [], []
+    for r in rows:
+        p = posterior(design(r.summ, r.counts, len(r.labels)), w)
+        Xr.append(reject_features(p, r.labels, r.claims, r.counts))
+        yr.append(1.0 if r.mode == "loco" else 0.0)
+    v = fit_rejector(np.array(Xr), np.array(yr))
+    arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
+                                     "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
+    families = sorted({family_of(m) for m in tr.ds.model_creator})
+    fam_creator = {}
+    for m, c in tr.ds.model_creator.items():
+        fam_creator.setdefault(family_of(m), c)
+    for fam, ch in tr.channels.items():
+        arrays[f"{fam}.vocab"] = ch.vocab.astype(np.int32)
+        arrays[f"{fam}.logtheta"] = ch.log_theta(labels).astype(np.float16)
+        arrays[f"{fam}.family_logtheta"] = family_theta(ch, families).astype(np.float16)
+    cutoff_kw = {}
+    for p in tr.ps.probes:
+        if p.family == "cutoff" and p.corpus:
+            ev = p.corpus.split(":", 2)[-1]
+            cutoff_kw[p.id] = {"keywords": tr.ds.keywords.get(ev, []), "month": tr.ds.event_month.get(ev, "")}
+    n_models = {c: len(ms) for c, ms in tr.by_creator.items()}
+    meta = {
+        "labels": labels,
+        "claim_labels": list(CLAIM_LABELS),
+        "channels": sorted(tr.channels),
+        "score_channels": list(SCORE_CHANNELS),
+        "reject_features": list(REJECT_FEATURES),
+        "families": families,
+        "family_creator": fam_creator,
+        "creator_models": n_models,
+        "cutoff_probes": cutoff_kw,
+        "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD},
+        "probe_order": probe_order(tr, rows, preds),
+        "figures": figs,
+        "features": {"hash": "crc32 of utf-8 token, low 18 bits", "tokens": "word uni+bigrams, formatting markers, "
+                     "claim/refusal/cutoff pseudo-tokens", "vocab": VOCAB},
+    }
+    meta["probes"] = {p.id: {"family": p.family, "max_tokens": p.max_tokens} for p in tr.ps.probes}
+    path = write_artifact(out_dir, arrays, meta, tr.ps)
+    _log(f"wrote {path}", log)
+    return path

@@ -1,0 +1,104 @@
+"""Train on a tiny synthetic corpus generated here, then load the artifact and classify."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+
+from provenance.classifier.model import TrainedClassifier
+from provenance.classifier.train import export, run_training
+from provenance.errors import ArtifactError
+from provenance.probes import load_probeset
+from provenance.transcript import Transcript
+
+CREATORS = {
+    "OpenAI": ("Certainly! Here's a quick overview:\n\n- **{w}** matters\n- {v} helps\n\nI hope this helps!",
+               "I am ChatGPT, a model trained by OpenAI."),
+    "Anthropic": ("I'd be happy to help. {w} is interesting because {v} shapes it.\n\nLet me know if you have questions.",
+                  "I'm Claude, an AI assistant made by Anthropic."),
+    "Google": ("## {w}\n\n{v} is key. 🎉\n\n### Summary\n* {w}\n* {v}",
+               "I am Gemma, a model from Google DeepMind."),
+}
+WORDS = ["rivers", "clouds", "engines", "gardens", "maps", "bridges", "lamps", "forests"]
+PROMPTS = [f"p{i}" for i in range(6)]
+
+
+def _records(rng):
+    out = []
+    for creator, (style, claim) in CREATORS.items():
+        for k in range(3):
+            model = f"{creator.lower()}-model-{k}"
+            for pid in PROMPTS:
+                text = style.format(w=rng.choice(WORDS), v=rng.choice(WORDS))
+                out.append({"source": "alpaca_eval", "model": model, "creator": creator, "variant": "",
+                            "prompt_id": pid, "kind": "style", "prompt": f"prompt {pid}", "response": text, "extra": {}})
+            out.append({"source": "model_name_identity", "model": model, "creator": creator, "variant": "",
+                        "prompt_id": "identity:x1", "kind": "identity", "prompt": "who made you?",
+                        "response": claim, "extra": {"run": 0}})
+    return out
+
+
+PROBES = "\n".join(
+    [f'[[probe]]\nid = "style.{p}"\nfamily = "style"\ncorpus = "alpaca_eval:{p}"\nmax_tokens = 100\n'
+     f'messages = [{{ role = "user", content = "prompt {p}" }}]\n' for p in PROMPTS]
+    + ['[[probe]]\nid = "identity.who"\nfamily = "identity"\ncorpus = "model_name_identity:identity:x1"\n'
+       'max_tokens = 100\nmessages = [{ role = "user", content = "who made you?" }]\n'])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synth")
+    corpus = d / "corpus"
+    corpus.mkdir()
+    with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
+        for r in _records(random.Random(0)):
+            f.write(json.dumps(r) + "\n")
+    probes = d / "probes"
+    probes.mkdir()
+    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
+    (probes / "p.toml").write_text(PROBES)
+    tr, rows, preds, figs = run_training(corpus, (), probes)
+    out = export(tr, rows, preds, figs, d / "model")
+    return out, probes, figs
+
+
+def test_figures_present(trained):
+    _, _, figs = trained
+    assert figs["lomo_models"] == 9
+    assert 0.0 <= figs["lomo_top1"] <= 1.0
+    assert figs["loco_models"] == 9
+
+
+def test_classify_round_trip(trained):
+    out, probes, _ = trained
+    ps = load_probeset(probes)
+    clf = TrainedClassifier.load(out, ps)
+    texts = {f"style.{p}": CREATORS["Anthropic"][0].format(w="lamps", v="maps") for p in PROMPTS}
+    texts["identity.who"] = "I'm Claude, made by Anthropic."
+    fam = {k: k.split(".")[0] for k in texts}
+    a = clf.classify(Transcript.from_texts(texts, fam))
+    assert a.candidates[0].creator == "Anthropic"
+    assert 0.0 <= a.confidence <= 1.0
+    assert a.status in ("match", "ambiguous", "unknown")
+    assert a.probes_used == 7
+    assert any("identity" in e.text for e in a.evidence)
+    # same transcript, same answer
+    assert clf.classify(Transcript.from_texts(texts, fam)).to_dict() == a.to_dict()
+
+
+def test_partial_and_empty_transcripts(trained):
+    out, probes, _ = trained
+    clf = TrainedClassifier.load(out, load_probeset(probes))
+    a = clf.classify(Transcript.from_texts({"style.p0": "## lamps\n\nmaps is key. 🎉"}, {"style.p0": "style"}))
+    assert any("only 1 behavioural" in r for r in a.reliability)
+    e = clf.classify(Transcript.from_texts({}, {}))
+    assert e.creator == "unknown" and e.probes_used == 0
+
+
+def test_refuses_other_probeset(trained, tiny_probes):
+    out, _, _ = trained
+    with pytest.raises(ArtifactError):
+        TrainedClassifier.load(out, load_probeset(tiny_probes))
