@@ -293,6 +293,13 @@ def test_gzip_bomb_capped(chat):
         assert r.status == "failed" and r.truncated and "truncated" in r.error
 
 
+def test_stream_over_the_cap_is_truncated(stream):
+    with FakeLLMServer(answer_fn=lambda body: "word " * 2000) as srv:
+        r = run(srv, stream, max_body_bytes=5_000)
+        assert r.status == "failed" and r.truncated and "truncated at 5000 bytes" in r.error
+        assert r.chunks and r.text.startswith("word word")      # what came before the cap is kept
+
+
 def test_small_gzip_body_is_decoded(chat):
     with FakeLLMServer(faults=[Fault.gzip_bomb(5_000)]) as srv:
         r = run(srv, chat, max_body_bytes=1_000_000)

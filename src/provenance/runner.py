@@ -14,8 +14,9 @@ CONTRACT:
   store commits it right there. An exception raised by ``on_result`` cancels
   the run and propagates (it is not an endpoint fault).
 * ``existing``: ProbeResults already recorded (resume): those probes are not sent
-  again; they appear in the transcript as given, and ``on_result`` is not called
-  for them.
+  again (whatever their status); those among ``probes`` appear in the transcript
+  as given, and ``on_result`` is not called for them. Pass only the ok ones to
+  retry failures.
 * Concurrency bounded by ``settings.concurrency``; the whole call finishes within
   ``settings.deadline`` seconds (plus a small grace for cleanup): probes still
   pending then are recorded as failed with reason "deadline"; a probe in flight

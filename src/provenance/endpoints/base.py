@@ -156,6 +156,7 @@ class Endpoint(ABC):
         secrets = self.secrets()
         try:
             url, body = self.build_request(probe)
+            result.stream = bool(body.get("stream"))
             result.request = {"method": "POST", "url": redact_url(url),
                               "headers": self.recorded_headers(), "json": body}
             reply = await self.http.request(
