@@ -176,3 +176,11 @@ def _to_yaml(obj):
         return yaml.safe_dump(obj, allow_unicode=True)
     except yaml.YAMLError:
         return json.dumps(obj, default=str)
+
+
+def test_operator_default_key_not_given_to_entrants(tmp_path, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-operator-own-key")
+    p = tmp_path / "e.yaml"
+    p.write_text("- {name: a, base_url: 'http://x/v1', model: m}\n")
+    t = load_entrants(p)[0].target
+    assert t.api_key_env is None and t.api_key() is None

@@ -19,7 +19,7 @@ import time
 
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
-from test_scan import N_PROBES, write_probes  # noqa: E402  (tests dir is on sys.path)
+from test_scan import CLI_BOOT, N_PROBES, write_probes  # noqa: E402  (tests dir is on sys.path)
 
 GLOBAL_CONCURRENCY = 3
 PROBE_CONCURRENCY = 1
@@ -60,7 +60,7 @@ def _count_rows(db) -> int:
 
 
 def _scan_cmd(ef, db, probes, out):
-    return [sys.executable, "-c", "from provenance.cli import main; main()", "scan", str(ef), "--db", str(db),
+    return [sys.executable, "-c", CLI_BOOT, "scan", str(ef), "--db", str(db),
             "--probes", str(probes), "--out", str(out), "--concurrency", str(GLOBAL_CONCURRENCY),
             "--per-host", "2", "--probe-concurrency", str(PROBE_CONCURRENCY), "--retries", "3"]
 

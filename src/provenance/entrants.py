@@ -3,7 +3,9 @@
 Each entrant has ``name``, ``base_url`` and ``model``, and optionally
 ``protocol`` (openai|anthropic), ``api_key_env`` (the NAME of an environment
 variable holding the key; keys never go in the file) and ``headers`` (extra
-request headers; credentials are refused there too).
+request headers; credentials are refused there too). An entrant without
+``api_key_env`` is sent no key at all: ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY``
+are never handed to entrants implicitly.
 
 YAML / JSON: a list of mappings, or a mapping with an ``entrants`` list::
 
@@ -25,6 +27,7 @@ ConfigError (exit code 2) naming the file, line (or entry) and field.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -243,6 +246,10 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
         raise ConfigError(f"{where}: {e}") from None
     except (ValueError, UnicodeError):
         raise ConfigError(f"{where}: field 'base_url' is not a valid URL") from None
+    if key_env is None and target.api_key_env is not None:
+        # make_target falls back to OPENAI_API_KEY / ANTHROPIC_API_KEY; an entrant that names no
+        # key variable must not receive the operator's own key.
+        target = dataclasses.replace(target, api_key_env=None)
     return Entrant(name=name, target=target, where=where)
 
 
