@@ -253,3 +253,21 @@ def test_models_from_listing(tmp_path, probes_dir):
         r = cli(["scan", "--models-from", srv.base_url, "--match", "zzz*", "--api-key-env", "LIST_KEY",
                  "--db", tmp_path / "r.db", "--probes", probes_dir], env=env)
         assert r.returncode == 2 and "matching" in r.stderr
+
+
+def test_shipped_probeset_and_model(tmp_path):
+    """The real combination: the shipped probe set and whatever classifier ships, end to end."""
+    from provenance.probes import load_probeset
+    n = len(load_probeset().probes)
+    with FakeLLMServer(answer_fn=claude) as srv:
+        ef = tmp_path / "e.json"
+        ef.write_text(json.dumps([{"name": "a", "base_url": srv.base_url, "model": "m"}]))
+        db = tmp_path / "r.db"
+        r = subprocess.run([sys.executable, "-c", "from provenance.cli import main; main()", "scan", str(ef),
+                            "--db", str(db), "--json"], capture_output=True, text=True, timeout=120,
+                           env={k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")})
+        assert r.returncode == 0, r.stderr
+        rep = json.loads(r.stdout.splitlines()[0])
+        assert len(rep["probes"]) == n
+        assert rows(db, "SELECT COUNT(*) FROM probe_results")[0][0] == n
+        assert rep["attribution"]["status"] in ("match", "ambiguous", "unknown")
