@@ -243,3 +243,24 @@ def test_executor_timeout_object_is_explicit():
     ex = HttpExecutor(fast_settings(connect_timeout=1.0, read_timeout=2.0))
     t = ex.timeout()
     assert (t.connect, t.read, t.write) == (1.0, 2.0, 2.0) and t.pool is not None
+
+
+def test_fake_server_holds_many_slow_connections_at_once():
+    async def one(port):
+        r, w = await asyncio.open_connection("127.0.0.1", port)
+        w.write(b"GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        await w.drain()
+        data = await r.read()
+        w.close()
+        await w.wait_closed()
+        return data
+
+    async def go(port, srv):
+        tasks = [asyncio.create_task(one(port)) for _ in range(200)]
+        while srv.request_count < 200:          # all 200 are inside the server at once
+            await asyncio.sleep(0.02)
+        return await asyncio.gather(*tasks)
+
+    with FakeLLMServer(latency=0.5) as srv:
+        replies = asyncio.run(asyncio.wait_for(go(srv.port, srv), 20))
+    assert len(replies) == 200 and all(b" 200 OK" in r and b"fake-model" in r for r in replies)
