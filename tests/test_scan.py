@@ -271,3 +271,45 @@ def test_shipped_probeset_and_model(tmp_path):
         assert len(rep["probes"]) == n
         assert rows(db, "SELECT COUNT(*) FROM probe_results")[0][0] == n
         assert rep["attribution"]["status"] in ("match", "ambiguous", "unknown")
+
+
+def test_internal_error_isolated_and_resumed_without_new_requests(tmp_path, probes_dir):
+    """An entrant whose pipeline breaks does not stop the others, and its stored probes are reused."""
+    import asyncio
+
+    from provenance.classifier.keyword import KeywordClassifier
+    from provenance.entrants import load_entrants
+    from provenance.probes import load_probeset
+    from provenance.scan import scan_entrants
+    from provenance.settings import RunSettings
+    from provenance.store import RunStore
+
+    class Flaky(KeywordClassifier):
+        def __init__(self, fail_for):
+            super().__init__()
+            self.fail_for = fail_for
+
+        def classify(self, transcript):
+            if transcript.target.get("name") in self.fail_for:
+                raise ValueError("classifier exploded")
+            return super().classify(transcript)
+
+    with FakeLLMServer(answer_fn=claude) as srv:
+        ef = tmp_path / "e.json"
+        ef.write_text(json.dumps([{"name": n, "base_url": srv.url_for(n), "model": "m"} for n in ("x", "y")]))
+        ents, ps = load_entrants(ef), load_probeset(probes_dir)
+        store = RunStore.open(tmp_path / "r.db")
+        try:
+            kw = dict(store=store, probeset=ps, settings=RunSettings(retries=0), concurrency=2, per_host=2)
+            first = asyncio.run(scan_entrants(ents, classifier=Flaky({"x"}), **kw))
+            assert [o.state for o in first] == ["error", "complete"]
+            assert "classifier exploded" in first[0].error
+            assert store.get_run(first[0].run_id)["probes"]["ok"] == N_PROBES
+            sent = srv.request_count
+            second = asyncio.run(scan_entrants(ents, classifier=Flaky(set()), **kw))
+            assert [o.state for o in second] == ["complete", "reused"]
+            assert second[0].run_id == first[0].run_id and second[0].probes_sent == 0
+            assert srv.request_count == sent
+            assert store.get_run(first[0].run_id)["status"] == "complete"
+        finally:
+            store.close()

@@ -89,6 +89,7 @@ def test_find_resumable(store):
     r3 = store.start_run(t, PS)
     store.fail_run(r3, "boom\nwith a newline")
     assert "\n" not in store.get_run(r3)["error"]
+    assert store.find_resumable(t, PS["hash"])["id"] == r3      # broken by an internal error: continue it
 
 
 def test_caps_and_secret_scrub(store, monkeypatch):

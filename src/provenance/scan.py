@@ -7,7 +7,9 @@ to the store as it arrives, so a killed scan resumes where it stopped:
 
 * resume on (default): an entrant whose latest run with this probe-set hash is
   complete is not probed again (its stored report is reused); an interrupted
-  one continues from the probes it lacks (those that failed are retried);
+  one (or one an internal error broke) continues from the probes it lacks
+  (those that failed are retried); one that found the endpoint unusable is
+  probed afresh;
 * resume off: every entrant gets a fresh run.
 
 Output helpers: ``JsonlSink`` writes one report per line (flushed per line),
@@ -111,7 +113,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
         async with sem, global_sem:
             t0 = time.monotonic()
             existing = []
-            if prior is not None:                       # interrupted earlier: continue it
+            if prior is not None:                       # interrupted or broken earlier: continue it
                 run_id = prior["id"]
                 existing = [r for r in store.load_results(run_id) if r.ok]
             else:

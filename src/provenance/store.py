@@ -510,17 +510,20 @@ class RunStore:
         return [self._listing(r, counts[r["id"]]) for r in rows]
 
     def find_resumable(self, target: Any, probeset_hash: str) -> dict[str, Any] | None:
-        """The latest run of this target with this probe set, if it is complete or interrupted.
+        """The latest run of this target with this probe set, if it is complete or can be continued.
 
-        A latest run that failed (or none at all) gives None: probe afresh.
+        Continued: interrupted (status running) or broken by an internal error
+        (status failed with an ``error``); their stored results are reused. A
+        latest run that found the endpoint unusable (or none at all) gives None:
+        probe afresh.
         """
         with self._guard("find resumable run"):
             row = self._conn.execute(
-                "SELECT id, status FROM runs WHERE target_key = ? AND probeset_hash = ? "
+                "SELECT id, status, error FROM runs WHERE target_key = ? AND probeset_hash = ? "
                 "ORDER BY started_at DESC, id DESC LIMIT 1", (target_key(target), probeset_hash)).fetchone()
-        if row is None or row[1] == "failed":
+        if row is None or (row[1] == "failed" and not row[2]):
             return None
-        if row[1] == "running" and hasattr(target, "api_key"):
+        if row[1] != "complete" and hasattr(target, "api_key"):
             self.register_secrets(row[0], target)
         return self.get_run(row[0])
 
