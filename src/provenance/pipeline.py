@@ -37,16 +37,94 @@ def classify_report_dict(transcript: Transcript, classifier: Classifier, run_id:
     return build_report(transcript, finalize(transcript, classifier), classifier.info(), run_id=run_id)
 
 
+def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
+    """Probes in the order adaptive runs send them.
+
+    Content-independent probes (tokenizer counts, API surface) come first: they
+    cost a handful of prompt tokens and one completion token each. Behavioural
+    probes follow in the classifier's ``probe_order`` (information per token
+    measured on the reference corpus, stored in the artifact); probes it does not
+    rank keep their probe-set order at the end.
+    """
+    ranked = [p.get("id") if isinstance(p, dict) else p
+              for p in (getattr(classifier, "manifest", None) or {}).get("probe_order", [])]
+    rank = {pid: i for i, pid in enumerate(ranked)}
+    cheap = [p for p in probeset.probes if not p.behavioural]
+    behavioural = [p for p in probeset.probes if p.behavioural]
+    behavioural.sort(key=lambda p: rank.get(p.id, len(rank)))
+    return cheap + behavioural
+
+
 async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classifier,
                       settings: RunSettings, run_id: str | None = None,
                       on_result: Callable[[ProbeResult], None] | None = None,
                       existing: Iterable[ProbeResult] | None = None,
-                      probes: Iterable[Any] | None = None) -> dict[str, Any]:
-    """Probe one target and return its report (a dict)."""
+                      probes: Iterable[Any] | None = None,
+                      budget: int | None = None,
+                      until_confident: float | None = None) -> dict[str, Any]:
+    """Probe one target and return its report (a dict).
+
+    With ``budget`` (a number of probes) or ``until_confident`` (a confidence in
+    0..1), probes go out in batches of ``settings.concurrency`` in
+    ``adaptive_order``; the posterior is updated after each batch and probing
+    stops once a creator is matched with that confidence or the budget is spent.
+    Probes never sent are recorded as skipped, and the report's
+    ``run.stopped_because`` says why probing stopped.
+    """
     from .endpoints.base import make_endpoint
     from .runner import run_probes
 
-    endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
-    transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
-                                  on_result=on_result, existing=list(existing or []))
+    if budget is None and until_confident is None:
+        endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
+        transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
+                                      on_result=on_result, existing=list(existing or []))
+        return classify_report_dict(transcript, classifier, run_id=run_id)
+
+    import time
+
+    order = list(probes) if probes is not None else adaptive_order(probeset, classifier)
+    limit = len(order) if budget is None else max(0, min(budget, len(order)))
+    have = {r.probe_id: r for r in (existing or [])}
+    results: dict[str, ProbeResult] = {}
+    started = time.monotonic()
+    transcript: Transcript | None = None
+    first_started: str | None = None
+    reason = "all probes sent"
+    sent = 0
+    i = 0
+    while i < len(order):
+        if sent >= limit:
+            reason = f"budget of {limit} probes spent"
+            break
+        remaining = settings.deadline - (time.monotonic() - started)
+        if remaining <= 0:
+            reason = "deadline"
+            break
+        batch = []
+        while i < len(order) and len(batch) < settings.concurrency and sent + len(batch) < limit:
+            batch.append(order[i])
+            i += 1
+        endpoint = make_endpoint(target, settings)
+        part = await run_probes(endpoint, probeset, settings=settings.with_(deadline=remaining), probes=batch,
+                                on_result=on_result, existing=[have[p.id] for p in batch if p.id in have])
+        sent += sum(1 for p in batch if p.id not in have)
+        for r in part.results:
+            results[r.probe_id] = r
+        transcript = part
+        first_started = first_started or part.started_at
+        transcript.started_at = first_started
+        transcript.results = [results[p.id] for p in order if p.id in results]
+        if until_confident is not None:
+            attribution = classifier.classify(transcript)
+            if attribution.status == "match" and attribution.confidence >= until_confident:
+                reason = f"confident: {attribution.creator} at {attribution.confidence:.2f} >= {until_confident:.2f}"
+                break
+    else:
+        reason = "all probes sent"
+    if transcript is None:
+        transcript = Transcript(target=target.public(), probeset=probeset.info())
+    transcript.results = [results.get(p.id) or ProbeResult(probe_id=p.id, family=p.family, status="skipped",
+                                                          error="not sent: " + reason)
+                          for p in order]
+    transcript.stopped_because = reason
     return classify_report_dict(transcript, classifier, run_id=run_id)

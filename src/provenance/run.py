@@ -13,35 +13,56 @@ from .settings import RunSettings, Target
 
 
 def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
-               db: Path | None = None, store: bool = True, progress: bool = True) -> dict[str, Any]:
-    return asyncio.run(_run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                                   db=db, store=store, progress=progress))
+               db: Path | None = None, store: bool = True, progress: bool = True,
+               budget: int | None = None, until_confident: float | None = None) -> dict[str, Any]:
+    """Probe one target; record the run in the store (unless ``store`` is False); return the report."""
+    run_store = None
+    if store:
+        from .store import RunStore
+        run_store = RunStore.open(db)
+    try:
+        return asyncio.run(_run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                       run_store=run_store, progress=progress, budget=budget,
+                                       until_confident=until_confident))
+    finally:
+        if run_store is not None:
+            run_store.close()
 
 
 async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
-                      db: Path | None, store: bool, progress: bool) -> dict[str, Any]:
+                      run_store: Any, progress: bool, budget: int | None,
+                      until_confident: float | None) -> dict[str, Any]:
     from .pipeline import probe_async
     from .report import new_run_id
 
-    run_id = new_run_id()
-    total = len(probeset.probes)
+    run_id = run_store.start_run(target, probeset) if run_store is not None else new_run_id()
+    total = len(probeset.probes) if budget is None else min(budget, len(probeset.probes))
     done = {"n": 0}
-    show = progress and sys.stderr.isatty()
     status = None
-    if show:
+    if progress and sys.stderr.isatty():
         from rich.console import Console
-        status = Console(stderr=True).status(f"probing: 0/{total}")
+        status = Console(stderr=True).status(f"probing {len(probeset.probes)} probes: 0/{total} done")
         status.start()
 
     def on_result(result) -> None:
+        if run_store is not None:
+            run_store.record_result(run_id, result)       # committed per probe
         done["n"] += 1
         if status is not None:
-            status.update(f"probing: {done['n']}/{total}")
+            status.update(f"probing: {done['n']}/{total} done")
 
     try:
         report = await probe_async(target, probeset=probeset, classifier=classifier, settings=settings,
-                                   run_id=run_id, on_result=on_result)
+                                   run_id=run_id, on_result=on_result, budget=budget,
+                                   until_confident=until_confident)
+    except BaseException as exc:
+        if run_store is not None:
+            from .render import safe_line
+            run_store.fail_run(run_id, safe_line(f"{type(exc).__name__}: {exc}", 300))
+        raise
     finally:
         if status is not None:
             status.stop()
+    if run_store is not None:
+        run_store.finish_run(run_id, report)
     return report

@@ -16,6 +16,8 @@ EPILOG = """Examples:
   provenance probe https://api.example.com/v1 --model some-model --api-key-env EXAMPLE_API_KEY --json > report.json
 
   provenance probe https://api.anthropic.com --protocol anthropic --model claude-x -o report.json
+
+  provenance probe http://127.0.0.1:8080/v1 -m qwen --until-confident 0.9 --budget 20
 """
 
 
@@ -37,6 +39,9 @@ def register(app: typer.Typer) -> None:
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
         no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),
+        budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Send at most N probes, most informative per token first."),
+        until_confident: Optional[float] = typer.Option(None, "--until-confident", min=0.0, max=1.0,
+                                                        help="Stop once a creator is matched with this confidence (0..1)."),
     ) -> None:
         """Probe one endpoint and name the model's likely creator."""
         from .common import emit_json, load_classifier_opt, load_probeset_opt, parse_headers
@@ -52,7 +57,8 @@ def register(app: typer.Typer) -> None:
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
                                request_timeout=max(timeout * 2, timeout + 30))
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                            db=db, store=not no_store, progress=not json_out)
+                            db=db, store=not no_store, progress=not json_out,
+                            budget=budget, until_confident=until_confident)
         if output is not None:
             from ..report import dumps, write_atomic
             write_atomic(output, dumps(report) + "\n")
