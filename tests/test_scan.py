@@ -253,6 +253,10 @@ def test_models_from_listing(tmp_path, probes_dir):
         r = cli(["scan", "--models-from", srv.base_url, "--match", "zzz*", "--api-key-env", "LIST_KEY",
                  "--db", tmp_path / "r.db", "--probes", probes_dir], env=env)
         assert r.returncode == 2 and "matching" in r.stderr
+    port = srv.port                       # the server is stopped now: nothing listens there
+    r = cli(["scan", "--models-from", f"http://127.0.0.1:{port}/v1", "--retries", "0",
+             "--db", tmp_path / "r.db", "--probes", probes_dir])
+    assert r.returncode == 3 and r.stderr.count("\n") == 1 and "listing models failed" in r.stderr
 
 
 def test_shipped_probeset_and_model(tmp_path):
