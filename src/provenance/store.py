@@ -499,7 +499,7 @@ class RunStore:
             args.append(status)
         if cond:
             q += " WHERE " + " AND ".join(cond)
-        q += " ORDER BY started_at DESC, id DESC"
+        q += " ORDER BY rowid DESC"
         if limit:
             q += f" LIMIT {int(limit)}"
         with self._guard("list runs"):
@@ -520,7 +520,7 @@ class RunStore:
         with self._guard("find resumable run"):
             row = self._conn.execute(
                 "SELECT id, status, error FROM runs WHERE target_key = ? AND probeset_hash = ? "
-                "ORDER BY started_at DESC, id DESC LIMIT 1", (target_key(target), probeset_hash)).fetchone()
+                "ORDER BY rowid DESC LIMIT 1", (target_key(target), probeset_hash)).fetchone()
         if row is None or (row[1] == "failed" and not row[2]):
             return None
         if row[1] != "complete" and hasattr(target, "api_key"):
