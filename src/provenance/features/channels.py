@@ -1,15 +1,36 @@
 """The content-independent channels the classifier adds to the behavioural ones.
 
-OWNER: tokenizer/API-surface work. Contract: a pure function of a transcript
-returning one ChannelResult per channel (tokenizer, api), each possibly
-``available=False`` with a reason ("no usage reported", "no stream").
+Contract: a pure function of a transcript returning one ChannelResult per channel
+(tokenizer, api), each possibly ``available=False`` with a reason ("no usage
+reported", ...).
+
+Stream segmentation (features/segmentation.py) is folded into the tokenizer
+channel rather than added as a third one, so that one tokenizer is never counted
+twice: when usage counts are available they decide and the segmentation result is
+kept in the summary as a cross-check; when they are not, a confident segmentation
+match stands in for them (with the same family -> creator mapping).
 """
 
 from __future__ import annotations
 
 from ..transcript import Transcript
+from .apisurface import api_channel
 from .base import ChannelResult
+from .tokenizer import tokenizer_channel
 
 
 def content_independent_channels(transcript: Transcript) -> list[ChannelResult]:
-    return []
+    tok = tokenizer_channel(transcript)
+    try:
+        from .segmentation import segmentation_channel
+        seg = segmentation_channel(transcript)
+    except Exception as e:  # an optional extra must never break classification
+        seg = ChannelResult(name="segmentation", available=False, reason=f"segmentation failed: {type(e).__name__}")
+    if tok.available:
+        tok.summary["segmentation"] = seg.summary if seg.available else {"available": False, "reason": seg.reason}
+    elif seg.available:
+        why = tok.reason
+        tok = ChannelResult(name="tokenizer", available=True, loglik=seg.loglik, default=seg.default,
+                            evidence=seg.evidence, summary=dict(seg.summary, source="stream segmentation",
+                                                                counts_unavailable=why))
+    return [tok, api_channel(transcript)]
