@@ -14,22 +14,36 @@ from __future__ import annotations
 import numpy as np
 
 SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim")
-N_DESIGN = 2 * len(SCORE_CHANNELS)
+PER_CHANNEL = 3
+N_DESIGN = PER_CHANNEL * len(SCORE_CHANNELS)
 REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
                    "log_answers", "has_identity", "has_style", "has_cutoff")
 
 
 def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:
-    """(n_labels, N_DESIGN) matrix: per channel [S, S*log1p(n)]."""
+    """(n_labels, N_DESIGN) matrix: per channel [S, S*log1p(n), 1 if the label is the channel's top].
+
+    The last column is a vote: it lets the calibrator trust a channel's ranking even
+    when its log-likelihood differences are small (short answers such as greetings).
+    """
     F = np.zeros((n_labels, N_DESIGN))
     for j, ch in enumerate(SCORE_CHANNELS):
         s = summ.get(ch)
         n = counts.get(ch, 0)
         if s is None or n == 0:
             continue
-        F[:, 2 * j] = s
-        F[:, 2 * j + 1] = s * np.log1p(n)
+        k = PER_CHANNEL * j
+        F[:, k] = s
+        F[:, k + 1] = s * np.log1p(n)
+        if np.ptp(s) > 1e-9:
+            F[int(np.argmax(s)), k + 2] = 1.0
     return F
+
+
+def channel_contribution(F: np.ndarray, w: np.ndarray, j: int) -> np.ndarray:
+    """The part of the log-posterior channel ``j`` (index in SCORE_CHANNELS) contributes."""
+    k = PER_CHANNEL * j
+    return F[:, k:k + PER_CHANNEL] @ w[k:k + PER_CHANNEL]
 
 
 def posterior(F: np.ndarray, w: np.ndarray, extra: np.ndarray | None = None) -> np.ndarray:

@@ -22,7 +22,7 @@ from ..features.text import truncate
 from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
-from .combine import SCORE_CHANNELS, design, p_unknown, posterior, reject_features
+from .combine import SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
@@ -145,12 +145,11 @@ class TrainedClassifier:
         cands = [Candidate(self.labels[int(i)], round(float(p[i]), 4)) for i in order[:5]]
 
         # evidence: per channel, which creator it favours and by how much
-        wmap = {chn: (self.w[2 * j], self.w[2 * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
+        wmap = {chn: (self.w[3 * j], self.w[3 * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
         for ch in list(BEHAVIOURAL) + ["claim"]:
             if ch not in summ:
                 continue
-            a, b = wmap[ch]
-            contrib = summ[ch] * (a + b * np.log1p(counts[ch]))
+            contrib = channel_contribution(F, self.w, SCORE_CHANNELS.index(ch))
             best = int(np.argmax(contrib))
             srt = np.sort(contrib)
             margin = float(srt[-1] - srt[-2]) if len(srt) > 1 else 0.0
