@@ -317,3 +317,50 @@ def test_internal_error_isolated_and_resumed_without_new_requests(tmp_path, prob
             assert store.get_run(first[0].run_id)["status"] == "complete"
         finally:
             store.close()
+
+
+def test_global_and_per_host_limits(tmp_path, probes_dir, monkeypatch):
+    """In-flight entrants never exceed --concurrency overall or --per-host on one host:port."""
+    import asyncio
+
+    import provenance.pipeline as pipeline
+    from provenance.classifier.keyword import KeywordClassifier
+    from provenance.entrants import parse_entrants
+    from provenance.probes import load_probeset
+    from provenance.scan import host_key, scan_entrants
+    from provenance.settings import RunSettings
+    from provenance.store import RunStore
+
+    now = {"all": 0, "max_all": 0}
+    per: dict[str, int] = {}
+    max_per: dict[str, int] = {}
+
+    async def fake_probe_async(target, *, run_id, **kw):
+        h = host_key(target.base_url)
+        now["all"] += 1
+        per[h] = per.get(h, 0) + 1
+        now["max_all"] = max(now["max_all"], now["all"])
+        max_per[h] = max(max_per.get(h, 0), per[h])
+        try:
+            for _ in range(3):
+                await asyncio.sleep(0)
+            if target.name.endswith("7"):
+                raise RuntimeError("entrant 7 breaks")
+            return {"attribution": {"status": "unknown", "creator": "unknown", "confidence": 0.1},
+                    "run": {"id": run_id}, "probes": []}
+        finally:
+            now["all"] -= 1
+            per[h] -= 1
+
+    monkeypatch.setattr(pipeline, "probe_async", fake_probe_async)
+    hosts = ["http://127.0.0.1:1001/v1", "http://127.0.0.1:1002/v1", "http://localhost:1001/v1"]
+    text = json.dumps([{"name": f"e{i}", "base_url": hosts[i % 3] + f"/x{i}", "model": "m"} for i in range(30)])
+    ents = parse_entrants(text, "e.json")
+    with RunStore.open(tmp_path / "r.db") as store:
+        outs = asyncio.run(scan_entrants(ents, store=store, probeset=load_probeset(probes_dir),
+                                         classifier=KeywordClassifier(), settings=RunSettings(),
+                                         concurrency=4, per_host=2))
+    assert now["max_all"] <= 4 and all(v <= 2 for v in max_per.values())
+    assert now["max_all"] == 4 and max(max_per.values()) == 2          # the limits are reached, not just respected
+    assert [o.state for o in outs].count("error") == 3                  # e7, e17, e27
+    assert [o.state for o in outs].count("complete") == 27
