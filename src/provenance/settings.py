@@ -53,11 +53,11 @@ class Target:
 
 def redact_url(url: str) -> str:
     """Drop userinfo and query strings (which may carry keys) from a URL."""
-    p = urlsplit(url)
     try:
+        p = urlsplit(url)
         port = p.port
     except ValueError:
-        port = None
+        return "<malformed url>"
     host = p.hostname or ""
     if ":" in host:
         host = f"[{host}]"
@@ -70,7 +70,11 @@ def validate_base_url(url: str) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("the endpoint URL is empty")
     url = url.strip()
-    p = urlsplit(url)
+    try:
+        p = urlsplit(url)
+        p.hostname  # noqa: B018 - may raise for malformed IPv6 brackets
+    except ValueError:
+        raise ConfigError(f"URL {url.split('?')[0][:200]!r} is malformed") from None
     if not p.scheme:
         raise ConfigError(f"URL {redact_url(url)!r} has no scheme: write http://... or https://...")
     if p.scheme not in ("http", "https"):
