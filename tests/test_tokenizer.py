@@ -226,6 +226,7 @@ def test_too_few_count_probes():
     ("Sure: [", 200, "truncated"),
     ("", 200, "truncated"),
     ("I cannot do that.", 200, None),
+    ("[Hello, how can I help you today?", 200, None),
     (None, 400, "error"),
 ])
 def test_echo_outcomes(text, status, want):

@@ -90,7 +90,7 @@ _RX = {
     "anthropic_id": re.compile(r"^msg_[A-Za-z0-9]{10,40}$"),
     "openrouter_id": re.compile(r"^gen-\d{9,11}-[A-Za-z0-9]{8,40}$"),
     "openai_fp": re.compile(r"^fp_[0-9a-f]{8,12}$"),
-    "llamacpp_fp": re.compile(r"^b\d{3,6}-[0-9a-f]{6,40}$"),
+    "llamacpp_fp": re.compile(r"^b\d{1,6}-([0-9a-f]{6,40}|unknown)$"),
     "tgi_fp": re.compile(r"^\d+\.\d+\.\d+(-[A-Za-z0-9.]+)?-(sha-[0-9a-f]{6,40}|native)$"),
     "dated_model": re.compile(r"-\d{4}-\d{2}-\d{2}$"),
 }

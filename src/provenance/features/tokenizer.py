@@ -20,15 +20,25 @@ tokenizer" and a miss by >= 2 costs ~ -3.5 .. -5: a family needs agreement on mo
 probes to beat "another tokenizer", and one odd probe does not sink the true one.
 
 Family -> creator: ``P(obs | creator) = sum_f P(obs | f) P(f | creator)`` with the
-usage table ``CREATOR_FAMILIES`` below. Every listed creator keeps a small share
-(``LEAK`` = 0.02) on open-weights families, and creators not listed (the channel's
+usage table ``CREATOR_FAMILIES`` below (OTHER = a tokenizer not in the table, e.g.
+current Claude or Gemini). Every listed creator keeps a small share (``LEAK`` =
+0.02) on open-weights families, and creators not listed (the channel's
 ``default``) carry 0.3 on them: fine-tunes of Llama/Qwen/Mistral... by anyone are
-common, so a tokenizer shows lineage, not proof of creator. The resulting creator
+common, so a tokenizer shows lineage, not proof of creator. The creator
 log-likelihoods are shifted so the best is 0 and floored at ``-FLOOR`` (8 nats).
-Examples with a clean match (12 probes): Qwen 2 tokenizer -> Alibaba 0, DeepSeek
--2.0 (R1 distills), unlisted -3.1, others ~ -5.4; o200k -> OpenAI 0, unlisted
-about -8 (the floor): strong enough that a disguised identity claim does not
-outvote it, weak enough that a second strong channel still can.
+Values with a clean 12/12 match (measured, see tests/test_tokenizer.py):
+
+* Qwen 2 tokenizer -> Alibaba 0, DeepSeek -1.93 (R1 distills), unlisted -3.23,
+  every other listed creator about -5.7 .. -6.0;
+* Llama 3 -> Meta 0, DeepSeek -1.93, unlisted -3.23, others ~ -5.9;
+* o200k or legacy Claude -> OpenAI (resp. Anthropic) 0, everyone else -8 (floor);
+  cl100k -> OpenAI 0, Microsoft -0.34 (Phi-4), others -8;
+* GPT-2 -> unlisted 0, every listed creator about -2.5 .. -2.7 (weak);
+* no family matches -> unlisted 0, Anthropic -0.14, Hugging Face -0.4, Google -0.58,
+  the rest -0.7 .. -3.2: it pushes toward "unknown", not toward a listed creator.
+
+Strong enough that a disguised identity claim does not outvote it, weak enough
+that several other strong channels together still can.
 
 Echo probes (repeat a string that is a special token in some families) add weak
 evidence: dropped/truncated vs echoed, at most ~0.7 nats per probe.
@@ -239,11 +249,10 @@ def echo_outcome(r: ProbeResult, token: str) -> str | None:
     i = t.rfind("[")
     if i >= 0:
         rest = t[i + 1:]
-        if "]" not in rest:
-            return "truncated"
-        if not rest.split("]", 1)[0].strip():
-            return "dropped"
-        return None
+        if not rest.strip():
+            return "truncated"          # stopped right after the opening bracket
+        if "]" in rest and not rest.split("]", 1)[0].strip():
+            return "dropped"            # "[]": the token vanished
     return None
 
 
