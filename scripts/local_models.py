@@ -347,9 +347,26 @@ def _wait_ready(proc: subprocess.Popen, root: str, timeout: float, log: Path) ->
     raise SetupError(f"llama-server did not become ready within {timeout:.0f} s (log: {log})")
 
 
+def server_threads() -> int:
+    """``-t`` for llama-server: 2, or ``$PROVENANCE_E2E_THREADS``.
+
+    On a 2-core machine shared with other busy processes, ``-t 1`` can be several
+    times faster than ``-t 2`` (llama.cpp's threads wait on each other when one is
+    descheduled); on an idle machine ``-t 2`` is faster.
+    """
+    raw = os.environ.get("PROVENANCE_E2E_THREADS", "2")
+    try:
+        n = int(raw)
+    except ValueError:
+        raise SetupError(f"PROVENANCE_E2E_THREADS={raw!r} is not an integer") from None
+    if not 1 <= n <= 256:
+        raise SetupError("PROVENANCE_E2E_THREADS must be in 1..256")
+    return n
+
+
 def _server_cmd(binary: Path, model: Path, alias: str, port: int) -> list[str]:
     return [str(binary), "-m", str(model), "-a", alias, "--host", "127.0.0.1", "--port", str(port),
-            "-c", "4096", "-t", "2"]
+            "-c", "4096", "-t", str(server_threads())]
 
 
 def _require(name: str, cache: Path) -> tuple[Path, Path]:
