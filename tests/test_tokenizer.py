@@ -33,10 +33,17 @@ def _enc(name):
     return quicktok.get_encoding(name)
 
 
-def chatml_usage(enc_name, system_overhead=0):
+def chatml_usage(enc_name, system_overhead=0, specials=()):
     """prompt_tokens as a ChatML-templated server would count them: per message
     <|im_start|>role\\ncontent<|im_end|>\\n, plus the assistant header."""
     enc = _enc(enc_name)
+
+    def count(text):         # strings in ``specials`` count as one token (a server parsing them)
+        for sp in specials:
+            if sp in text:
+                left, right = text.split(sp, 1)
+                return count(left) + 1 + count(right)
+        return len(enc.encode_ordinary(text))
 
     def usage(messages):
         n = 3 + system_overhead
@@ -44,7 +51,7 @@ def chatml_usage(enc_name, system_overhead=0):
             c = m.get("content") if isinstance(m, dict) else ""
             if isinstance(c, list):
                 c = "".join(p.get("text", "") for p in c if isinstance(p, dict))
-            n += 4 + len(enc.encode_ordinary(str(m.get("role", "")))) + len(enc.encode_ordinary(str(c or "")))
+            n += 4 + len(enc.encode_ordinary(str(m.get("role", "")))) + count(str(c or ""))
         return n
     return usage
 
@@ -149,6 +156,17 @@ def test_server_tokenizer_is_matched(shipped, qname, family, creator, protocol):
     seg = segmentation_channel(tr)
     assert seg.available and seg.summary["family"] == family, seg.summary
     assert seg.summary["agreement"][family] == 1.0
+
+
+def test_server_parsing_special_tokens_is_seen(shipped):
+    usage = chatml_usage("qwen3", specials=("<|endoftext|>", "<|im_start|>"))
+    with FakeLLMServer(usage_fn=usage, answer_fn=answer) as srv:
+        tr = run_against(srv, shipped)
+    ch = tokenizer_channel(tr)
+    assert ch.summary["family"] == "qwen2" and ch.summary["confidence"] > 0.99
+    assert ch.summary["special_tokens_parsed"] == ["<|endoftext|>", "<|im_start|>"]
+    assert len(ch.summary["matched_probes"]) == 17
+    assert any("special token" in e.text for e in ch.evidence)
 
 
 def test_usage_missing_is_reported(shipped):
