@@ -30,6 +30,10 @@ class Answer:
     claim: str | None = None
     firmness: float = 0.0
 
+    @property
+    def channel(self) -> str:
+        return channel_of(self.family, self.key.split(":", 1)[0])
+
 
 @dataclass
 class Dataset:
@@ -38,6 +42,11 @@ class Dataset:
     model_vecs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # channel -> model -> vec
     keywords: dict[str, list[str]] = field(default_factory=dict)               # event id -> keywords
     event_month: dict[str, str] = field(default_factory=dict)
+
+
+def channel_of(family: str, source: str) -> str:
+    """Style answers get one channel per corpus source (prompt sets differ in content)."""
+    return f"style-{source}" if family == "style" else family
 
 
 def event_of_key(key: str) -> str | None:
@@ -84,7 +93,7 @@ def model_vectors(answers: Iterable[Answer]) -> dict[str, dict[str, np.ndarray]]
     parts: dict[tuple[str, str], list[tuple[np.ndarray, float]]] = defaultdict(list)
     for a in answers:
         if len(a.idx):
-            parts[(a.family, a.model)].append((a.idx, 1.0 / len(a.idx)))
+            parts[(a.channel, a.model)].append((a.idx, 1.0 / len(a.idx)))
     out: dict[str, dict[str, np.ndarray]] = defaultdict(dict)
     for (fam, model), lst in parts.items():
         idx = np.concatenate([i for i, _ in lst])

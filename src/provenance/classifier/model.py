@@ -44,9 +44,20 @@ class TrainedClassifier:
         self.claim_loglik = arrays["claim_loglik"].astype(np.float64)
         self.w = arrays["calibrator"].astype(np.float64)
         self.v = arrays["rejector"].astype(np.float64)
-        self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in manifest["channels"]}
-        self.theta = {ch: arrays[f"{ch}.logtheta"].astype(np.float32) for ch in manifest["channels"]}
-        self.ftheta = {ch: arrays[f"{ch}.family_logtheta"].astype(np.float32) for ch in manifest["channels"]}
+        self.channels: list[str] = list(manifest["channels"])
+        self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
+        self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}
+        self.theta: dict[str, np.ndarray] = {}
+        self.ftheta: dict[str, np.ndarray] = {}
+        self.mtheta: dict[str, np.ndarray] = {}
+        self.logbg: dict[str, np.ndarray] = {}
+        for ch in self.channels:
+            if ch in self.nn:
+                self.mtheta[ch] = arrays[f"{ch}.model_logtheta"].astype(np.float32)
+                self.logbg[ch] = arrays[f"{ch}.logbg"].astype(np.float64)
+            else:
+                self.theta[ch] = arrays[f"{ch}.logtheta"].astype(np.float32)
+                self.ftheta[ch] = arrays[f"{ch}.family_logtheta"].astype(np.float32)
         self.families: list[str] = list(manifest.get("families", []))
         self.family_creator: dict[str, str] = dict(manifest.get("family_creator", {}))
         self.probes: dict[str, dict[str, Any]] = dict(manifest.get("probes", {}))
@@ -65,37 +76,73 @@ class TrainedClassifier:
                 "path": str(self.path)}
 
     # -- scoring ------------------------------------------------------------------------------
-    def _answer_scores(self, ch: str, pid: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
-        budget = int(self.probes.get(pid, {}).get("max_tokens", DEFAULT_BUDGET[ch]))
+    def _channel_of(self, family: str, pid: str) -> str | None:
+        if family != "style":
+            return family if family in self.vocab else None
+        src = self.probes.get(pid, {}).get("source", "")
+        ch = f"style-{src}"
+        if ch in self.vocab:
+            return ch
+        style = [c for c in self.channels if c.startswith("style-")]
+        return style[0] if style else None
+
+    def _columns(self, ch: str, pid: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+        fam = ch.split("-")[0]
+        budget = int(self.probes.get(pid, {}).get("max_tokens", DEFAULT_BUDGET[fam]))
         cp = self.cutoff_probes.get(pid, {})
-        idx = np.asarray(answer_indices(ch, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
+        idx = np.asarray(answer_indices(fam, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
         vocab = self.vocab[ch]
         if not len(idx) or not len(vocab):
             return None
-        pos = np.searchsorted(vocab, idx)
-        pos = np.minimum(pos, len(vocab) - 1)
+        pos = np.minimum(np.searchsorted(vocab, idx), len(vocab) - 1)
         cols = pos[vocab[pos] == idx]
         if not len(cols):
             return None
         u, n = np.unique(cols, return_counts=True)
-        x = n / n.sum()
-        s = self.theta[ch][:, u].astype(np.float64) @ x
-        f = self.ftheta[ch][:, u].astype(np.float64) @ x
+        return u, n / n.sum()
+
+    def _channel_summary(self, ch: str, answers: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        """(creator summary, family summary), both centred, from one channel's answers."""
+        L, F = len(self.labels), len(self.families)
+        fidx = {f: i for i, f in enumerate(self.families)}
+        lidx = {c: i for i, c in enumerate(self.labels)}
+        if ch in self.nn:
+            lt, lbg = self.mtheta[ch], self.logbg[ch]
+            sm = np.mean([lt[:, u].astype(np.float64) @ x for u, x in answers], axis=0)
+            base = float(np.mean([lbg[u] @ x for u, x in answers]))
+            s = np.full(L, base)
+            f = np.full(F, base)
+            have_s = np.zeros(L, dtype=bool)
+            have_f = np.zeros(F, dtype=bool)
+            for val, (creator, family) in zip(sm, self.nn[ch]):
+                i = lidx.get(creator)
+                if i is not None:
+                    s[i] = val if not have_s[i] else max(s[i], val)
+                    have_s[i] = True
+                j = fidx.get(family)
+                if j is not None:
+                    f[j] = val if not have_f[j] else max(f[j], val)
+                    have_f[j] = True
+        else:
+            s = np.mean([self.theta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
+            f = np.mean([self.ftheta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
+            # per-answer centring (as in training) equals centring the mean
         return s - s.mean(), f - f.mean()
 
     def classify(self, transcript: Transcript) -> Attribution:
-        per: dict[str, list[np.ndarray]] = {}
-        fper: dict[str, list[np.ndarray]] = {}
+        by_channel: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         used: dict[str, list[str]] = {}
         claims: list[tuple[str, str, float]] = []
         for r in transcript.ok_results():
-            if r.family not in BEHAVIOURAL or not r.text or r.family not in self.theta:
+            if r.family not in BEHAVIOURAL or not r.text:
                 continue
-            sc = self._answer_scores(r.family, r.probe_id, r.text)
-            if sc is None:
+            ch = self._channel_of(r.family, r.probe_id)
+            if ch is None:
                 continue
-            per.setdefault(r.family, []).append(sc[0])
-            fper.setdefault(r.family, []).append(sc[1])
+            cols = self._columns(ch, r.probe_id, r.text)
+            if cols is None:
+                continue
+            by_channel.setdefault(ch, []).append(cols)
             used.setdefault(r.family, []).append(r.probe_id)
             if r.family == "identity":
                 budget = int(self.probes.get(r.probe_id, {}).get("max_tokens", DEFAULT_BUDGET["identity"]))
@@ -103,8 +150,18 @@ class TrainedClassifier:
                 # a greeting that names nobody says nothing about identity
                 if not (_is_greeting(r.probe_id) and c.creator == "none"):
                     claims.append((r.probe_id, c.creator, c.firmness))
-        summ = {ch: np.mean(v, axis=0) for ch, v in per.items()}
-        counts = {ch: len(v) for ch, v in per.items()}
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {}
+        for ch, answers in by_channel.items():
+            s, f = self._channel_summary(ch, answers)
+            parts.setdefault(ch.split("-")[0], []).append((s, f, len(answers)))
+        summ: dict[str, np.ndarray] = {}
+        fsumm: dict[str, np.ndarray] = {}
+        counts: dict[str, int] = {}
+        for fam, lst in parts.items():
+            n = sum(k for _, _, k in lst)
+            summ[fam] = sum(s * k for s, _, k in lst) / n
+            fsumm[fam] = sum(f * k for _, f, k in lst) / n
+            counts[fam] = n
         if claims:
             other = self.claim_index["other"]
             L = np.array([self.claim_loglik[self.claim_index.get(c, other)] for _, c, _ in claims])
@@ -178,21 +235,21 @@ class TrainedClassifier:
         if outside:
             reliability.append("answers claim a maker outside the training labels: " + ", ".join(outside))
 
-        family = self._family(top, fper, counts, wmap)
+        family = self._family(top, fsumm, counts, wmap)
         channel_info["p_unknown"] = round(pu, 4)
         return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
                            reliability=reliability, probes_used=n_behav)
 
-    def _family(self, creator: str, fper: dict[str, list[np.ndarray]], counts: dict[str, int],
+    def _family(self, creator: str, fsumm: dict[str, np.ndarray], counts: dict[str, int],
                 wmap: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
         idx = [i for i, f in enumerate(self.families) if self.family_creator.get(f) == creator]
-        if not idx or not fper:
+        if not idx or not fsumm:
             return None
         z = np.zeros(len(idx))
-        for ch, lst in fper.items():
+        for ch, vec in fsumm.items():
             a, b = wmap[ch]
-            z += np.mean(lst, axis=0)[idx] * (a + b * np.log1p(counts[ch]))
+            z += vec[idx] * (a + b * np.log1p(counts[ch]))
         z = z - z.max()
         q = np.exp(z)
         q = q / q.sum()

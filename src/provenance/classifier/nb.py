@@ -18,6 +18,7 @@ from ..features.text import HASH_DIM
 
 SMOOTH = 0.35       # Jelinek-Mercer weight of the background distribution
 FLOOR = 1e-7
+MODEL_SMOOTH = 0.5  # background weight for single-model distributions (noisier than creator means)
 
 
 def answer_vector(indices: Sequence[int]) -> np.ndarray:
@@ -86,6 +87,27 @@ class NBChannel:
             th = bg if r is None else (1 - SMOOTH) * r + SMOOTH * bg
             out[i] = np.log(np.maximum(th, FLOOR))
         return out
+
+    def model_log_theta(self, exclude: Iterable[str] = ()) -> tuple[np.ndarray, list[str], np.ndarray]:
+        """Per-model smoothed log-probabilities of the models not in ``exclude``.
+
+        Returns (rows (M', K), their creators, log background (K,)). Used for
+        nearest-model scoring: a creator's score is its best-fitting model's.
+        """
+        ex = set(exclude)
+        keep = [i for i, m in enumerate(self.models) if m not in ex]
+        creators = [self.creators[i] for i in keep]
+        by_c: dict[str, list[int]] = {}
+        for i in keep:
+            by_c.setdefault(self.creators[i], []).append(i)
+        if by_c:
+            bg = np.mean([self.P[ix].mean(axis=0) for ix in by_c.values()], axis=0)
+        else:
+            bg = np.full(self.P.shape[1], 1.0 / max(1, self.P.shape[1]))
+        bg = np.maximum(bg, FLOOR)
+        bg = bg / bg.sum()
+        th = (1 - MODEL_SMOOTH) * self.P[keep] + MODEL_SMOOTH * bg
+        return np.log(np.maximum(th, FLOOR)), creators, np.log(bg)
 
     def columns(self) -> np.ndarray:
         """Lookup table hash id -> column (or -1), for mapping answer indices."""

@@ -34,12 +34,15 @@ from .dataset import Dataset, featurise
 from .families import family_of
 from .nb import NBChannel, sparse_rows
 
-VOCAB = {"identity": 12000, "refusal": 8000, "cutoff": 10000, "style": 30000}
+VOCAB = {"identity": 12000, "refusal": 8000, "cutoff": 10000, "style-alpaca_eval": 20000,
+         "style-arena_hard": 20000, "style-mt_bench": 10000}
+DEFAULT_VOCAB = 15000
 CLAIM_ALPHA = 0.3        # smoothing mass per claim label
 CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
 REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
 MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
 N_FOLDS = 5
+NN_CHANNELS: set[str] = {"style"}   # channels scored by their best-fitting training model
 L2 = 1e-4
 
 
@@ -79,8 +82,8 @@ class Trainer:
         self.by_creator: dict[str, set[str]] = defaultdict(set)
         for m, c in ds.model_creator.items():
             self.by_creator[c].add(m)
-        self.channels = {fam: NBChannel.build(fam, vecs, ds.model_creator, VOCAB[fam])
-                         for fam, vecs in ds.model_vecs.items()}
+        self.channels = {ch: NBChannel.build(ch, vecs, ds.model_creator, VOCAB.get(ch, DEFAULT_VOCAB))
+                         for ch, vecs in ds.model_vecs.items()}
         self._claim_fracs()
         self._eval_answers()
         self._cache: dict[tuple, Any] = {}
@@ -127,7 +130,7 @@ class Trainer:
         self.X: dict[str, Any] = {}
         self.row_of: dict[int, int] = {}
         for fam, ch in self.channels.items():
-            lst = [a for m in sorted(self.eval_by_model) for a in self.eval_by_model[m] if a.family == fam]
+            lst = [a for m in sorted(self.eval_by_model) for a in self.eval_by_model[m] if a.channel == fam]
             self.X[fam] = sparse_rows([a.idx for a in lst], ch.columns())
             for i, a in enumerate(lst):
                 self.row_of[id(a)] = i
@@ -142,19 +145,42 @@ class Trainer:
                 self._cache[key] = self.channels[fam].log_theta(list(labels), exclude)
         return self._cache[key]
 
+    def _nn_summary(self, fam: str, rows: list[int], labels: list[str], exclude: frozenset[str]) -> np.ndarray:
+        key = (fam, "nn", exclude)
+        if key not in self._cache:
+            self._cache[key] = self.channels[fam].model_log_theta(exclude)
+        lt, creators, lbg = self._cache[key]
+        X = self.X[fam][rows]
+        Sm = np.asarray(X @ lt.T).mean(axis=0)
+        base = float(np.asarray(X @ lbg).mean())
+        out = np.full(len(labels), base)
+        for j, lab in enumerate(labels):
+            vals = [Sm[i] for i, c in enumerate(creators) if c == lab]
+            if vals:
+                out[j] = max(vals)
+        return out - out.mean()
+
     def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str]) -> Row:
         row = Row(model, self.ds.model_creator[model], "", sorted(keys), labels=labels)
         lab_t = tuple(labels)
         cidx = {c: i for i, c in enumerate(CLAIM_LABELS)}
         answers = [a for a in self.eval_by_model.get(model, []) if a.key in keys]
-        for fam in self.channels:
-            rows = [self.row_of[id(a)] for a in answers if a.family == fam]
+        parts: dict[str, list[tuple[np.ndarray, int]]] = defaultdict(list)
+        for ch in self.channels:
+            rows = [self.row_of[id(a)] for a in answers if a.channel == ch]
             if not rows:
                 continue
-            S = np.asarray((self.X[fam][rows] @ self._theta(fam, lab_t, exclude).T))
-            S = S - S.mean(axis=1, keepdims=True)
-            row.summ[fam] = S.mean(axis=0)
-            row.counts[fam] = len(rows)
+            if ch.split("-")[0] in NN_CHANNELS:
+                summ = self._nn_summary(ch, rows, labels, exclude)
+            else:
+                S = np.asarray((self.X[ch][rows] @ self._theta(ch, lab_t, exclude).T))
+                S = S - S.mean(axis=1, keepdims=True)
+                summ = S.mean(axis=0)
+            parts[ch.split("-")[0]].append((summ, len(rows)))
+        for fam, lst in parts.items():
+            n = sum(k for _, k in lst)
+            row.summ[fam] = sum(v * k for v, k in lst) / n
+            row.counts[fam] = n
         claims = [a.claim for a in answers if a.family == "identity" and a.claim is not None
                   and (a.key.split(":")[1] != "greeting" or a.claim != "none")]
         if claims:
@@ -422,10 +448,17 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     fam_creator = {}
     for m, c in tr.ds.model_creator.items():
         fam_creator.setdefault(family_of(m), c)
-    for fam, ch in tr.channels.items():
-        arrays[f"{fam}.vocab"] = ch.vocab.astype(np.int32)
-        arrays[f"{fam}.logtheta"] = ch.log_theta(labels).astype(np.float16)
-        arrays[f"{fam}.family_logtheta"] = family_theta(ch, families).astype(np.float16)
+    channel_models: dict[str, list[list[str]]] = {}
+    for name, ch in tr.channels.items():
+        arrays[f"{name}.vocab"] = ch.vocab.astype(np.int32)
+        if name.split("-")[0] in NN_CHANNELS:
+            lt, creators, lbg = ch.model_log_theta()
+            arrays[f"{name}.model_logtheta"] = lt.astype(np.float16)
+            arrays[f"{name}.logbg"] = lbg.astype(np.float32)
+            channel_models[name] = [[c, family_of(m)] for c, m in zip(creators, ch.models)]
+        else:
+            arrays[f"{name}.logtheta"] = ch.log_theta(labels).astype(np.float16)
+            arrays[f"{name}.family_logtheta"] = family_theta(ch, families).astype(np.float16)
     cutoff_kw = {}
     for p in tr.ps.probes:
         if p.family == "cutoff" and p.corpus:
@@ -436,6 +469,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "labels": labels,
         "claim_labels": list(CLAIM_LABELS),
         "channels": sorted(tr.channels),
+        "nn_channels": {name: rows_ for name, rows_ in channel_models.items()},
         "score_channels": list(SCORE_CHANNELS),
         "reject_features": list(REJECT_FEATURES),
         "families": families,
@@ -448,7 +482,8 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "features": {"hash": "crc32 of utf-8 token, low 18 bits", "tokens": "word uni+bigrams, formatting markers, "
                      "claim/refusal/cutoff pseudo-tokens", "vocab": VOCAB},
     }
-    meta["probes"] = {p.id: {"family": p.family, "max_tokens": p.max_tokens} for p in tr.ps.probes}
+    meta["probes"] = {p.id: {"family": p.family, "max_tokens": p.max_tokens,
+                             "source": (p.corpus or "").split(":", 1)[0]} for p in tr.ps.probes}
     path = write_artifact(out_dir, arrays, meta, tr.ps)
     _log(f"wrote {path}", log)
     return path
