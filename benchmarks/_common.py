@@ -47,9 +47,22 @@ def spread(xs: Sequence[float], fmt: str = "{:.3f}") -> str:
     return f"{fmt.format(med(xs))} ({fmt.format(min(xs))}..{fmt.format(max(xs))}, n={len(xs)})"
 
 
+class Urls(list):
+    """Base URLs of one fake-server process, with its pid (to read its CPU time)."""
+    pid: int = 0
+
+    def server_cpu_s(self) -> float:
+        """User + system CPU seconds the server process has used so far (Linux /proc)."""
+        try:
+            f = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            return float("nan")
+
+
 @contextlib.contextmanager
 def fake_servers(*, latency: float = 1.0, ports: int = 1, answer: str | None = None,
-                 usage: str = "default", module: bool = False) -> Iterator[list[str]]:
+                 usage: str = "default", module: bool = False) -> Iterator[Urls]:
     """Start one fake-server process; yield its OpenAI-style base URLs (one per port).
 
     ``module=True`` runs the shipped ``python -m provenance.testing.fakeserver``
@@ -68,7 +81,9 @@ def fake_servers(*, latency: float = 1.0, ports: int = 1, answer: str | None = N
         line = p.stdout.readline() if p.stdout else ""
         if not line.startswith("READY "):
             raise RuntimeError(f"fake server did not start: {line!r}")
-        yield line.split()[1:]
+        urls = Urls(line.split()[1:])
+        urls.pid = p.pid
+        yield urls
     finally:
         with contextlib.suppress(Exception):
             p.stdin.close()             # type: ignore[union-attr]
@@ -91,6 +106,7 @@ class Timed:
     maxrss_mib: float      # peak resident set of the child
     stdout: str
     stderr: str
+    runq_wait_s: float = float("nan")   # time runnable but waiting for a CPU (other processes' load)
 
 
 def run_timed(argv: Sequence[str], *, env: dict | None = None, timeout: float = 600.0,
@@ -102,7 +118,11 @@ def run_timed(argv: Sequence[str], *, env: dict | None = None, timeout: float = 
         t0 = time.perf_counter()
         p = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=e, cwd=cwd)
         deadline = t0 + timeout
+        runq, last_read = float("nan"), 0.0
         while True:
+            now = time.perf_counter()
+            if now - last_read > 0.05:
+                runq, last_read = _runq_wait(p.pid, runq), now
             pid, status, ru = os.wait4(p.pid, os.WNOHANG)
             if pid:
                 break
@@ -115,7 +135,19 @@ def run_timed(argv: Sequence[str], *, env: dict | None = None, timeout: float = 
         p.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return Timed(p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out.read(), err.read())
+        return Timed(p.returncode, wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out.read(), err.read(),
+                     runq)
+
+
+def _runq_wait(pid: int, last: float) -> float:
+    """Seconds the process's threads spent runnable but not running (/proc/PID/task/*/schedstat)."""
+    total = 0.0
+    try:
+        for t in Path(f"/proc/{pid}/task").iterdir():
+            total += int((t / "schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return last
+    return total
 
 
 def cli_argv(*args: str, keyword: bool = False) -> list[str]:
