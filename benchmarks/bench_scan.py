@@ -56,7 +56,10 @@ def one_scan(*, n: int, concurrency: int, probe_conc: int, latency: float, small
         cpu0 = urls.server_cpu_s()
         t = run_timed(cli_argv(*args, keyword=bool(small)), timeout=timeout)
         server_cpu = urls.server_cpu_s() - cpu0
-        lines = [json.loads(x) for x in (d / "out.jsonl").read_text().splitlines() if x.strip()]
+        out = d / "out.jsonl"
+        if not out.exists():
+            raise SystemExit(f"scan wrote no output (rc={t.rc}): {t.stderr.strip()[-600:]}")
+        lines = [json.loads(x) for x in out.read_text().splitlines() if x.strip()]
     reports = [x for x in lines if x.get("schema_version")]
     summary = next((x for x in lines if x.get("type") == "summary"), {})
     sent = sum((r.get("summary") or {}).get("total", 0) for r in reports)
