@@ -23,13 +23,19 @@ from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import Fault, FakeLLMServer
 from provenance.transcript import ProbeResult, Transcript
 
-quicktok = pytest.importorskip("quicktok", reason="quicktok-v1 (dev extra) not installed")
+
+
+@pytest.fixture(scope="module")
+def qt():
+    """The real tokenizer package behind the test server (skips cleanly when absent)."""
+    return pytest.importorskip("quicktok", reason="quicktok-v1 (dev extra) not installed")
 
 SETTINGS = RunSettings(connect_timeout=2.0, read_timeout=5.0, request_timeout=10.0, deadline=30.0,
                        retries=0, backoff_base=0.01, concurrency=4)
 
 
 def _enc(name):
+    import quicktok
     return quicktok.get_encoding(name)
 
 
@@ -121,7 +127,7 @@ def test_table_families_pairwise_separated():
 
 @pytest.mark.parametrize("qname,family", [("qwen3", "qwen2"), ("llama3", "llama3"),
                                           ("o200k_base", "o200k"), ("cl100k_base", "cl100k")])
-def test_table_agrees_with_an_independent_tokenizer(qname, family):
+def test_table_agrees_with_an_independent_tokenizer(qt, qname, family):
     """The table was built from other packages; quicktok must give the same counts."""
     t = load_table()
     enc = _enc(qname)
@@ -137,7 +143,7 @@ def test_table_agrees_with_an_independent_tokenizer(qname, family):
     ("llama3", "llama3", "Meta", "anthropic"),
     ("o200k_base", "o200k", "OpenAI", "openai"),
 ])
-def test_server_tokenizer_is_matched(shipped, qname, family, creator, protocol):
+def test_server_tokenizer_is_matched(qt, shipped, qname, family, creator, protocol):
     with FakeLLMServer(usage_fn=chatml_usage(qname, system_overhead=7), chunk_fn=token_chunks(qname),
                        answer_fn=answer) as srv:
         tr = run_against(srv, shipped, protocol)
@@ -158,7 +164,7 @@ def test_server_tokenizer_is_matched(shipped, qname, family, creator, protocol):
     assert seg.summary["agreement"][family] == 1.0
 
 
-def test_server_parsing_special_tokens_is_seen(shipped):
+def test_server_parsing_special_tokens_is_seen(qt, shipped):
     usage = chatml_usage("qwen3", specials=("<|endoftext|>", "<|im_start|>"))
     with FakeLLMServer(usage_fn=usage, answer_fn=answer) as srv:
         tr = run_against(srv, shipped)
@@ -176,7 +182,7 @@ def test_usage_missing_is_reported(shipped):
     assert not ch.available and ch.reason == "no usage reported"
 
 
-def test_stream_alone_stands_in_when_usage_missing(shipped):
+def test_stream_alone_stands_in_when_usage_missing(qt, shipped):
     with FakeLLMServer(report_usage=False, chunk_fn=token_chunks("qwen3"), answer_fn=answer) as srv:
         tr = run_against(srv, shipped)
     tok, api = content_independent_channels(tr)
@@ -197,7 +203,7 @@ def test_unknown_tokenizer_points_to_no_listed_creator(shipped):
     assert max(ch.loglik.values()) <= ch.default
 
 
-def test_a_few_failed_or_odd_probes_do_not_break_the_match(shipped):
+def test_a_few_failed_or_odd_probes_do_not_break_the_match(qt, shipped):
     usage = chatml_usage("qwen3")
     calls = {"n": 0}
 
@@ -252,6 +258,16 @@ def test_echo_outcomes(text, status, want):
     r = ProbeResult(probe_id="tokenizer.echo.im_start", family="tokenizer", text=text, http_status=status,
                     status="ok" if status == 200 else "failed")
     assert echo_outcome(r, "<|im_start|>") == want
+
+
+def test_segmentation_without_tokenizers_or_stream():
+    r = ProbeResult(probe_id="tokenizer.stream.repeat", family="tokenizer", stream=True,
+                    chunks=["Order", " ", "987", "654", "321", "0"], text="Order 9876543210")
+    t = Transcript(target={}, probeset={}, results=[r])
+    ch = segmentation_channel(t, tokenizers={})
+    assert not ch.available and ch.reason == "tokenizer packages not installed"
+    ch = segmentation_channel(Transcript(target={}, probeset={}, results=[]), tokenizers={})
+    assert not ch.available and ch.reason == "no streamed answer"
 
 
 def test_table_file_is_plain_json():
