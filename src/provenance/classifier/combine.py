@@ -17,7 +17,8 @@ SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim")
 PER_CHANNEL = 3
 N_DESIGN = PER_CHANNEL * len(SCORE_CHANNELS)
 REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
-                   "log_answers", "has_identity", "has_style", "has_cutoff")
+                   "log_answers", "has_identity", "has_style", "has_cutoff",
+                   "fit_identity", "fit_refusal", "fit_cutoff", "fit_style")
 
 
 def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:
@@ -55,7 +56,12 @@ def posterior(F: np.ndarray, w: np.ndarray, extra: np.ndarray | None = None) -> 
     return p / p.sum()
 
 
-def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts: dict[str, int]) -> np.ndarray:
+def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts: dict[str, int],
+                    fit: dict[str, float] | None = None) -> np.ndarray:
+    """Features of the unknown decision. ``fit``: per channel, how much better the best
+    label explains the answers than the background does (log-lik per token); an
+    unseen creator's model tends to fit every known creator less well."""
+    fit = fit or {}
     order = np.argsort(-p)
     top = p[order[0]]
     second = p[order[1]] if len(p) > 1 else 0.0
@@ -70,7 +76,8 @@ def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts:
     n_all = sum(counts.get(ch, 0) for ch in ("identity", "refusal", "cutoff", "style"))
     return np.array([1.0, top, top - second, ent, outside, agree, no_claim, np.log1p(n_all),
                      float(counts.get("identity", 0) > 0), float(counts.get("style", 0) > 0),
-                     float(counts.get("cutoff", 0) > 0)])
+                     float(counts.get("cutoff", 0) > 0)]
+                    + [float(fit.get(ch, 0.0)) for ch in ("identity", "refusal", "cutoff", "style")])
 
 
 def p_unknown(x: np.ndarray, v: np.ndarray) -> float:

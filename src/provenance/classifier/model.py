@@ -58,6 +58,7 @@ class TrainedClassifier:
             else:
                 self.theta[ch] = arrays[f"{ch}.logtheta"].astype(np.float32)
                 self.ftheta[ch] = arrays[f"{ch}.family_logtheta"].astype(np.float32)
+                self.logbg[ch] = arrays[f"{ch}.logbg"].astype(np.float64)
         self.families: list[str] = list(manifest.get("families", []))
         self.family_creator: dict[str, str] = dict(manifest.get("family_creator", {}))
         self.probes: dict[str, dict[str, Any]] = dict(manifest.get("probes", {}))
@@ -101,15 +102,19 @@ class TrainedClassifier:
         u, n = np.unique(cols, return_counts=True)
         return u, n / n.sum()
 
-    def _channel_summary(self, ch: str, answers: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-        """(creator summary, family summary), both centred, from one channel's answers."""
+    def _channel_summary(self, ch: str, answers: list[tuple[np.ndarray, np.ndarray]]
+                         ) -> tuple[np.ndarray, np.ndarray, float]:
+        """(creator summary, family summary, fit), summaries centred, from one channel's answers.
+
+        ``fit``: the best label's mean log-likelihood per token over the background's.
+        """
+        base = float(np.mean([self.logbg[ch][u] @ x for u, x in answers]))
         L, F = len(self.labels), len(self.families)
         fidx = {f: i for i, f in enumerate(self.families)}
         lidx = {c: i for i, c in enumerate(self.labels)}
         if ch in self.nn:
             lt, lbg = self.mtheta[ch], self.logbg[ch]
             sm = np.mean([lt[:, u].astype(np.float64) @ x for u, x in answers], axis=0)
-            base = float(np.mean([lbg[u] @ x for u, x in answers]))
             s = np.full(L, base)
             f = np.full(F, base)
             have_s = np.zeros(L, dtype=bool)
@@ -127,7 +132,7 @@ class TrainedClassifier:
             s = np.mean([self.theta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
             f = np.mean([self.ftheta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
             # per-answer centring (as in training) equals centring the mean
-        return s - s.mean(), f - f.mean()
+        return s - s.mean(), f - f.mean(), float(s.max() - base)
 
     def classify(self, transcript: Transcript) -> Attribution:
         by_channel: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
@@ -150,18 +155,20 @@ class TrainedClassifier:
                 # a greeting that names nobody says nothing about identity
                 if not (_is_greeting(r.probe_id) and c.creator == "none"):
                     claims.append((r.probe_id, c.creator, c.firmness))
-        parts: dict[str, list[tuple[np.ndarray, np.ndarray, int]]] = {}
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray, int, float]]] = {}
         for ch, answers in by_channel.items():
-            s, f = self._channel_summary(ch, answers)
-            parts.setdefault(ch.split("-")[0], []).append((s, f, len(answers)))
+            s, f, fit = self._channel_summary(ch, answers)
+            parts.setdefault(ch.split("-")[0], []).append((s, f, len(answers), fit))
         summ: dict[str, np.ndarray] = {}
         fsumm: dict[str, np.ndarray] = {}
         counts: dict[str, int] = {}
+        fits: dict[str, float] = {}
         for fam, lst in parts.items():
-            n = sum(k for _, _, k in lst)
-            summ[fam] = sum(s * k for s, _, k in lst) / n
-            fsumm[fam] = sum(f * k for _, f, k in lst) / n
+            n = sum(k for _, _, k, _ in lst)
+            summ[fam] = sum(s * k for s, _, k, _ in lst) / n
+            fsumm[fam] = sum(f * k for _, f, k, _ in lst) / n
             counts[fam] = n
+            fits[fam] = sum(ft * k for _, _, k, ft in lst) / n
         if claims:
             other = self.claim_index["other"]
             L = np.array([self.claim_loglik[self.claim_index.get(c, other)] for _, c, _ in claims])
@@ -189,7 +196,7 @@ class TrainedClassifier:
 
         F = design(summ, counts, len(self.labels))
         p = posterior(F, self.w, extra)
-        pu = p_unknown(reject_features(p, self.labels, [c for _, c, _ in claims], counts), self.v)
+        pu = p_unknown(reject_features(p, self.labels, [c for _, c, _ in claims], counts, fits), self.v)
         order = np.argsort(-p)
         top = self.labels[int(order[0])]
         ptop = float(p[order[0]])

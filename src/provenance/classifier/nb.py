@@ -60,11 +60,13 @@ class NBChannel:
         P = np.where(s > 0, P / np.maximum(s, 1e-12), 0.0)
         return cls(name, models, [model_creator[m] for m in models], vocab, P)
 
-    def log_theta(self, labels: Sequence[str], exclude: Iterable[str] = ()) -> np.ndarray:
+    def log_theta(self, labels: Sequence[str], exclude: Iterable[str] = (),
+                  with_background: bool = False) -> np.ndarray:
         """(len(labels), K) smoothed log-probabilities, models in ``exclude`` left out.
 
         A label with no remaining model in this channel gets the background
-        distribution: the channel then says nothing about it.
+        distribution: the channel then says nothing about it. ``with_background``
+        appends the log background distribution as a last row.
         """
         ex = set(exclude)
         keep = np.array([m not in ex for m in self.models], dtype=bool)
@@ -86,6 +88,8 @@ class NBChannel:
         for i, r in enumerate(rows):
             th = bg if r is None else (1 - SMOOTH) * r + SMOOTH * bg
             out[i] = np.log(np.maximum(th, FLOOR))
+        if with_background:
+            out = np.vstack([out, np.log(bg)[None, :]])
         return out
 
     def model_log_theta(self, exclude: Iterable[str] = ()) -> tuple[np.ndarray, list[str], np.ndarray]:

@@ -56,6 +56,7 @@ class Row:
     counts: dict[str, int] = field(default_factory=dict)
     claims: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    fit: dict[str, float] = field(default_factory=dict)   # best label's log-lik over the background
     mode: str = "lomo"                          # lomo | loco
 
 
@@ -142,7 +143,7 @@ class Trainer:
             if fam == "claim":
                 self._cache[key] = self.claim_loglik(list(labels), exclude)
             else:
-                self._cache[key] = self.channels[fam].log_theta(list(labels), exclude)
+                self._cache[key] = self.channels[fam].log_theta(list(labels), exclude, with_background=True)
         return self._cache[key]
 
     def _nn_summary(self, fam: str, rows: list[int], labels: list[str], exclude: frozenset[str]) -> np.ndarray:
@@ -158,7 +159,7 @@ class Trainer:
             vals = [Sm[i] for i, c in enumerate(creators) if c == lab]
             if vals:
                 out[j] = max(vals)
-        return out - out.mean()
+        return out - out.mean(), float(out.max() - base)
 
     def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str]) -> Row:
         row = Row(model, self.ds.model_creator[model], "", sorted(keys), labels=labels)
@@ -171,16 +172,18 @@ class Trainer:
             if not rows:
                 continue
             if ch.split("-")[0] in NN_CHANNELS:
-                summ = self._nn_summary(ch, rows, labels, exclude)
+                summ, fit = self._nn_summary(ch, rows, labels, exclude)
             else:
                 S = np.asarray((self.X[ch][rows] @ self._theta(ch, lab_t, exclude).T))
-                S = S - S.mean(axis=1, keepdims=True)
-                summ = S.mean(axis=0)
-            parts[ch.split("-")[0]].append((summ, len(rows)))
+                raw = S[:, :-1].mean(axis=0)
+                fit = float(raw.max() - S[:, -1].mean())
+                summ = raw - raw.mean()
+            parts[ch.split("-")[0]].append((summ, len(rows), fit))
         for fam, lst in parts.items():
-            n = sum(k for _, k in lst)
-            row.summ[fam] = sum(v * k for v, k in lst) / n
+            n = sum(k for _, k, _ in lst)
+            row.summ[fam] = sum(v * k for v, k, _ in lst) / n
             row.counts[fam] = n
+            row.fit[fam] = sum(f * k for _, k, f in lst) / n
         claims = [a.claim for a in answers if a.family == "identity" and a.claim is not None
                   and (a.key.split(":")[1] != "greeting" or a.claim != "none")]
         if claims:
@@ -303,12 +306,12 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
         Xr, yr = [], []
         for r in train:
             p = posterior(design(r.summ, r.counts, len(r.labels)), w)
-            Xr.append(reject_features(p, r.labels, r.claims, r.counts))
+            Xr.append(reject_features(p, r.labels, r.claims, r.counts, r.fit))
             yr.append(1.0 if r.mode == "loco" else 0.0)
         v = fit_rejector(np.array(Xr), np.array(yr))
         for r in test:
             p = posterior(design(r.summ, r.counts, len(r.labels)), w)
-            pu = p_unknown(reject_features(p, r.labels, r.claims, r.counts), v)
+            pu = p_unknown(reject_features(p, r.labels, r.claims, r.counts, r.fit), v)
             order = np.argsort(-p)
             preds.append({"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
                           "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
@@ -346,6 +349,13 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict[str, An
         "loco_models": len(loco),
         "loco_unknown_rate": _mean([rej(p) for p in loco]),
     }
+    sweep = []
+    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+        sweep.append({"threshold": t,
+                      "lomo_reported_accuracy": _mean([p["p_unknown"] < t and p["top"][0] == p["creator"] for p in lomo]),
+                      "lomo_unknown_rate": _mean([p["p_unknown"] >= t for p in lomo]),
+                      "loco_unknown_rate": _mean([p["p_unknown"] >= t for p in loco])})
+    out["unknown_threshold_sweep"] = sweep
     per_source = {}
     for s in sorted({p["subset"] for p in preds if p["subset"].startswith("src:")}):
         rows = [p for p in preds if p["mode"] == "lomo" and p["subset"] == s and known.get(p["model"])]
@@ -439,7 +449,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     Xr, yr = [], []
     for r in rows:
         p = posterior(design(r.summ, r.counts, len(r.labels)), w)
-        Xr.append(reject_features(p, r.labels, r.claims, r.counts))
+        Xr.append(reject_features(p, r.labels, r.claims, r.counts, r.fit))
         yr.append(1.0 if r.mode == "loco" else 0.0)
     v = fit_rejector(np.array(Xr), np.array(yr))
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
@@ -457,7 +467,9 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
             arrays[f"{name}.logbg"] = lbg.astype(np.float32)
             channel_models[name] = [[c, family_of(m)] for c, m in zip(creators, ch.models)]
         else:
-            arrays[f"{name}.logtheta"] = ch.log_theta(labels).astype(np.float16)
+            lt = ch.log_theta(labels, with_background=True)
+            arrays[f"{name}.logtheta"] = lt[:-1].astype(np.float16)
+            arrays[f"{name}.logbg"] = lt[-1].astype(np.float32)
             arrays[f"{name}.family_logtheta"] = family_theta(ch, families).astype(np.float16)
     cutoff_kw = {}
     for p in tr.ps.probes:
