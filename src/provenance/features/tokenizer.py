@@ -350,7 +350,7 @@ def tokenizer_channel(transcript: Transcript, table: Mapping[str, Any] | None = 
         t = tally[best]
         ev.append(Evidence(
             text=(f"prompt-token counts match the {FAMILY_LABELS.get(best, best)} tokenizer: exact on {t['exact']}/{n} "
-                  f"probes, off by one on {t['off1']} (posterior {post[best]:.3f})"),
+                  f"probes ({_short(matched)}), off by one on {t['off1']} (posterior {post[best]:.3f})"),
             probes=matched or probes, channel="tokenizer", strength=round(post[best], 4)))
         if best in OPEN_FAMILIES:
             ev.append(Evidence(text="an open-weights tokenizer shows lineage, not proof of creator (fine-tunes share it)",
@@ -365,6 +365,11 @@ def tokenizer_channel(transcript: Transcript, table: Mapping[str, Any] | None = 
                            probes=[p for p, _ in echoes], channel="tokenizer", strength=None))
     return ChannelResult(name="tokenizer", available=True, loglik={c: round(v, 4) for c, v in loglik.items()},
                          default=round(default, 4), evidence=ev, summary=summary)
+
+
+def _short(pids: list[str], k: int = 6) -> str:
+    names = [p.split(".", 1)[-1] for p in pids]
+    return ", ".join(names[:k]) + (f", +{len(names) - k} more" if len(names) > k else "")
 
 
 def _specials_parsed(table: Mapping[str, Any], fam: str, diffs: Mapping[str, int]) -> list[str]:
