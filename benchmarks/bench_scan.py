@@ -67,8 +67,8 @@ def one_scan(*, n: int, concurrency: int, probe_conc: int, latency: float, small
     rounds = math.ceil(n_probes / probe_conc)
     return {"rc": t.rc, "wall": t.wall_s, "scan_elapsed": summary.get("elapsed_s"), "cpu": t.cpu_s,
             "rss": t.maxrss_mib, "runq": t.runq_wait_s, "server_cpu": server_cpu, "reports": len(reports), "requests": sent,
-            "ok": ok, "n_probes": n_probes, "ideal": n * rounds * latency / concurrency,
-            "ideal_brief": n * latency / concurrency, "load": load_before,
+            "ok": ok, "n_probes": n_probes, "ideal": max(1.0, n / concurrency) * rounds * latency,
+            "ideal_brief": max(1.0, n / concurrency) * latency, "load": load_before,
             "stderr": t.stderr.strip()[-400:] if t.rc else ""}
 
 
