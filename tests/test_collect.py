@@ -273,3 +273,18 @@ def test_cli_json_summary(tmp_path, probes_dir, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["written"] == 5 and doc["output"] == str(out)
     assert len(read_records(out)) == 5
+
+
+def test_concurrent_collect_on_same_file_is_refused(tmp_path, probes_dir):
+    from provenance.collect import RecordWriter
+    from provenance.errors import ConfigError
+    out = tmp_path / "c.jsonl"
+    holder = RecordWriter(out)
+    try:
+        with FakeLLMServer(answer_fn=_answer) as srv:
+            with pytest.raises(ConfigError, match="another collect"):
+                collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
+                        settings=FAST)
+            assert srv.request_count == 0
+    finally:
+        holder.close()

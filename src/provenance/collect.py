@@ -211,12 +211,23 @@ def read_records(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
 
 
 class RecordWriter:
-    """Appends one record at a time, flushed and fsync'ed."""
+    """Appends one record at a time, flushed and fsync'ed.
+
+    Holds an exclusive advisory lock on the file while open, so two collectors
+    can never append to (or repair) the same file at once.
+    """
 
     def __init__(self, path: Path) -> None:
+        import fcntl
+
         self.path = path
         self.gzip = is_gzip_path(path)
         self._f = open(path, "ab")
+        try:
+            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self._f.close()
+            raise ConfigError(f"{path}: another collect is writing to this file") from None
 
     def write(self, rec: dict[str, Any]) -> None:
         line = (json.dumps(rec, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
@@ -283,13 +294,19 @@ def collect(base_url: str, *, model: str, creator: str, output: Path | str, fami
         output.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ConfigError(f"{output.parent}: cannot create directory ({e.strerror or e})") from None
-    have = {k for k in (record_key(r) for r in read_records(output, repair=True)) if k is not None}
     summary = CollectSummary(output=str(output), probes=len(base), repeats=repeats)
     t0 = time.monotonic()
+    if output.exists() and output.is_dir():
+        raise ConfigError(f"{output}: is a directory")
     try:
-        writer = RecordWriter(output)
+        writer = RecordWriter(output)      # locked before the file is read or repaired
     except OSError as e:
         raise ConfigError(f"{output}: cannot open for appending ({e.strerror or e})") from None
+    try:
+        have = {k for k in (record_key(r) for r in read_records(output, repair=True)) if k is not None}
+    except BaseException:
+        writer.close()
+        raise
     attempted = 0
     by_id = {p.id: p for p in base}
     try:
