@@ -102,3 +102,31 @@ def test_refuses_other_probeset(trained, tiny_probes):
     out, _, _ = trained
     with pytest.raises(ArtifactError):
         TrainedClassifier.load(out, load_probeset(tiny_probes))
+
+
+def test_cli_missing_corpus_exits_2(tmp_path, capsys):
+    from provenance.cli import main
+    for cmd in (["eval", "--corpus", str(tmp_path / "nope")],
+                ["train", "--corpus", str(tmp_path / "nope"), "-o", str(tmp_path / "m")]):
+        with pytest.raises(SystemExit) as e:
+            main(cmd)
+        assert e.value.code == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("provenance: error:") and "\n" not in err
+
+
+def test_cli_train_and_eval_json(trained, tmp_path, capsys):
+    from provenance.cli import main
+    _, probes, _ = trained
+    corpus = probes.parent / "corpus"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--corpus", str(corpus), "--probes", str(probes), "-o", str(tmp_path / "m"), "--quiet"])
+    assert e.value.code == 0
+    assert (tmp_path / "m" / "manifest.json").is_file()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", str(corpus), "--probes", str(probes), "--json",
+              "--model", str(tmp_path / "m"), "--budget", "3"])
+    assert e.value.code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["budget"] == 3 and "lomo_top1" in doc and "confusion" in doc

@@ -104,12 +104,18 @@ def _render(f: dict) -> None:
     for c, v in f["per_creator"].items():
         t.add_row(escape(c), _fmt(v["lomo_models"]), _fmt(v["recall"]), _fmt(v["loco_models"]), _fmt(v["loco_unknown"]))
     con.print(t)
+    t = Table(title="unknown threshold sweep (p_unknown >= threshold -> unknown)")
+    for c in ("threshold", "LOMO reported acc", "LOMO unknown", "LOCO unknown"):
+        t.add_column(c, justify="right")
+    for row in f.get("unknown_threshold_sweep", []):
+        t.add_row(_fmt(row["threshold"]), _fmt(row["lomo_reported_accuracy"]), _fmt(row["lomo_unknown_rate"]),
+                  _fmt(row["loco_unknown_rate"]))
+    con.print(t)
     conf = f["confusion"]
-    cols = sorted({p for row in conf.values() for p in row})
-    t = Table(title="confusion (LOMO, rows = true creator, columns = reported)")
+    t = Table(title="confusion (LOMO): true creator -> reported (counts)")
     t.add_column("true")
-    for c in cols:
-        t.add_column(escape(c[:8]), justify="right")
+    t.add_column("reported as")
     for c in sorted(conf):
-        t.add_row(escape(c), *[str(conf[c].get(p, "")) for p in cols])
+        cells = sorted(conf[c].items(), key=lambda kv: (-kv[1], kv[0]))
+        t.add_row(escape(c), escape(", ".join(f"{k} {n}" for k, n in cells)))
     con.print(t)
