@@ -76,6 +76,7 @@ class ProbeResult:
     response_id: str | None = None
     response_model: str | None = None
     system_fingerprint: str | None = None
+    provider: str | None = None             # upstream provider a router reports (OpenRouter "provider")
     headers: dict[str, str] = field(default_factory=dict)
     stream: bool = False
     chunks: list[str] | None = None         # stream chunk texts in order (token boundaries)

@@ -52,6 +52,9 @@ class OpenAIEndpoint(Endpoint):
             result.response_model = self.short(doc.get("model"))
         if result.system_fingerprint is None and doc.get("system_fingerprint") is not None:
             result.system_fingerprint = self.short(doc.get("system_fingerprint"))
+        # Routers (OpenRouter) name the upstream provider that served the request.
+        if result.provider is None and isinstance(doc.get("provider"), str):
+            result.provider = self.short(doc.get("provider"))
 
     def _parse_json(self, doc: Any, result: ProbeResult) -> None:
         if not isinstance(doc, dict):

@@ -30,7 +30,8 @@ Hooks: ``answer_fn(body) -> str`` (or ``answer_fn(body, request)``),
 pieces; completion_tokens = number of pieces). Options: ``latency`` (seconds
 before each reply), ``chunk_delay`` (between stream pieces), ``headers`` (added
 to every reply), ``model`` (reported model; default: echo the request's),
-``models`` (for ``/models``), ``system_fingerprint``, ``report_usage``,
+``models`` (for ``/models``), ``system_fingerprint``, ``extra_fields`` (merged
+into every OpenAI-style reply and chunk, e.g. OpenRouter's ``provider``), ``report_usage``,
 ``ignore_stream`` (answer JSON even when a stream is asked), ``api_key``
 (when set, other keys get 401).
 
@@ -233,6 +234,7 @@ class FakeLLMServer:
         model: str | None = None,
         models: Iterable[str] = ("fake-model",),
         system_fingerprint: str | None = "fp_fake0001",
+        extra_fields: dict[str, Any] | None = None,
         report_usage: bool = True,
         ignore_stream: bool = False,
         api_key: str | None = None,
@@ -250,6 +252,7 @@ class FakeLLMServer:
         self.model = model
         self.models = list(models)
         self.system_fingerprint = system_fingerprint
+        self.extra_fields = dict(extra_fields or {})
         self.report_usage = report_usage
         self.ignore_stream = ignore_stream
         self.api_key = api_key
@@ -621,6 +624,7 @@ class FakeLLMServer:
                                      "model": model}
                 if fp is not None:
                     d["system_fingerprint"] = fp
+                d.update(self.extra_fields)
                 d["choices"] = ([{"index": 0, "delta": delta, "logprobs": None, "finish_reason": fin}]
                                 if choices else [])
                 return d
@@ -655,6 +659,7 @@ class FakeLLMServer:
             doc["usage"] = usage
         if fp is not None:
             doc["system_fingerprint"] = fp
+        doc.update(self.extra_fields)
         if kind == "empty_choices":
             doc["choices"] = []
         if kind == "wrong_shape":
