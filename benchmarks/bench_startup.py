@@ -3,9 +3,10 @@
     python benchmarks/bench_startup.py [--runs 15] [--top 8]
 
 Times ``provenance --help`` and ``provenance probes list`` as subprocesses
-(median of --runs), both through the installed console script (``provenance``
-on PATH, which may be a pyenv shim that adds its own start-up) and through the
-interpreter directly (``python -c "from provenance.cli import main; main()"``),
+(median of --runs; also the child's user+sys CPU time, which other processes'
+load inflates less than wall time), both through the installed console script
+(``provenance`` on PATH, which may be a pyenv shim that adds its own start-up)
+and through the interpreter directly (``python -c "from provenance.cli import main; main()"``),
 plus a bare ``python -c pass`` for the interpreter's own floor. Then runs each
 command once under ``python -X importtime`` and prints the top imports by
 cumulative time (a single run: noisy on a loaded machine, use for ranking).
@@ -57,14 +58,16 @@ def main() -> int:
     ap.add_argument("--top", type=int, default=8)
     args = ap.parse_args()
     print(f"# bench_startup  {machine_line()}  runs={args.runs}")
-    base = [run_timed([sys.executable, "-c", "pass"]).wall_s for _ in range(args.runs)]
-    print(f"python -c pass                      {spread(base)} s")
+    base = [run_timed([sys.executable, "-c", "pass"]) for _ in range(args.runs)]
+    print(f"python -c pass                      {spread([t.wall_s for t in base])} s  "
+          f"cpu {spread([t.cpu_s for t in base])} s")
     script = shutil.which("provenance")
     for cmd in COMMANDS:
         label = "provenance " + " ".join(cmd)
         direct = [run_timed(cli_argv(*cmd)) for _ in range(args.runs)]
         rcs = sorted({t.rc for t in direct})
         print(f"{label:<22} python -c   {spread([t.wall_s for t in direct])} s  rc={rcs}  (target < 0.3)")
+        print(f"{'':<22}   its cpu    {spread([t.cpu_s for t in direct])} s  (user+sys: less sensitive to load)")
         if script:
             shim = [run_timed([script, *cmd]) for _ in range(args.runs)]
             print(f"{label:<22} {Path(script).name} script {spread([t.wall_s for t in shim])} s  ({script})")
