@@ -42,7 +42,7 @@ CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
 REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
 MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
 N_FOLDS = 5
-NN_CHANNELS: set[str] = {"style"}   # channels scored by their best-fitting training model
+NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
 L2 = 1e-4
 
 
