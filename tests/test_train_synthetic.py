@@ -130,3 +130,26 @@ def test_cli_train_and_eval_json(trained, tmp_path, capsys):
     assert e.value.code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["budget"] == 3 and "lomo_top1" in doc and "confusion" in doc
+
+
+def test_content_independent_channels_are_added(trained, monkeypatch):
+    from provenance.classifier.base import Evidence
+    from provenance.features import channels as chmod
+    from provenance.features.base import ChannelResult
+    out, probes, _ = trained
+    clf = TrainedClassifier.load(out, load_probeset(probes))
+    texts = {"style.p0": CREATORS["OpenAI"][0].format(w="maps", v="lamps")}
+    t = Transcript.from_texts(texts, {"style.p0": "style"})
+    before = clf.classify(t)
+
+    def fake(transcript):
+        return [ChannelResult(name="tokenizer", available=True, loglik={"Google": 8.0}, default=0.0,
+                              evidence=[Evidence("tokenizer: gemma-like counts", [], "tokenizer", 8.0)],
+                              summary={"family": "gemma"})]
+    monkeypatch.setattr(chmod, "content_independent_channels", fake)
+    after = clf.classify(t)
+    p_before = {c.creator: c.probability for c in before.candidates}
+    p_after = {c.creator: c.probability for c in after.candidates}
+    assert p_after["Google"] > p_before.get("Google", 0.0)
+    assert after.tokenizer and after.tokenizer["summary"]["family"] == "gemma"
+    assert any(e.channel == "tokenizer" for e in after.evidence)

@@ -183,16 +183,25 @@ class TrainedClassifier:
         evidence: list[Evidence] = []
         reliability: list[str] = []
         from ..features.channels import content_independent_channels
+        tokenizer_info: dict[str, Any] | None = None
+        stack_info: dict[str, Any] | None = None
         for cr in content_independent_channels(transcript):
-            channel_info[cr.name] = {"available": cr.available, "summary": cr.summary, "reason": cr.reason}
+            info = {"available": cr.available, "summary": cr.summary, "reason": cr.reason}
+            channel_info[cr.name] = info
+            if cr.name == "tokenizer":
+                tokenizer_info = info
+            elif cr.name == "api":
+                stack_info = info
             if cr.available:
+                # a channel may state its own weight in its summary (default 1)
+                weight = float(cr.summary.get("weight", 1.0)) if isinstance(cr.summary, dict) else 1.0
                 ll = np.array([cr.loglik.get(c, cr.default) for c in self.labels], dtype=np.float64)
-                extra += ll - ll.mean()
+                extra += weight * (ll - ll.mean())
                 evidence.extend(cr.evidence)
         if n_behav == 0 and not extra.any():
             return Attribution(creator=UNKNOWN, confidence=0.0, status="unknown", probes_used=0,
                                reliability=["no behavioural answer and no content-independent signal to score"],
-                               channels=channel_info)
+                               channels=channel_info, tokenizer=tokenizer_info, stack=stack_info)
 
         F = design(summ, counts, len(self.labels))
         p = posterior(F, self.w, extra)
@@ -246,7 +255,8 @@ class TrainedClassifier:
         channel_info["p_unknown"] = round(pu, 4)
         return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
-                           reliability=reliability, probes_used=n_behav)
+                           reliability=reliability, probes_used=n_behav, tokenizer=tokenizer_info,
+                           stack=stack_info)
 
     def _family(self, creator: str, fsumm: dict[str, np.ndarray], counts: dict[str, int],
                 wmap: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
