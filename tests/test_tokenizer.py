@@ -156,7 +156,7 @@ def test_server_tokenizer_is_matched(qt, shipped, qname, family, creator, protoc
     assert ch.loglik[creator] == max(ch.loglik.values()) == 0.0
     # strong enough that a disguised identity claim does not outvote it
     others = [v for c, v in ch.loglik.items() if c not in (creator, "DeepSeek", "Microsoft")]
-    assert max(others) <= -4.0 and ch.default <= -2.0
+    assert max(others) <= -4.0 and ch.default <= -4.0      # named creators not in the map, too
     assert any(family in " ".join(e.text for e in ch.evidence) or "tokenizer" in e.text for e in ch.evidence)
     # the stream of the same server is explained by the same tokenizer
     seg = segmentation_channel(tr)

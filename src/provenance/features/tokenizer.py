@@ -23,19 +23,20 @@ Family -> creator: ``P(obs | creator) = sum_f P(obs | f) P(f | creator)`` with t
 usage table ``CREATOR_FAMILIES`` below (OTHER = a tokenizer not in the table, e.g.
 current Claude or Gemini). Every listed creator keeps a small share (``LEAK`` =
 0.02) on open-weights families, and creators not listed (the channel's
-``default``) carry 0.3 on them: fine-tunes of Llama/Qwen/Mistral... by anyone are
+``default``) carry 0.03 on them: fine-tunes of Llama/Qwen/Mistral... by anyone are
 common, so a tokenizer shows lineage, not proof of creator. The creator
 log-likelihoods are shifted so the best is 0 and floored at ``-FLOOR`` (8 nats).
-Values with a clean 12/12 match (measured, see tests/test_tokenizer.py):
+Values with a clean match on the 12 count probes (measured; tests/test_tokenizer.py
+checks the bounds):
 
-* Qwen 2 tokenizer -> Alibaba 0, DeepSeek -1.93 (R1 distills), unlisted -3.23,
+* Qwen 2 tokenizer -> Alibaba 0, DeepSeek -1.93 (R1 distills), unlisted -5.28,
   every other listed creator about -5.7 .. -6.0;
-* Llama 3 -> Meta 0, DeepSeek -1.93, unlisted -3.23, others ~ -5.9;
+* Llama 3 -> Meta 0, DeepSeek -1.78, unlisted -5.13, others ~ -5.6 .. -5.9;
 * o200k or legacy Claude -> OpenAI (resp. Anthropic) 0, everyone else -8 (floor);
   cl100k -> OpenAI 0, Microsoft -0.34 (Phi-4), others -8;
-* GPT-2 -> unlisted 0, every listed creator about -2.5 .. -2.7 (weak);
-* no family matches -> unlisted 0, Anthropic -0.14, Hugging Face -0.4, Google -0.58,
-  the rest -0.7 .. -3.2: it pushes toward "unknown", not toward a listed creator.
+* GPT-2 -> unlisted 0, Microsoft -0.29, OpenAI -1.15, Meta -1.76 (weak: many old models);
+* no family matches -> unlisted 0, Anthropic -0.39, Hugging Face -0.65, Google -0.83,
+  the rest -0.96 .. -3.4: it pushes toward "unknown", not toward a listed creator.
 
 Strong enough that a disguised identity claim does not outvote it, weak enough
 that several other strong channels together still can.
@@ -64,7 +65,7 @@ P_OFF1 = 0.05            # each side
 P_OUTLIER_PER_VALUE = 0.001
 MIN_COUNT_PROBES = 3
 LEAK = 0.02              # listed creator -> open-weights families (spread)
-UNLISTED_OPEN = 0.30     # unlisted creators -> open-weights families (spread)
+UNLISTED_OPEN = 0.03     # unlisted creators -> open-weights families (spread)
 FLOOR = 8.0              # creator log-likelihoods are clipped to [-FLOOR, 0]
 PRIOR_OTHER = 0.2        # family prior for "another tokenizer"
 
@@ -92,18 +93,19 @@ OPEN_FAMILIES = ("llama3", "llama2", "qwen2", "qwen35", "gemma", "mistral_spm", 
 # P(tokenizer family | creator), with OTHER = "a tokenizer not in the table" (current
 # Claude, Gemini, Grok ... tokenizers are not public). Normalised with LEAK at use.
 CREATOR_FAMILIES: dict[str, dict[str, float]] = {
-    "OpenAI": {"o200k": 0.6, "cl100k": 0.35, OTHER: 0.05},
+    "OpenAI": {"o200k": 0.6, "cl100k": 0.35, "gpt2": 0.02, OTHER: 0.03},    # gpt2 ~ GPT-2/GPT-3 r50k
     "Anthropic": {"claude_legacy": 0.3, OTHER: 0.5},
-    "Meta": {"llama3": 0.7, "llama2": 0.27, OTHER: 0.03},
+    "Meta": {"llama3": 0.6, "llama2": 0.27, "gpt2": 0.01, OTHER: 0.12},   # Llama 4: own; OPT: GPT-2
     "Alibaba": {"qwen2": 0.7, "qwen35": 0.27, OTHER: 0.03},
     "Google": {"gemma": 0.6, OTHER: 0.4},
     "Mistral": {"mistral_spm": 0.5, "tekken": 0.42, "llama2": 0.03, OTHER: 0.05},
     "DeepSeek": {"deepseek_v3": 0.72, "qwen2": 0.1, "llama3": 0.1, OTHER: 0.08},   # R1 distills
     "Cohere": {"command_r": 0.85, OTHER: 0.15},
     "Hugging Face": {"smollm2": 0.7, "mistral_spm": 0.08, "llama2": 0.07, OTHER: 0.15},
-    "Microsoft": {"llama2": 0.4, "cl100k": 0.25, OTHER: 0.35},   # Phi-3 (Llama 2 vocab), Phi-4 (cl100k)
+    "Microsoft": {"llama2": 0.35, "cl100k": 0.25, "gpt2": 0.05, OTHER: 0.35},  # Phi-3, Phi-4, Phi-2
 }
-UNLISTED_OTHER = 0.7     # creators not listed: mostly unknown tokenizers, else open families
+UNLISTED_OTHER = 0.7     # creators not listed: mostly their own tokenizers (GLM, Kimi, Yi, ERNIE ...)
+UNLISTED_GPT2 = 0.05     # ... GPT-2-like ones for older open models (MPT, StableLM, Falcon era)
 
 # Special/control strings per family (echo probes), keyed by the probe's ``text``.
 SPECIAL_IN = {
@@ -243,7 +245,7 @@ def creator_logliks(ll: Mapping[str, float]) -> tuple[dict[str, float], float]:
         return _logsumexp([math.log(p / z) + ll[f] for f, p in w.items() if p > 0])
 
     raw = {c: mix(fw, LEAK) for c, fw in CREATOR_FAMILIES.items()}
-    default = mix({OTHER: UNLISTED_OTHER}, UNLISTED_OPEN)
+    default = mix({OTHER: UNLISTED_OTHER, "gpt2": UNLISTED_GPT2}, UNLISTED_OPEN)
     top = max(max(raw.values()), default)
     out = {c: max(-FLOOR, v - top) for c, v in raw.items()}
     return out, max(-FLOOR, default - top)
