@@ -20,9 +20,11 @@ dir, ``--out`` JSONL, ``--concurrency C --probe-concurrency PC``. Two settings:
 
 Printed: wall, entrants/s, requests/s, ideal wall (entrants x rounds x latency /
 concurrency, rounds = ceil(probes / probe-concurrency)) and the brief's ideal
-(entrants x latency / concurrency), client CPU seconds and CPU/wall (near 1.0
-= one core saturated: CPU-bound), server CPU seconds, peak RSS of the scan
-process (os.wait4), and the machine's load average.
+(entrants x latency / concurrency), client CPU seconds and CPU/wall, the time
+the scan process sat runnable waiting for a core (other processes' load, from
+/proc/PID/task/*/schedstat), server CPU seconds, peak RSS of the scan process
+(os.wait4), the machine's load average, and which bound limits the scan on a
+free core: CPU when the client's CPU seconds exceed the latency-bound ideal.
 """
 
 from __future__ import annotations
@@ -120,8 +122,10 @@ def main() -> int:
         cpu_per_req = med([r["cpu"] / max(1, r["requests"]) * 1000 for r in rs])
         print(f"  client_cpu_ms_per_request {cpu_per_req:.2f}")
         busy = med([(r["cpu"] + r["runq"]) / r["wall"] for r in rs])
-        bound = "CPU (own CPU + waiting for a core)" if busy > 0.75 else "latency / I/O"
-        print(f"  (cpu + runq wait)/wall {busy:.2f} -> bound: {bound}")
+        print(f"  (cpu + runq wait)/wall {busy:.2f}  (share of wall the scan process wanted a core)")
+        cpu = med([r["cpu"] for r in rs])
+        bound = "CPU" if cpu > r0["ideal"] else "latency"
+        print(f"  bound on a free core: {bound} (client CPU {cpu:.1f}s vs latency-bound ideal {r0['ideal']:.1f}s)")
     return 0
 
 
