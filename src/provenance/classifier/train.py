@@ -333,7 +333,8 @@ def ece(conf: list[float], correct: list[bool], bins: int = 10) -> float:
     return float(tot)
 
 
-def figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict[str, Any]:
+def figures(preds: list[dict[str, Any]], known: dict[str, bool],
+            greeting_only: set[str] | None = None) -> dict[str, Any]:
     lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
     loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
     rej = lambda p: p["p_unknown"] >= REJECT_THRESHOLD  # noqa: E731
@@ -350,12 +351,26 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict[str, An
         "loco_unknown_rate": _mean([rej(p) for p in loco]),
     }
     sweep = []
-    for t in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+    for t in (0.4, 0.45, 0.5, 0.525, 0.55, 0.575, 0.6, 0.7):
         sweep.append({"threshold": t,
                       "lomo_reported_accuracy": _mean([p["p_unknown"] < t and p["top"][0] == p["creator"] for p in lomo]),
                       "lomo_unknown_rate": _mean([p["p_unknown"] >= t for p in lomo]),
                       "loco_unknown_rate": _mean([p["p_unknown"] >= t for p in loco])})
     out["unknown_threshold_sweep"] = sweep
+    if greeting_only is not None:
+        # diagnostics: models whose only answer is to the greeting "hi" carry almost no signal
+        lm = [p for p in lomo if p["model"] not in greeting_only]
+        lc = [p for p in loco if p["model"] not in greeting_only]
+        out["beyond_greeting"] = {
+            "lomo_models": len(lm),
+            "lomo_top1": _mean([p["top"][0] == p["creator"] for p in lm]),
+            "lomo_reported_accuracy": _mean([(not rej(p)) and p["top"][0] == p["creator"] for p in lm]),
+            "loco_models": len(lc),
+            "loco_unknown_rate": _mean([rej(p) for p in lc]),
+            "greeting_only_lomo_models": len(lomo) - len(lm),
+            "greeting_only_lomo_top1": _mean([p["top"][0] == p["creator"] for p in lomo
+                                              if p["model"] in greeting_only]),
+        }
     per_source = {}
     for s in sorted({p["subset"] for p in preds if p["subset"].startswith("src:")}):
         rows = [p for p in preds if p["mode"] == "lomo" and p["subset"] == s and known.get(p["model"])]
@@ -426,7 +441,9 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators)
     known = {m: tr.known(m) for m in tr.eval_by_model}
-    figs = figures(preds, known)
+    greeting_only = {m for m, ans in tr.eval_by_model.items()
+                     if all(a.key.endswith(":greeting:hi") for a in ans)}
+    figs = figures(preds, known, greeting_only)
     figs["train_seconds"] = round(time.time() - t0, 1)
     return tr, rows, preds, figs
 

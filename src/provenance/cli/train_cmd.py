@@ -92,6 +92,13 @@ def _render(f: dict) -> None:
               "lomo_ece_reported", "loco_models", "loco_unknown_rate", "train_seconds", "budget"):
         t.add_row(k, _fmt(f.get(k)))
     con.print(t)
+    bg = f.get("beyond_greeting")
+    if bg:
+        con.print(escape(
+            f"without the {bg['greeting_only_lomo_models']} models whose only answer is to 'hi' "
+            f"(their LOMO top-1 {_fmt(bg['greeting_only_lomo_top1'])}): LOMO top-1 {_fmt(bg['lomo_top1'])} over "
+            f"{bg['lomo_models']} models, reported {_fmt(bg['lomo_reported_accuracy'])}; LOCO unknown "
+            f"{_fmt(bg['loco_unknown_rate'])} over {bg['loco_models']}"))
     t = Table(title="per source (LOMO, only that source's probes)")
     for c in ("source", "models", "top-1", "top-3", "LOCO unknown"):
         t.add_column(c)
