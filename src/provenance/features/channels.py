@@ -6,9 +6,9 @@ reported", ...).
 
 Stream segmentation (features/segmentation.py) is folded into the tokenizer
 channel rather than added as a third one, so that one tokenizer is never counted
-twice: when usage counts are available they decide and the segmentation result is
-kept in the summary as a cross-check; when they are not, a confident segmentation
-match stands in for them (with the same family -> creator mapping).
+twice: when usage counts are available they decide (segmentation is then scored
+only on request, as a cross-check kept in the summary); when they are not, the
+segmentation match stands in for them (with the same family -> creator mapping).
 """
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ from .base import ChannelResult
 from .tokenizer import tokenizer_channel
 
 
-def content_independent_channels(transcript: Transcript) -> list[ChannelResult]:
+def content_independent_channels(transcript: Transcript, *, cross_check: bool = False) -> list[ChannelResult]:
+    """``cross_check``: also score stream segmentation when usage counts already decided
+    (loading the run-time tokenizers costs a few seconds once per process)."""
     tok = tokenizer_channel(transcript)
-    try:
-        from .segmentation import segmentation_channel
-        seg = segmentation_channel(transcript)
-    except Exception as e:  # an optional extra must never break classification
-        seg = ChannelResult(name="segmentation", available=False, reason=f"segmentation failed: {type(e).__name__}")
-    if tok.available:
+    seg: ChannelResult | None = None
+    if not tok.available or cross_check:
+        try:
+            from .segmentation import segmentation_channel
+            seg = segmentation_channel(transcript)
+        except Exception as e:  # an optional extra must never break classification
+            seg = ChannelResult(name="segmentation", available=False, reason=f"segmentation failed: {type(e).__name__}")
+    if seg is None:
+        pass
+    elif tok.available:
         tok.summary["segmentation"] = seg.summary if seg.available else {"available": False, "reason": seg.reason}
     elif seg.available:
         why = tok.reason
