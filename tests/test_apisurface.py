@@ -106,6 +106,19 @@ def test_creator_weights_follow_the_stack():
     assert max(orr.loglik.values()) - min(orr.loglik.values()) < 0.1
 
 
+def test_router_naming_a_first_party_provider():
+    t = tr(**FIXTURES["openrouter"])
+    for r in t.results:
+        r.provider = "Anthropic"
+    ch = api_channel(t)
+    assert ch.summary["stack"] == "openrouter" and ch.summary["upstream_providers"] == ["Anthropic"]
+    assert ch.loglik["Anthropic"] == 0.0 and ch.loglik["OpenAI"] <= -1.9 and ch.default <= -1.9
+    for r in t.results:
+        r.provider = "SomeHost"
+    ch = api_channel(t)
+    assert max(ch.loglik.values()) - min(ch.loglik.values()) < 0.1
+
+
 def test_no_replies():
     t = Transcript(target={}, probeset={}, results=[ProbeResult(probe_id="a", family="api", status="skipped")])
     ch = api_channel(t)

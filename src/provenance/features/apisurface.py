@@ -34,7 +34,10 @@ Creator log-likelihoods per stack (``STACK_CREATORS``; best = 0): OpenAI's own A
 -> OpenAI 0, everyone else -3.5; Anthropic's -> Anthropic 0, others -4; self-hosted
 open-weights stacks -> closed-model creators -1.5 (OpenAI -1.0: gpt-oss), Google -0.3
 (Gemma), everyone else 0; OpenRouter and "unrecognised" -> no information. They are
-mixed by the stack posterior: ``loglik_c = log sum_s P(s) exp(v_sc)``.
+mixed by the stack posterior: ``loglik_c = log sum_s P(s) exp(v_sc)``. When a router
+names an upstream provider that serves only its own models (OpenAI, Anthropic, Google
+AI Studio, Mistral, DeepSeek ...), that creator gains ``FIRST_PARTY_BONUS`` (2 nats);
+third-party hosts (Together, DeepInfra ...) and "Stealth" say nothing here.
 """
 
 from __future__ import annotations
@@ -94,6 +97,15 @@ _RX = {
     "tgi_fp": re.compile(r"^\d+\.\d+\.\d+(-[A-Za-z0-9.]+)?-(sha-[0-9a-f]{6,40}|native)$"),
     "dated_model": re.compile(r"-\d{4}-\d{2}-\d{2}$"),
 }
+
+# Upstream providers a router (OpenRouter) names that serve only their own models.
+FIRST_PARTY = {
+    "openai": "OpenAI", "azure": "OpenAI", "anthropic": "Anthropic", "google": "Google",
+    "google ai studio": "Google", "google vertex": "Google", "mistral": "Mistral", "deepseek": "DeepSeek",
+    "alibaba": "Alibaba", "xai": "xAI", "cohere": "Cohere", "moonshot ai": "Moonshot", "moonshotai": "Moonshot",
+    "z.ai": "Zhipu", "zhipu": "Zhipu", "minimax": "MiniMax", "baidu": "Baidu",
+}
+FIRST_PARTY_BONUS = 2.0     # nats for the creator a first-party upstream provider names
 
 TGI_HEADERS = ("x-compute-type", "x-validation-time", "x-queue-time", "x-inference-time",
                "x-time-per-token", "x-total-time", "x-compute-characters", "x-prompt-tokens",
@@ -224,9 +236,21 @@ def collect_signals(transcript: Transcript) -> list[Signal]:
             req_model = str((r.request or {}).get("model", "")) if isinstance(r.request, Mapping) else ""
             if req_model and req_model != r.response_model:
                 _add(signals, "openai", 0.5, "model echo expands to a dated snapshot", pid)
+        prov = getattr(r, "provider", None)
+        if isinstance(prov, str) and prov.strip():
+            _add(signals, "openrouter", 3.0, f"reply names an upstream provider ({prov.strip()[:40]})", pid)
         if r.error_body is not None:
             _error_signals(signals, r)
     return signals
+
+
+def upstream_providers(transcript: Transcript) -> list[str]:
+    seen: list[str] = []
+    for r in transcript.results:
+        prov = getattr(r, "provider", None)
+        if isinstance(prov, str) and prov.strip() and prov.strip() not in seen and len(seen) < 8:
+            seen.append(prov.strip()[:60])
+    return seen
 
 
 def stack_posterior(signals: list[Signal]) -> dict[str, float]:
@@ -260,6 +284,14 @@ def api_channel(transcript: Transcript) -> ChannelResult:
     post = stack_posterior(signals)
     best = max(post, key=lambda s: post[s])
     loglik, default = creator_logliks(post)
+    providers = upstream_providers(transcript)
+    named = {FIRST_PARTY[p.lower()] for p in providers if p.lower() in FIRST_PARTY}
+    if len(named) == 1:             # a router says the creator's own API served it
+        c = next(iter(named))
+        base = {k: v - FIRST_PARTY_BONUS for k, v in loglik.items()}
+        base[c] = loglik.get(c, default)
+        loglik = base
+        default = default - FIRST_PARTY_BONUS
     sig_list = [{"stack": s.stack, "points": s.points, "signal": s.text} for s in
                 sorted(signals, key=lambda s: -s.points)]
     summary = {
@@ -268,12 +300,17 @@ def api_channel(transcript: Transcript) -> ChannelResult:
         "confidence": round(post[best], 4),
         "scores": {s: round(p, 4) for s, p in sorted(post.items(), key=lambda kv: -kv[1]) if p >= 0.001},
         "signals": sig_list[:20],
+        "upstream_providers": providers,
     }
     ev: list[Evidence] = []
     for s in sorted(signals, key=lambda s: -s.points):
         if s.stack == best:
             ev.append(Evidence(text=f"{STACK_LABELS.get(s.stack, s.stack)}: {s.text}", probes=list(s.probes),
                                channel="api", strength=s.points))
+    if len(named) == 1:
+        ev.append(Evidence(text=f"the router reports the request was served by {', '.join(providers)} "
+                                f"(first-party: {next(iter(named))})", probes=[], channel="api",
+                           strength=FIRST_PARTY_BONUS))
     if best == UNRECOGNISED:
         ev.append(Evidence(text="no known serving-stack signature in headers, ids or errors", probes=[],
                            channel="api", strength=None))
