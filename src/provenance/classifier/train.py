@@ -42,6 +42,7 @@ CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
 REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
 MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
 N_FOLDS = 5
+PRIOR_ANSWERS = 10       # pseudo-answers at chance accuracy when ranking probes (probe_order)
 NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
 L2 = 1e-4
 
@@ -418,7 +419,9 @@ def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> li
             continue
         n, c = stats.get(p.corpus or "", [0, 0])
         acc = c / n if n else (0.6 if p.family == "identity" else 0.0)
-        gain = max(0.0, acc - chance)
+        # shrink toward chance: a probe answered by 3 models should not outrank one answered by 80
+        shrunk = (c + PRIOR_ANSWERS * chance) / (n + PRIOR_ANSWERS) if n else acc
+        gain = max(0.0, shrunk - chance)
         out.append({"id": p.id, "accuracy": round(acc, 4), "answers": n, "max_tokens": p.max_tokens,
                     "info_per_token": round(gain / max(1, p.max_tokens) * 1000, 4)})
     out.sort(key=lambda d: -d["info_per_token"])
