@@ -488,7 +488,7 @@ def cmd_serve(name: str, port: int, system_prompt: str | None) -> int:
                                      start_new_session=True)
         pids.append(pproc.pid)
         try:
-            _wait_ready(pproc, f"http://127.0.0.1:{pport}/v1", 30, log)   # /v1/models through the proxy
+            _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log)   # /v1/models through the proxy
         except SetupError:
             for pid in pids:
                 _kill(pid)
