@@ -153,3 +153,25 @@ def test_content_independent_channels_are_added(trained, monkeypatch):
     assert p_after["Google"] > p_before.get("Google", 0.0)
     assert after.tokenizer and after.tokenizer["summary"]["family"] == "gemma"
     assert any(e.channel == "tokenizer" for e in after.evidence)
+
+
+def test_extra_records_add_a_creator(trained, tmp_path):
+    _, probes, _ = trained
+    corpus = probes.parent / "corpus"
+    extra = tmp_path / "local-models.jsonl"
+    with extra.open("w", encoding="utf-8") as f:
+        for k in range(2):
+            for pid in PROMPTS:
+                f.write(json.dumps({"source": "alpaca_eval", "model": f"smollm-{k}", "creator": "Hugging Face",
+                                    "variant": "", "prompt_id": pid, "kind": "style", "prompt": f"prompt {pid}",
+                                    "response": f"Okay. {pid} answer number {k}: small and plain.", "extra": {}}) + "\n")
+    tr, rows, preds, figs = run_training(corpus, [extra], probes)
+    assert "Hugging Face" in tr.creators
+    assert figs["loco_models"] == 11
+
+
+def test_extra_file_missing_is_a_config_error(trained, tmp_path):
+    from provenance.errors import ConfigError
+    _, probes, _ = trained
+    with pytest.raises(ConfigError):
+        run_training(probes.parent / "corpus", [tmp_path / "absent.jsonl"], probes)
