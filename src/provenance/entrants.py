@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .settings import PROTOCOLS, Target, make_target
+from .settings import PROTOCOLS, Target, make_target, validate_base_url
 
 MAX_FILE_BYTES = 8_000_000
 MAX_ENTRANTS = 100_000
@@ -239,6 +239,12 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
             if not all(32 <= ord(c) < 127 or 160 <= ord(c) < 256 or c == "\t" for c in v):
                 raise ConfigError(f"{where}: field 'headers': the value of {k} has characters HTTP cannot carry")
             headers[k] = v
+    try:
+        validate_base_url(base_url or "")
+    except ConfigError as e:
+        raise ConfigError(f"{where}: field 'base_url': {e}") from None
+    except (ValueError, UnicodeError):
+        raise ConfigError(f"{where}: field 'base_url' is not a valid URL") from None
     try:
         target = make_target(base_url or "", model or "", protocol=protocol, api_key_env=key_env,
                              headers=headers, name=name, require_key=require_keys)
