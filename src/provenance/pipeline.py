@@ -40,19 +40,29 @@ def classify_report_dict(transcript: Transcript, classifier: Classifier, run_id:
 def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
     """Probes in the order adaptive runs send them.
 
-    Content-independent probes (tokenizer counts, API surface) come first: they
-    cost a handful of prompt tokens and one completion token each. Behavioural
-    probes follow in the classifier's ``probe_order`` (information per token
-    measured on the reference corpus, stored in the artifact); probes it does not
-    rank keep their probe-set order at the end.
+    Behavioural probes follow the classifier's ``probe_order`` (information per
+    token measured on the reference corpus, stored in the artifact); probes it
+    does not rank keep their probe-set order after the ranked ones. The
+    content-independent probes (tokenizer counts, echoes, API surface) cost a
+    handful of prompt tokens and one completion token each but cannot be ranked
+    on the corpus; the tokenizer baseline goes first (every count needs it) and
+    the others are interleaved one-for-one with the behavioural ones, so a small
+    budget still asks both kinds of question.
     """
     ranked = [p.get("id") if isinstance(p, dict) else p
               for p in (getattr(classifier, "manifest", None) or {}).get("probe_order", [])]
     rank = {pid: i for i, pid in enumerate(ranked)}
+    behavioural = sorted((p for p in probeset.probes if p.behavioural), key=lambda p: rank.get(p.id, len(rank)))
     cheap = [p for p in probeset.probes if not p.behavioural]
-    behavioural = [p for p in probeset.probes if p.behavioural]
-    behavioural.sort(key=lambda p: rank.get(p.id, len(rank)))
-    return cheap + behavioural
+    cheap.sort(key=lambda p: p.mode != "baseline")            # stable: baseline first, rest in set order
+    order: list[Any] = cheap[:1] if cheap and cheap[0].mode == "baseline" else []
+    rest = cheap[len(order):]
+    for i in range(max(len(behavioural), len(rest))):
+        if i < len(behavioural):
+            order.append(behavioural[i])
+        if i < len(rest):
+            order.append(rest[i])
+    return order
 
 
 async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classifier,
@@ -75,6 +85,10 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
     from .runner import run_probes
 
     if budget is None and until_confident is None:
+        # Send in the informative order too: on a slow server whose deadline cuts the run
+        # short, what is lost is the least informative probes, not whichever came last.
+        if probes is None:
+            probes = adaptive_order(probeset, classifier)
         endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
         transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
                                       on_result=on_result, existing=list(existing or []))

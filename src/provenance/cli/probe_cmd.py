@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file (atomically)."),
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
-        concurrency: int = typer.Option(8, "--concurrency", min=1, max=64, help="Probes in flight at once."),
+        concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=256,
+                                                  help="Probes in flight at once (default: every probe at once, up to 96)."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
@@ -54,6 +55,8 @@ def register(app: typer.Typer) -> None:
         if output is not None and output.is_dir():
             from ..errors import ConfigError
             raise ConfigError(f"{output}: is a directory")
+        if concurrency is None:
+            concurrency = min(len(probeset.probes), 96)
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
                                request_timeout=max(timeout * 2, timeout + 30))
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
