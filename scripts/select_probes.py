@@ -42,9 +42,9 @@ def per_prompt_scores(ds):
         groups[group_key(m)].add(m)
     stats = defaultdict(lambda: [0, 0])
     for fam, vecs in ds.model_vecs.items():
-        ch = NBChannel.build(fam, vecs, ds.model_creator, VOCAB[fam])
+        ch = NBChannel.build(fam, vecs, ds.model_creator, VOCAB[fam.split("-")[0]])
         lut = ch.columns()
-        ans = [a for a in ds.answers if a.family == fam and a.variant == "" and a.run in (None, 0)]
+        ans = [a for a in ds.answers if a.channel == fam and a.variant == "" and a.run in (None, 0)]
         X = sparse_rows([a.idx for a in ans], lut)
         by_group = defaultdict(list)
         for i, a in enumerate(ans):
