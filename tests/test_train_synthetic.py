@@ -23,7 +23,7 @@ CREATORS = {
                "I am Gemma, a model from Google DeepMind."),
 }
 WORDS = ["rivers", "clouds", "engines", "gardens", "maps", "bridges", "lamps", "forests"]
-PROMPTS = [f"p{i}" for i in range(6)]
+PROMPTS = [f"p{i}" for i in range(20)]   # nearest-model channels need >= 20 answers a model
 
 
 def _records(rng):
@@ -83,7 +83,7 @@ def test_classify_round_trip(trained):
     assert a.candidates[0].creator == "Anthropic"
     assert 0.0 <= a.confidence <= 1.0
     assert a.status in ("match", "ambiguous", "unknown")
-    assert a.probes_used == 7
+    assert a.probes_used == len(PROMPTS) + 1
     assert any("identity" in e.text for e in a.evidence)
     # same transcript, same answer
     assert clf.classify(Transcript.from_texts(texts, fam)).to_dict() == a.to_dict()

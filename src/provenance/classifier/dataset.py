@@ -40,6 +40,7 @@ class Dataset:
     model_creator: dict[str, str]
     answers: list[Answer]
     model_vecs: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # channel -> model -> vec
+    model_counts: dict[str, dict[str, int]] = field(default_factory=dict)       # channel -> model -> answers
     keywords: dict[str, list[str]] = field(default_factory=dict)               # event id -> keywords
     event_month: dict[str, str] = field(default_factory=dict)
 
@@ -85,6 +86,11 @@ def featurise(records: Iterable[Record], events: Mapping[str, Mapping[str, Any]]
         answers.append(a)
     ds = Dataset(creators, answers, keywords=kw, event_month=month)
     ds.model_vecs = model_vectors(answers)
+    counts: dict[str, dict[str, int]] = defaultdict(dict)
+    for a in answers:
+        if len(a.idx):
+            counts[a.channel][a.model] = counts[a.channel].get(a.model, 0) + 1
+    ds.model_counts = dict(counts)
     return ds
 
 

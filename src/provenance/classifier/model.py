@@ -28,6 +28,17 @@ from .featurize import DEFAULT_BUDGET, answer_indices
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
 
 
+def _neutral(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarray, float]:
+    """As ``train.neutral_summary``: labels the channel has no model for get the present
+    labels' mean; returns the centred scores and the best present label's fit over the background."""
+    have = weight > 0
+    if not have.any():
+        return np.zeros_like(raw), 0.0
+    m = raw[have].mean()
+    out = m + weight * (raw - m)
+    return out - out.mean(), float(raw[have].max() - base)
+
+
 def _is_greeting(pid: str) -> bool:
     return "greeting" in pid
 
@@ -47,6 +58,8 @@ class TrainedClassifier:
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}
+        self.weight = {ch: arrays[f"{ch}.weight"].astype(np.float64) for ch in self.channels}
+        self.fweight = {ch: arrays[f"{ch}.family_weight"].astype(np.float64) for ch in self.channels}
         self.theta: dict[str, np.ndarray] = {}
         self.ftheta: dict[str, np.ndarray] = {}
         self.mtheta: dict[str, np.ndarray] = {}
@@ -131,8 +144,9 @@ class TrainedClassifier:
         else:
             s = np.mean([self.theta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
             f = np.mean([self.ftheta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
-            # per-answer centring (as in training) equals centring the mean
-        return s - s.mean(), f - f.mean(), float(s.max() - base)
+        s, fit = _neutral(s, self.weight[ch], base)
+        f, _ = _neutral(f, self.fweight[ch], base)
+        return s, f, fit
 
     def classify(self, transcript: Transcript) -> Attribution:
         by_channel: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}

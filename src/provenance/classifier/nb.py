@@ -49,16 +49,18 @@ class NBChannel:
     creators: list[str]           # creator of each row
     vocab: np.ndarray             # hash ids (sorted) -> columns
     P: np.ndarray                 # (n_models, K) per-model distributions over the vocab
+    n_answers: list[int] | None = None   # answers behind each row
 
     @classmethod
     def build(cls, name: str, model_vecs: dict[str, np.ndarray], model_creator: dict[str, str],
-              k: int) -> "NBChannel":
+              k: int, counts: dict[str, int] | None = None) -> "NBChannel":
         vocab = select_vocab(model_vecs, k)
         models = sorted(model_vecs)
         P = np.stack([model_vecs[m][vocab] for m in models]).astype(np.float64)
         s = P.sum(axis=1, keepdims=True)
         P = np.where(s > 0, P / np.maximum(s, 1e-12), 0.0)
-        return cls(name, models, [model_creator[m] for m in models], vocab, P)
+        n = [int((counts or {}).get(m, 1)) for m in models]
+        return cls(name, models, [model_creator[m] for m in models], vocab, P, n)
 
     def log_theta(self, labels: Sequence[str], exclude: Iterable[str] = (),
                   with_background: bool = False) -> np.ndarray:
@@ -112,6 +114,17 @@ class NBChannel:
         bg = bg / bg.sum()
         th = (1 - MODEL_SMOOTH) * self.P[keep] + MODEL_SMOOTH * bg
         return np.log(np.maximum(th, FLOOR)), creators, np.log(bg)
+
+    def present(self, labels: Sequence[str], exclude: Iterable[str] = ()) -> np.ndarray:
+        """Per label, 1.0 when it still has a model in this channel once ``exclude`` is left
+        out, else 0.0 (the channel then says nothing about it). Shrinking by the number of
+        answers behind a label (n/(n+5)) was measured and did not help."""
+        ex = set(exclude)
+        n_of: dict[str, int] = {}
+        for m, c, n in zip(self.models, self.creators, self.n_answers or [1] * len(self.models)):
+            if m not in ex:
+                n_of[c] = n_of.get(c, 0) + n
+        return np.array([1.0 if n_of.get(lab, 0) > 0 else 0.0 for lab in labels])
 
     def columns(self) -> np.ndarray:
         """Lookup table hash id -> column (or -1), for mapping answer indices."""

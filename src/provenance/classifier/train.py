@@ -42,6 +42,7 @@ CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
 REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
 MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
 N_FOLDS = 5
+MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to be one of its references
 PRIOR_ANSWERS = 10       # pseudo-answers at chance accuracy when ranking probes (probe_order)
 NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
 L2 = 1e-4
@@ -71,6 +72,22 @@ def probe_keys(ps: ProbeSet) -> dict[str, Any]:
     return {p.corpus: p for p in ps.probes if p.behavioural and p.corpus and not p.corpus.endswith(":*")}
 
 
+def neutral_summary(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarray, float]:
+    """Centre a channel's per-label scores, shrinking each label toward the present labels'
+    mean by its weight (answers behind it, ``NBChannel.present``): a label the channel has
+    no model for gets no information (the mean), not the background's score, which would
+    make it attract every answer; a label backed by few answers counts only partly. Also
+    returns the fit: the best present label's score over the background's."""
+    raw = raw.astype(np.float64)
+    have = weight > 0
+    if not have.any():
+        return np.zeros_like(raw), 0.0
+    m = raw[have].mean()
+    out = m + weight * (raw - m)
+    fit = float(raw[have].max() - base)
+    return out - out.mean(), fit
+
+
 class Trainer:
     def __init__(self, ds: Dataset, ps: ProbeSet, log: Callable[[str], None] | None = None):
         self.ds = ds
@@ -84,8 +101,16 @@ class Trainer:
         self.by_creator: dict[str, set[str]] = defaultdict(set)
         for m, c in ds.model_creator.items():
             self.by_creator[c].add(m)
-        self.channels = {ch: NBChannel.build(ch, vecs, ds.model_creator, VOCAB.get(ch, DEFAULT_VOCAB))
-                         for ch, vecs in ds.model_vecs.items()}
+        self.channels = {}
+        for ch, vecs in ds.model_vecs.items():
+            if ch.split("-")[0] in NN_CHANNELS:
+                # a model with few answers in a nearest-model channel is close to the background
+                # and would attract every answer; it says nothing there instead
+                n = ds.model_counts.get(ch, {})
+                vecs = {m: v for m, v in vecs.items() if n.get(m, 0) >= MIN_NN_ANSWERS}
+            if vecs:
+                self.channels[ch] = NBChannel.build(ch, vecs, ds.model_creator, VOCAB.get(ch, DEFAULT_VOCAB),
+                                                    ds.model_counts.get(ch, {}))
         self._claim_fracs()
         self._eval_answers()
         self._cache: dict[tuple, Any] = {}
@@ -160,7 +185,7 @@ class Trainer:
             vals = [Sm[i] for i, c in enumerate(creators) if c == lab]
             if vals:
                 out[j] = max(vals)
-        return out - out.mean(), float(out.max() - base)
+        return neutral_summary(out, self.channels[fam].present(labels, exclude), base)
 
     def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str]) -> Row:
         row = Row(model, self.ds.model_creator[model], "", sorted(keys), labels=labels)
@@ -177,8 +202,7 @@ class Trainer:
             else:
                 S = np.asarray((self.X[ch][rows] @ self._theta(ch, lab_t, exclude).T))
                 raw = S[:, :-1].mean(axis=0)
-                fit = float(raw.max() - S[:, -1].mean())
-                summ = raw - raw.mean()
+                summ, fit = neutral_summary(raw, self.channels[ch].present(labels, exclude), float(S[:, -1].mean()))
             parts[ch.split("-")[0]].append((summ, len(rows), fit))
         for fam, lst in parts.items():
             n = sum(k for _, k, _ in lst)
@@ -267,7 +291,8 @@ def fit_calibrator(rows: list[Row]) -> np.ndarray:
         g = g / len(data) + 2 * L2 * w
         return nll, g
 
-    res = minimize(f, np.full(N_DESIGN, 1.0), jac=True, method="L-BFGS-B")
+    # weights are kept >= 0: a channel's evidence may be discounted, never reversed
+    res = minimize(f, np.full(N_DESIGN, 1.0), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * N_DESIGN)
     return res.x
 
 
@@ -481,6 +506,9 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     channel_models: dict[str, list[list[str]]] = {}
     for name, ch in tr.channels.items():
         arrays[f"{name}.vocab"] = ch.vocab.astype(np.int32)
+        arrays[f"{name}.weight"] = ch.present(labels).astype(np.float32)
+        fams_here = {family_of(m) for m in ch.models}
+        arrays[f"{name}.family_weight"] = np.array([1.0 if f in fams_here else 0.0 for f in families], dtype=np.float32)
         if name.split("-")[0] in NN_CHANNELS:
             lt, creators, lbg = ch.model_log_theta()
             arrays[f"{name}.model_logtheta"] = lt.astype(np.float16)
