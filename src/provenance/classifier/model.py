@@ -22,7 +22,8 @@ from ..features.text import truncate
 from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
-from .combine import SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
+from .provider import loglik as provider_loglik
+from .combine import N_DESIGN, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
@@ -53,7 +54,13 @@ class TrainedClassifier:
         self.labels: list[str] = list(manifest["labels"])
         self.claim_index = {c: i for i, c in enumerate(manifest["claim_labels"])}
         self.claim_loglik = arrays["claim_loglik"].astype(np.float64)
-        self.w = arrays["calibrator"].astype(np.float64)
+        w = arrays["calibrator"].astype(np.float64)
+        self.w = w[:N_DESIGN]
+        # artifacts since the provider channel carry its weight after the design weights
+        self.w_provider = float(w[N_DESIGN]) if w.shape[0] > N_DESIGN else 0.0
+        self.provider_vocab: list[str] = list(manifest.get("provider_vocab", []))
+        self.provider_logp = (arrays["provider_logp"].astype(np.float64) if "provider_logp" in arrays
+                              else np.zeros((len(manifest["labels"]), 0)))
         self.v = arrays["rejector"].astype(np.float64)
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
@@ -212,6 +219,17 @@ class TrainedClassifier:
                 ll = np.array([cr.loglik.get(c, cr.default) for c in self.labels], dtype=np.float64)
                 extra += weight * (ll - ll.mean())
                 evidence.extend(cr.evidence)
+        # upstream provider a router names (learned P(provider | creator), see provider.py)
+        providers = sorted({r.provider for r in transcript.results if getattr(r, "provider", None)})
+        pl = provider_loglik(providers, self.provider_vocab, self.provider_logp) if self.w_provider else None
+        if pl is not None:
+            extra += self.w_provider * pl
+            j = int(np.argmax(pl))
+            evidence.append(Evidence(
+                text=f"upstream provider named by the router: {', '.join(providers)[:80]} "
+                     f"(favours {self.labels[j]}, +{float(self.w_provider * (pl[j] - np.median(pl))):.1f} log-odds)",
+                probes=[], channel="api", strength=float(self.w_provider * pl[j])))
+            channel_info["provider"] = {"available": True, "providers": providers}
         if n_behav == 0 and not extra.any():
             return Attribution(creator=UNKNOWN, confidence=0.0, status="unknown", probes_used=0,
                                reliability=["no behavioural answer and no content-independent signal to score"],

@@ -31,6 +31,7 @@ from ..probes import ProbeSet, load_probeset
 from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior, reject_features
 from .corpus import SOURCE_FAMILY, group_key, load_events, load_records
 from .dataset import Dataset, featurise
+from . import provider as provider_mod
 from .families import family_of
 from .nb import NBChannel, sparse_rows
 
@@ -60,6 +61,7 @@ class Row:
     labels: list[str] = field(default_factory=list)
     fit: dict[str, float] = field(default_factory=dict)   # best label's log-lik over the background
     mode: str = "lomo"                          # lomo | loco
+    provider: np.ndarray | None = None          # upstream-provider log-likelihood over labels (see provider.py)
 
 
 def _log(msg: str, log: Callable[[str], None] | None) -> None:
@@ -114,6 +116,14 @@ class Trainer:
         self._claim_fracs()
         self._eval_answers()
         self._cache: dict[tuple, Any] = {}
+        self.model_providers: dict[str, list[str]] = {}   # set by run_training from the records
+
+    def provider_table(self, labels: tuple[str, ...], exclude: frozenset[str]) -> tuple[list[str], np.ndarray]:
+        key = ("provider", labels, exclude)
+        if key not in self._cache:
+            self._cache[key] = provider_mod.fit_table(self.model_providers, self.ds.model_creator,
+                                                      list(labels), exclude)
+        return self._cache[key]
 
     # -- claims ---------------------------------------------------------------------------
     def _claim_fracs(self) -> None:
@@ -218,6 +228,10 @@ class Trainer:
             row.summ["claim"] = L.mean(axis=0)
             row.counts["claim"] = len(claims)
         row.claims = claims
+        provs = self.model_providers.get(model, [])
+        if provs and any(k.endswith(":greeting:hi") for k in keys):
+            vocab, logp = self.provider_table(lab_t, exclude)
+            row.provider = provider_mod.loglik(provs, vocab, logp)
         return row
 
     def rows(self, budget: int | None = None, order: list[str] | None = None) -> list[Row]:
@@ -273,9 +287,10 @@ def fit_calibrator(rows: list[Row]) -> np.ndarray:
         if r.creator not in r.labels:
             continue
         F = design(r.summ, r.counts, len(r.labels))
-        data.append((F, r.labels.index(r.creator)))
+        E = np.zeros((len(r.labels), 1)) if r.provider is None else r.provider.reshape(-1, 1)
+        data.append((np.hstack([F, E]), r.labels.index(r.creator)))
     if not data:
-        return np.zeros(N_DESIGN)
+        return np.zeros(N_DESIGN + 1)
 
     def f(w):
         nll, g = 0.0, np.zeros_like(w)
@@ -292,8 +307,15 @@ def fit_calibrator(rows: list[Row]) -> np.ndarray:
         return nll, g
 
     # weights are kept >= 0: a channel's evidence may be discounted, never reversed
-    res = minimize(f, np.full(N_DESIGN, 1.0), jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * N_DESIGN)
+    res = minimize(f, np.full(N_DESIGN + 1, 1.0), jac=True, method="L-BFGS-B",
+                   bounds=[(0.0, None)] * (N_DESIGN + 1))
     return res.x
+
+
+def row_posterior(r: Row, w: np.ndarray) -> np.ndarray:
+    """The calibrated posterior of a row: channel design plus the weighted provider channel."""
+    extra = None if r.provider is None else w[N_DESIGN] * r.provider
+    return posterior(design(r.summ, r.counts, len(r.labels)), w[:N_DESIGN], extra)
 
 
 def fit_rejector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -331,12 +353,12 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
         # fitted in-sample here; acceptable as the rejector is only 11 numbers)
         Xr, yr = [], []
         for r in train:
-            p = posterior(design(r.summ, r.counts, len(r.labels)), w)
+            p = row_posterior(r, w)
             Xr.append(reject_features(p, r.labels, r.claims, r.counts, r.fit))
             yr.append(1.0 if r.mode == "loco" else 0.0)
         v = fit_rejector(np.array(Xr), np.array(yr))
         for r in test:
-            p = posterior(design(r.summ, r.counts, len(r.labels)), w)
+            p = row_posterior(r, w)
             pu = p_unknown(reject_features(p, r.labels, r.claims, r.counts, r.fit), v)
             order = np.argsort(-p)
             preds.append({"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
@@ -466,6 +488,12 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     ds = featurise(records, events, budgets)
     _log(f"featurised in {time.time() - t0:.1f}s", log)
     tr = Trainer(ds, ps, log)
+    providers: dict[str, list[str]] = defaultdict(list)
+    for r in records:
+        prov = (r.extra or {}).get("provider")
+        if isinstance(prov, str) and prov.strip():
+            providers[r.model].append(prov)
+    tr.model_providers = dict(providers)
     rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators)
     known = {m: tr.known(m) for m in tr.eval_by_model}
@@ -493,12 +521,14 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     w = fit_calibrator([r for r in rows if r.mode == "lomo"])
     Xr, yr = [], []
     for r in rows:
-        p = posterior(design(r.summ, r.counts, len(r.labels)), w)
+        p = row_posterior(r, w)
         Xr.append(reject_features(p, r.labels, r.claims, r.counts, r.fit))
         yr.append(1.0 if r.mode == "loco" else 0.0)
     v = fit_rejector(np.array(Xr), np.array(yr))
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
+    provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())
+    arrays["provider_logp"] = provider_logp.astype(np.float32)
     families = sorted({family_of(m) for m in tr.ds.model_creator})
     fam_creator = {}
     for m, c in tr.ds.model_creator.items():
@@ -528,6 +558,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     meta = {
         "labels": labels,
         "claim_labels": list(CLAIM_LABELS),
+        "provider_vocab": provider_vocab,
         "channels": sorted(tr.channels),
         "nn_channels": {name: rows_ for name, rows_ in channel_models.items()},
         "score_channels": list(SCORE_CHANNELS),

@@ -35,9 +35,9 @@ Creator log-likelihoods per stack (``STACK_CREATORS``; best = 0): OpenAI's own A
 open-weights stacks -> closed-model creators -1.5 (OpenAI -1.0: gpt-oss), Google -0.3
 (Gemma), everyone else 0; OpenRouter and "unrecognised" -> no information. They are
 mixed by the stack posterior: ``loglik_c = log sum_s P(s) exp(v_sc)``. When a router
-names an upstream provider that serves only its own models (OpenAI, Anthropic, Google
-AI Studio, Mistral, DeepSeek ...), that creator gains ``FIRST_PARTY_BONUS`` (2 nats);
-third-party hosts (Together, DeepInfra ...) and "Stealth" say nothing here.
+names an upstream provider, it is reported as evidence here; its weight for each
+creator is the classifier's learned P(provider | creator) (classifier/provider.py),
+so it is counted once.
 """
 
 from __future__ import annotations
@@ -105,7 +105,6 @@ FIRST_PARTY = {
     "alibaba": "Alibaba", "xai": "xAI", "cohere": "Cohere", "moonshot ai": "Moonshot", "moonshotai": "Moonshot",
     "z.ai": "Zhipu", "zhipu": "Zhipu", "minimax": "MiniMax", "baidu": "Baidu",
 }
-FIRST_PARTY_BONUS = 2.0     # nats for the creator a first-party upstream provider names
 
 TGI_HEADERS = ("x-compute-type", "x-validation-time", "x-queue-time", "x-inference-time",
                "x-time-per-token", "x-total-time", "x-compute-characters", "x-prompt-tokens",
@@ -285,13 +284,10 @@ def api_channel(transcript: Transcript) -> ChannelResult:
     best = max(post, key=lambda s: post[s])
     loglik, default = creator_logliks(post)
     providers = upstream_providers(transcript)
+    # The creator evidence of an upstream provider is scored by the classifier's learned
+    # P(provider | creator) (classifier/provider.py), not here, so it is never counted twice:
+    # the corpus shows "Google" serving Claude more than Gemini, Bedrock serving several makers.
     named = {FIRST_PARTY[p.lower()] for p in providers if p.lower() in FIRST_PARTY}
-    if len(named) == 1:             # a router says the creator's own API served it
-        c = next(iter(named))
-        base = {k: v - FIRST_PARTY_BONUS for k, v in loglik.items()}
-        base[c] = loglik.get(c, default)
-        loglik = base
-        default = default - FIRST_PARTY_BONUS
     sig_list = [{"stack": s.stack, "points": s.points, "signal": s.text} for s in
                 sorted(signals, key=lambda s: -s.points)]
     summary = {
@@ -309,8 +305,8 @@ def api_channel(transcript: Transcript) -> ChannelResult:
                                channel="api", strength=s.points))
     if len(named) == 1:
         ev.append(Evidence(text=f"the router reports the request was served by {', '.join(providers)} "
-                                f"(first-party: {next(iter(named))})", probes=[], channel="api",
-                           strength=FIRST_PARTY_BONUS))
+                                f"(usually first-party: {next(iter(named))})", probes=[], channel="api",
+                           strength=None))
     if best == UNRECOGNISED:
         ev.append(Evidence(text="no known serving-stack signature in headers, ids or errors", probes=[],
                            channel="api", strength=None))
