@@ -341,16 +341,31 @@ def creator_folds(creators: list[str], k: int = N_FOLDS) -> dict[str, int]:
     return {c: i % k for i, c in enumerate(sorted(creators))}
 
 
+def group_folds(rows: list[Row], k: int = N_FOLDS) -> dict[str, int]:
+    """Folds over alias groups (a model with its variants), the unit LOMO leaves out."""
+    groups = sorted({group_key(r.model) for r in rows})
+    return {g: i % k for i, g in enumerate(groups)}
+
+
 def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
-    """Out-of-fold predictions: calibrator and rejector fitted without the row's creator fold."""
-    folds = creator_folds(creators)
+    """Out-of-fold predictions.
+
+    The calibrator (channel weights) is fitted on LOMO rows of other alias-group
+    folds, the same situation LOMO scores: an unseen model of a creator that may
+    be known. The rejector (the unknown decision) is fitted on creator folds, so
+    a row's creator is never among its training creators, as LOCO requires.
+    """
+    cfolds = creator_folds(creators)
+    gfolds = group_folds(rows)
+    w_group = [fit_calibrator([r for r in rows if r.mode == "lomo" and gfolds[group_key(r.model)] != k])
+               for k in range(N_FOLDS)]
     preds: list[dict[str, Any]] = []
     for k in range(N_FOLDS):
-        train = [r for r in rows if folds[r.creator] != k]
-        test = [r for r in rows if folds[r.creator] == k]
+        train = [r for r in rows if cfolds[r.creator] != k]
+        test = [r for r in rows if cfolds[r.creator] == k]
         w = fit_calibrator([r for r in train if r.mode == "lomo"])
         # rejector: fit on the training folds' calibrated outputs (their calibrator is itself
-        # fitted in-sample here; acceptable as the rejector is only 11 numbers)
+        # fitted in-sample here; acceptable as the rejector is only a few numbers)
         Xr, yr = [], []
         for r in train:
             p = row_posterior(r, w)
@@ -358,8 +373,8 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
             yr.append(1.0 if r.mode == "loco" else 0.0)
         v = fit_rejector(np.array(Xr), np.array(yr))
         for r in test:
-            p = row_posterior(r, w)
-            pu = p_unknown(reject_features(p, r.labels, r.claims, r.counts, r.fit), v)
+            pu = p_unknown(reject_features(row_posterior(r, w), r.labels, r.claims, r.counts, r.fit), v)
+            p = row_posterior(r, w_group[gfolds[group_key(r.model)]])
             order = np.argsort(-p)
             preds.append({"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
                           "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
