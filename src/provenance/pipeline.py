@@ -16,10 +16,14 @@ from .transcript import ProbeResult, Transcript
 
 
 def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
-    """Classify a transcript, adding coverage notes; 'failed' when no probe succeeded."""
+    """Classify a transcript, adding coverage notes; 'failed' when no probe (beyond the
+    deliberately invalid API-surface request) succeeded."""
     counts = transcript.counts()
-    if counts["ok"] == 0:
-        reasons = sorted({(r.error or "no answer").split(":")[0] for r in transcript.results})[:3]
+    # The API-surface probe is *meant* to be refused (its error reply is the observation), so it
+    # alone does not make an endpoint usable: a server answering 401 to everything is unusable.
+    if not any(r.ok and r.family != "api" for r in transcript.results):
+        reasons = sorted({(r.error or "no answer").split(":")[0]
+                          for r in transcript.results if r.family != "api"})[:3]
         return Attribution(creator=UNKNOWN, confidence=0.0, status="failed",
                            reliability=[f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"])
     attribution = classifier.classify(transcript)
