@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
                                                   help="With --models-from: environment variable holding the key."),
         concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, max=1024, help="Entrants probed at once."),
         per_host: int = typer.Option(2, "--per-host", min=1, max=256, help="Entrants probed at once on one host:port."),
-        probe_concurrency: int = typer.Option(4, "--probe-concurrency", min=1, max=64, help="Probes in flight per entrant."),
+        probe_concurrency: int = typer.Option(16, "--probe-concurrency", min=1, max=128, help="Probes in flight per entrant (16 measured best at scale: benchmarks/README.md)."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline per entrant, seconds."),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
