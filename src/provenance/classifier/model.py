@@ -40,6 +40,11 @@ def _neutral(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarr
     return out - out.mean(), float(raw[have].max() - base)
 
 
+# A tokenizer match this confident, ruling a creator out by this many nats, vetoes naming it.
+TOKENIZER_VETO_CONFIDENCE = 0.95
+TOKENIZER_VETO_NATS = 3.0
+
+
 def _is_greeting(pid: str) -> bool:
     return "greeting" in pid
 
@@ -206,8 +211,12 @@ class TrainedClassifier:
         from ..features.channels import content_independent_channels
         tokenizer_info: dict[str, Any] | None = None
         stack_info: dict[str, Any] | None = None
+        tok_channel = None
+        pinned: list[Evidence] = []          # content-independent evidence always shown
         for cr in content_independent_channels(transcript):
             info = {"available": cr.available, "summary": cr.summary, "reason": cr.reason}
+            if cr.name == "tokenizer" and cr.available:
+                tok_channel = cr
             channel_info[cr.name] = info
             if cr.name == "tokenizer":
                 tokenizer_info = info
@@ -218,7 +227,8 @@ class TrainedClassifier:
                 weight = float(cr.summary.get("weight", 1.0)) if isinstance(cr.summary, dict) else 1.0
                 ll = np.array([cr.loglik.get(c, cr.default) for c in self.labels], dtype=np.float64)
                 extra += weight * (ll - ll.mean())
-                evidence.extend(cr.evidence)
+                pinned.extend(cr.evidence[:1])
+                evidence.extend(cr.evidence[1:])
         # upstream provider a router names (learned P(provider | creator), see provider.py)
         providers = sorted({r.provider for r in transcript.results if getattr(r, "provider", None)})
         pl = provider_loglik(providers, self.provider_vocab, self.provider_logp) if self.w_provider else None
@@ -248,6 +258,12 @@ class TrainedClassifier:
         else:
             creator, status = top, "ambiguous"
         cands = [Candidate(self.labels[int(i)], round(float(p[i]), 4)) for i in order[:5]]
+        veto = self._tokenizer_veto(tok_channel, top)
+        if veto is not None and status != "unknown":
+            creator, status = UNKNOWN, "unknown"
+            pu = max(pu, 1.0 - ptop)
+        if veto is not None:
+            reliability.append(veto)
 
         # evidence: per channel, which creator it favours and by how much
         wmap = {chn: (self.w[3 * j], self.w[3 * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
@@ -272,6 +288,7 @@ class TrainedClassifier:
                     text=f"{ch}: {counts[ch]} answers favour {self.labels[best]} (+{margin:.2f} log-odds over the next)",
                     probes=ids[:8], channel=ch, strength=round(margin, 3)))
         evidence.sort(key=lambda e: -(e.strength or 0.0))
+        evidence = pinned + evidence
 
         if n_behav < 10:
             reliability.append(f"only {n_behav} behavioural probes answered")
@@ -289,6 +306,31 @@ class TrainedClassifier:
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
                            reliability=reliability, probes_used=n_behav, tokenizer=tokenizer_info,
                            stack=stack_info)
+
+    def _tokenizer_veto(self, tok: Any, top: str) -> str | None:
+        """Why a confident tokenizer match forbids naming ``top``, or None.
+
+        The tokenizer is deterministic: an exact match that rules out the top
+        creator (a Qwen tokenizer under a model whose answers sound like OpenAI's),
+        or that belongs to a creator this model has no label for (SmolLM2's
+        tokenizer when Hugging Face is not a training label), means the
+        behavioural channels are being fooled or the creator is unknown.
+        """
+        if tok is None or float(tok.summary.get("confidence") or 0.0) < TOKENIZER_VETO_CONFIDENCE:
+            return None
+        ll_all = dict(tok.loglik)
+        best_all = max(list(ll_all.values()) + [tok.default])
+        best_label = max(ll_all.get(c, tok.default) for c in self.labels)
+        fam = tok.summary.get("family") or "?"
+        if best_label < best_all - TOKENIZER_VETO_NATS:
+            owners = sorted(c for c, v in ll_all.items() if v >= best_all - 1e-9 and c not in self.labels)
+            return (f"the tokenizer ({fam}) belongs to {', '.join(owners) or 'a maker'} "
+                    "that this classifier was not trained on")
+        if ll_all.get(top, tok.default) < best_label - TOKENIZER_VETO_NATS:
+            consistent = sorted(c for c in self.labels if ll_all.get(c, tok.default) >= best_label - 1e-9)
+            return (f"the tokenizer ({fam}) rules out {top}, the behavioural best guess; "
+                    f"it is consistent with {', '.join(consistent)}")
+        return None
 
     def _family(self, creator: str, fsumm: dict[str, np.ndarray], counts: dict[str, int],
                 wmap: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
