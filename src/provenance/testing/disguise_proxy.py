@@ -242,6 +242,14 @@ def _rewrite_sse(block: bytes, alias: str) -> bytes:
 
 
 class _Server(ThreadingHTTPServer):
+    def handle_error(self, request, client_address) -> None:  # noqa: ANN001
+        """A client that hangs up mid-reply (its own deadline) is normal here, not an error."""
+        import sys
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
     daemon_threads = True
     allow_reuse_address = True
 
