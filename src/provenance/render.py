@@ -68,7 +68,13 @@ def render_verdict(report: dict, console=None) -> None:
               f"  protocol={markup_escape(t.get('protocol'), 20)}")
     color = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}.get(status, "white")
     creator = markup_escape(a.get("creator"), 80)
-    con.print(f"[bold {color}]{head}:[/bold {color}] {creator} ({_pct(a.get('confidence'))})")
+    if status == "unknown":
+        cands0 = (a.get("candidates") or [{}])[0]
+        guess = (f"; best guess {markup_escape(cands0.get('creator'), 60)} ({_pct(cands0.get('probability'))})"
+                 if cands0.get("creator") else "")
+        con.print(f"[bold {color}]{head}:[/bold {color}] unknown (P(unknown) {_pct(a.get('confidence'))}){guess}")
+    else:
+        con.print(f"[bold {color}]{head}:[/bold {color}] {creator} ({_pct(a.get('confidence'))})")
     fam = a.get("family")
     if isinstance(fam, dict) and fam.get("name"):
         con.print(f"  model family guess: {markup_escape(fam.get('name'), 80)} ({_pct(fam.get('confidence'))})")
