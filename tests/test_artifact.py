@@ -86,3 +86,24 @@ def test_error_is_one_line(art):
     with pytest.raises(ArtifactError) as e:
         load_artifact(d, ps)
     assert "\n" not in str(e.value)
+
+
+def test_bad_corpus_files_are_config_errors(tmp_path) -> None:
+    """Unreadable corpus files give one-line ConfigErrors (exit 2), never another exception."""
+    import gzip
+
+    import pytest
+
+    from provenance.classifier.corpus import load_records
+    from provenance.errors import ConfigError
+
+    d = tmp_path / "c"
+    d.mkdir()
+    f = d / "responses.jsonl.gz"
+    for raw in (b"garbage, not gzip", gzip.compress(b'{"source": "a", "model": "m"}\n'),
+                gzip.compress(b"[1, 2]\n"), gzip.compress(b'{"source":"a","model":"m","creator":"c",'
+                                                              b'"prompt_id":"1","response":"x"}\n')[:30],
+                gzip.compress(b"\xff\xfe not utf-8\n")):
+        f.write_bytes(raw)
+        with pytest.raises(ConfigError):
+            load_records(d)

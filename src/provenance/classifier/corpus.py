@@ -82,19 +82,23 @@ def read_records(path: Path) -> Iterator[Record]:
         fh = _open(path)
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    n = 0
     with fh:
-        for n, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                r = json.loads(line)
-                yield Record(source=str(r["source"]), model=str(r["model"]).lower(),
-                             creator=str(r["creator"]), variant=str(r.get("variant") or ""),
-                             prompt_id=str(r["prompt_id"]), response=str(r.get("response") or ""),
-                             extra=dict(r.get("extra") or {}), prompt=str(r.get("prompt") or ""))
-            except (ValueError, KeyError, TypeError) as e:
-                raise ConfigError(f"{path}:{n}: not a corpus record ({type(e).__name__})") from None
+        try:
+            for n, line in enumerate(fh, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                try:
+                    r = json.loads(line)
+                    yield Record(source=str(r["source"]), model=str(r["model"]).lower(),
+                                 creator=str(r["creator"]), variant=str(r.get("variant") or ""),
+                                 prompt_id=str(r["prompt_id"]), response=str(r.get("response") or ""),
+                                 extra=dict(r.get("extra") or {}), prompt=str(r.get("prompt") or ""))
+                except (ValueError, KeyError, TypeError, AttributeError) as e:
+                    raise ConfigError(f"{path}:{n}: not a corpus record ({type(e).__name__})") from None
+        except (OSError, EOFError, UnicodeDecodeError) as e:   # not gzip, truncated gzip, not UTF-8
+            raise ConfigError(f"{path}: unreadable after line {n} ({type(e).__name__}: {e})"[:300]) from None
 
 
 def corpus_files(corpus_dir: Path | str, extra: Iterable[Path | str] = ()) -> list[Path]:
@@ -124,8 +128,13 @@ def load_events(corpus_dir: Path | str) -> dict[str, dict[str, Any]]:
     if not p.is_file():
         return {}
     out = {}
-    for line in p.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            e = json.loads(line)
-            out[str(e["id"])] = e
+    try:
+        for n, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                e = json.loads(line)
+                out[str(e["id"])] = e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: unreadable ({type(e).__name__})") from None
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError(f"{p}:{n}: not a cutoff event record") from None
     return out
