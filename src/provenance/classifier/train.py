@@ -492,7 +492,7 @@ def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> li
 
 def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: Path | str | None = None,
                  log: Callable[[str], None] | None = None, budget: int | None = None,
-                 order: list[str] | None = None) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
+                 order: list[str] | None = None, use_provider: bool = True) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
     t0 = time.time()
     ps = load_probeset(probes)
     records = load_records(corpus, extra)
@@ -508,7 +508,8 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
         prov = (r.extra or {}).get("provider")
         if isinstance(prov, str) and prov.strip():
             providers[r.model].append(prov)
-    tr.model_providers = dict(providers)
+    # the corpus's only API-surface observation; --without-api measures the tool without it
+    tr.model_providers = dict(providers) if use_provider else {}
     rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators)
     known = {m: tr.known(m) for m in tr.eval_by_model}

@@ -47,8 +47,12 @@ def register(app: typer.Typer) -> None:
         probes: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Use at most N probes per model, in the stored information-per-token order."),
         as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
+        without_api: bool = typer.Option(False, "--without-api", help="Leave out the API-surface evidence the corpus holds (the upstream provider a router names), to compare with and without it."),
     ) -> None:
-        """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate."""
+        """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate.
+
+        Example: provenance eval --corpus ../shared/reference --budget 8
+        """
         _check_corpus(corpus)
         from ..classifier.train import run_training
         order = None
@@ -61,8 +65,9 @@ def register(app: typer.Typer) -> None:
                 raise ArtifactError("--budget needs a trained model (its stored probe_order); none found")
             order = [p["id"] for p in read_manifest(Path(mdir)).get("probe_order", [])]
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=None if as_json else _log,
-                                             budget=budget, order=order)
+                                             budget=budget, order=order, use_provider=not without_api)
         figs["budget"] = budget
+        figs["api_channel"] = not without_api
         if as_json:
             typer.echo(json.dumps(figs, indent=1, sort_keys=True))
             return
