@@ -141,14 +141,21 @@ def dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, indent=2, sort_keys=False)
 
 
-def write_atomic(path: Path | str, text: str) -> None:
-    """Write via a temp file in the same directory and rename: never a half-written file."""
+def check_output_path(path: Path | str) -> Path:
+    """An output file path the user gave: not a directory, in a directory that exists."""
     p = Path(path)
     if p.is_dir():
         raise ConfigError(f"{p}: is a directory")
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise ConfigError(f"{parent}: output directory does not exist")
+    return p
+
+
+def write_atomic(path: Path | str, text: str) -> None:
+    """Write via a temp file in the same directory and rename: never a half-written file."""
+    p = check_output_path(path)
+    parent = p.parent if str(p.parent) else Path(".")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:

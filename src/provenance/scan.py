@@ -187,13 +187,8 @@ class JsonlSink:
 
 
 def open_out(path: Any) -> IO[str]:
-    from pathlib import Path
-    p = Path(path)
-    if p.is_dir():
-        raise ConfigError(f"{p}: is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise ConfigError(f"{parent}: output directory does not exist")
+    from .report import check_output_path
+    p = check_output_path(path)
     try:
         return open(p, "w", encoding="utf-8")
     except OSError as e:

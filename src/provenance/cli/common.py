@@ -38,3 +38,15 @@ def emit_json(doc: Any) -> None:
 def stderr_console():
     from rich.console import Console
     return Console(stderr=True, highlight=False)
+
+
+def output_report(report: dict, output: Path | None, json_out: bool) -> None:
+    """Write the report to ``output`` (atomically) if given; print it as JSON or as a verdict."""
+    if output is not None:
+        from ..report import dumps, write_atomic
+        write_atomic(output, dumps(report) + "\n")
+    if json_out:
+        emit_json(report)
+    else:
+        from ..render import render_verdict
+        render_verdict(report)

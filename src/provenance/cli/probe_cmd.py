@@ -45,16 +45,16 @@ def register(app: typer.Typer) -> None:
                                                         help="Stop once a creator is matched with this confidence (0..1)."),
     ) -> None:
         """Probe one endpoint and name the model's likely creator."""
-        from .common import emit_json, load_classifier_opt, load_probeset_opt, parse_headers
+        from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
         from ..settings import RunSettings, make_target
         from ..run import run_single
 
         target = make_target(url, model, protocol=protocol, api_key_env=api_key_env, headers=parse_headers(header))
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
-        if output is not None and output.is_dir():
-            from ..errors import ConfigError
-            raise ConfigError(f"{output}: is a directory")
+        if output is not None:
+            from ..report import check_output_path
+            check_output_path(output)
         if concurrency is None:
             concurrency = min(len(probeset.probes), 96)
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
@@ -62,13 +62,6 @@ def register(app: typer.Typer) -> None:
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
                             db=db, store=not no_store, progress=not json_out,
                             budget=budget, until_confident=until_confident)
-        if output is not None:
-            from ..report import dumps, write_atomic
-            write_atomic(output, dumps(report) + "\n")
-        if json_out:
-            emit_json(report)
-        else:
-            from ..render import render_verdict
-            render_verdict(report)
+        output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":
             raise typer.Exit(EXIT_UNUSABLE)

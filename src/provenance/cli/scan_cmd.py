@@ -212,15 +212,16 @@ def register(app: typer.Typer) -> None:
 
         Examples: provenance classify report.json --json; provenance classify --run 018f2a7c
         """
-        from .common import emit_json, load_classifier_opt, load_probeset_opt
+        from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..errors import ConfigError
         from ..pipeline import classify_report_dict
-        from ..report import dumps, read_report, transcript_from_report, write_atomic
+        from ..report import read_report, transcript_from_report
 
         if (report_file is None) == (run_id is None):
             raise ConfigError("give a REPORT.json file or --run ID (exactly one)")
-        if output is not None and output.is_dir():
-            raise ConfigError(f"{output}: is a directory")
+        if output is not None:
+            from ..report import check_output_path
+            check_output_path(output)
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
         if report_file is not None:
@@ -235,10 +236,4 @@ def register(app: typer.Typer) -> None:
         if not transcript.results:
             raise ConfigError("nothing to classify: no probe results recorded")
         report = classify_report_dict(transcript, classifier, run_id=rid if isinstance(rid, str) else None)
-        if output is not None:
-            write_atomic(output, dumps(report) + "\n")
-        if json_out:
-            emit_json(report)
-        else:
-            from ..render import render_verdict
-            render_verdict(report)
+        output_report(report, output, json_out)

@@ -50,18 +50,6 @@ class AnthropicEndpoint(Endpoint):
         return {"anthropic-version": ANTHROPIC_VERSION}
 
     # ------------------------------------------------------------ replies
-    def parse_reply(self, probe: Probe, reply, result: ProbeResult) -> None:
-        if reply.is_sse:
-            self._parse_stream(reply.events, result)
-        else:
-            self._parse_json(self.json_body(reply), result)
-
-    def _meta(self, doc: dict[str, Any], result: ProbeResult) -> None:
-        if result.response_id is None and doc.get("id") is not None:
-            result.response_id = self.short(doc.get("id"))
-        if result.response_model is None and doc.get("model") is not None:
-            result.response_model = self.short(doc.get("model"))
-
     def _parse_json(self, doc: Any, result: ProbeResult) -> None:
         if not isinstance(doc, dict):
             raise BadReply(f"expected a JSON object, got {type(doc).__name__}")

@@ -83,9 +83,27 @@ class Endpoint(ABC):
         """Non-secret headers the protocol needs (recorded)."""
         return {}
 
-    @abstractmethod
     def parse_reply(self, probe: Probe, reply: "HTTPResult", result: ProbeResult) -> None:
         """Fill ``result`` from a 2xx reply (JSON body or SSE events); raise BadReply if unusable."""
+        if reply.is_sse:
+            self._parse_stream(reply.events, result)
+        else:
+            self._parse_json(self.json_body(reply), result)
+
+    @abstractmethod
+    def _parse_json(self, doc: Any, result: ProbeResult) -> None:
+        """Fill ``result`` from a non-streamed JSON reply."""
+
+    @abstractmethod
+    def _parse_stream(self, events: Any, result: ProbeResult) -> None:
+        """Fill ``result`` from the SSE events of a streamed reply."""
+
+    def _meta(self, doc: dict[str, Any], result: ProbeResult) -> None:
+        """Response id and model echo, the first time a reply document names them."""
+        if result.response_id is None and doc.get("id") is not None:
+            result.response_id = self.short(doc.get("id"))
+        if result.response_model is None and doc.get("model") is not None:
+            result.response_model = self.short(doc.get("model"))
 
     def error_message(self, doc: Any) -> str | None:
         """The human message inside an error reply body, if any."""

@@ -39,17 +39,8 @@ class OpenAIEndpoint(Endpoint):
         return {"Authorization": f"Bearer {key}"} if key else {}
 
     # ------------------------------------------------------------ replies
-    def parse_reply(self, probe: Probe, reply, result: ProbeResult) -> None:
-        if reply.is_sse:
-            self._parse_stream(reply.events, result)
-        else:
-            self._parse_json(self.json_body(reply), result)
-
     def _meta(self, doc: dict[str, Any], result: ProbeResult) -> None:
-        if result.response_id is None and doc.get("id") is not None:
-            result.response_id = self.short(doc.get("id"))
-        if result.response_model is None and doc.get("model") is not None:
-            result.response_model = self.short(doc.get("model"))
+        super()._meta(doc, result)
         if result.system_fingerprint is None and doc.get("system_fingerprint") is not None:
             result.system_fingerprint = self.short(doc.get("system_fingerprint"))
         # Routers (OpenRouter) name the upstream provider that served the request.
