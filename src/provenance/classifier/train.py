@@ -29,7 +29,7 @@ import numpy as np
 from ..features.identity import CLAIM_LABELS
 from ..probes import ProbeSet, load_probeset
 from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior, reject_features
-from .corpus import SOURCE_FAMILY, group_key, load_events, load_records
+from .corpus import group_key, load_events, load_records
 from .dataset import Dataset, featurise
 from . import provider as provider_mod
 from .families import family_of
@@ -341,6 +341,16 @@ def creator_folds(creators: list[str], k: int = N_FOLDS) -> dict[str, int]:
     return {c: i % k for i, c in enumerate(sorted(creators))}
 
 
+def fit_combiner(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
+    """Calibrator on the LOMO rows, then the rejector on the calibrated outputs of all rows
+    (LOMO rows labelled known, LOCO rows unknown). The rejector's inputs come from a
+    calibrator fitted on the same rows; acceptable, as the rejector is only a few numbers."""
+    w = fit_calibrator([r for r in rows if r.mode == "lomo"])
+    X = [reject_features(row_posterior(r, w), r.labels, r.claims, r.counts, r.fit) for r in rows]
+    y = [1.0 if r.mode == "loco" else 0.0 for r in rows]
+    return w, fit_rejector(np.array(X), np.array(y))
+
+
 def group_folds(rows: list[Row], k: int = N_FOLDS) -> dict[str, int]:
     """Folds over alias groups (a model with its variants), the unit LOMO leaves out."""
     groups = sorted({group_key(r.model) for r in rows})
@@ -363,15 +373,7 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
     for k in range(N_FOLDS):
         train = [r for r in rows if cfolds[r.creator] != k]
         test = [r for r in rows if cfolds[r.creator] == k]
-        w = fit_calibrator([r for r in train if r.mode == "lomo"])
-        # rejector: fit on the training folds' calibrated outputs (their calibrator is itself
-        # fitted in-sample here; acceptable as the rejector is only a few numbers)
-        Xr, yr = [], []
-        for r in train:
-            p = row_posterior(r, w)
-            Xr.append(reject_features(p, r.labels, r.claims, r.counts, r.fit))
-            yr.append(1.0 if r.mode == "loco" else 0.0)
-        v = fit_rejector(np.array(Xr), np.array(yr))
+        w, v = fit_combiner(train)
         for r in test:
             pu = p_unknown(reject_features(row_posterior(r, w), r.labels, r.claims, r.counts, r.fit), v)
             p = row_posterior(r, w_group[gfolds[group_key(r.model)]])
@@ -534,13 +536,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
            log: Callable[[str], None] | None = None) -> Path:
     from .artifact import write_artifact
     labels = tr.creators
-    w = fit_calibrator([r for r in rows if r.mode == "lomo"])
-    Xr, yr = [], []
-    for r in rows:
-        p = row_posterior(r, w)
-        Xr.append(reject_features(p, r.labels, r.claims, r.counts, r.fit))
-        yr.append(1.0 if r.mode == "loco" else 0.0)
-    v = fit_rejector(np.array(Xr), np.array(yr))
+    w, v = fit_combiner(rows)
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
     provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())

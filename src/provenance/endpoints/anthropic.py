@@ -9,7 +9,6 @@ model, input usage), content_block_delta (text_delta pieces), message_delta
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..probes import Probe
@@ -87,12 +86,7 @@ class AnthropicEndpoint(Endpoint):
             data = ev.data.strip()
             if not data:
                 continue
-            try:
-                doc = json.loads(data)
-            except ValueError:
-                raise BadReply("a stream event is not JSON") from None
-            if not isinstance(doc, dict):
-                raise BadReply("a stream event is not a JSON object")
+            doc = self.event_json(data)
             typ = doc.get("type") or ev.event
             if typ == "error":
                 raise BadReply(f"error in the stream: {self.error_message(doc) or 'no message'}"[:300])

@@ -98,6 +98,17 @@ class Endpoint(ABC):
     def _parse_stream(self, events: Any, result: ProbeResult) -> None:
         """Fill ``result`` from the SSE events of a streamed reply."""
 
+    @staticmethod
+    def event_json(data: str) -> dict[str, Any]:
+        """One SSE event's data as a JSON object; BadReply otherwise."""
+        try:
+            doc = json.loads(data)
+        except ValueError:
+            raise BadReply("a stream event is not JSON") from None
+        if not isinstance(doc, dict):
+            raise BadReply("a stream event is not a JSON object")
+        return doc
+
     def _meta(self, doc: dict[str, Any], result: ProbeResult) -> None:
         """Response id and model echo, the first time a reply document names them."""
         if result.response_id is None and doc.get("id") is not None:

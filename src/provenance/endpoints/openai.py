@@ -89,12 +89,7 @@ class OpenAIEndpoint(Endpoint):
             if data == "[DONE]":
                 done = True
                 break
-            try:
-                doc = json.loads(data)
-            except ValueError:
-                raise BadReply("a stream event is not JSON") from None
-            if not isinstance(doc, dict):
-                raise BadReply("a stream event is not a JSON object")
+            doc = self.event_json(data)
             if "error" in doc and "choices" not in doc:
                 raise BadReply(f"error in the stream: {self.error_message(doc) or 'no message'}"[:300])
             choices = doc.get("choices")
