@@ -266,19 +266,14 @@ def test_fake_server_holds_many_slow_connections_at_once():
     assert len(replies) == 200 and all(b" 200 OK" in r and b"fake-model" in r for r in replies)
 
 
-def test_router_provider_is_recorded(tmp_path) -> None:
+def test_router_provider_is_recorded(tiny_probes) -> None:
     """OpenRouter names the upstream provider in each reply; it is an API-surface observation."""
     from provenance.probes import load_probeset
     from provenance.runner import run_probes_sync
     from provenance.settings import RunSettings, make_target
     from provenance.testing.fakeserver import FakeLLMServer
 
-    from tests.conftest import TINY_PROBES, TINY_PROBESET
-    d = tmp_path / "p"
-    d.mkdir()
-    (d / "probeset.toml").write_text(TINY_PROBESET)
-    (d / "tiny.toml").write_text(TINY_PROBES)
-    ps = load_probeset(d)
+    ps = load_probeset(tiny_probes)
     with FakeLLMServer(answer_fn=lambda b: "hello", extra_fields={"provider": "Amazon Bedrock"}) as srv:
         t = run_probes_sync(make_target(srv.base_url, "m"), ps, settings=RunSettings(retries=0, deadline=20))
     assert {r.provider for r in t.results} == {"Amazon Bedrock"}
