@@ -175,3 +175,45 @@ def test_extra_file_missing_is_a_config_error(trained, tmp_path):
     _, probes, _ = trained
     with pytest.raises(ConfigError):
         run_training(probes.parent / "corpus", [tmp_path / "absent.jsonl"], probes)
+
+
+def test_lexical_channel_is_exported_and_used(trained):
+    """The lexical (logistic regression) channel travels in the artifact and scores answers."""
+    out, probes, _ = trained
+    clf = TrainedClassifier.load(out, load_probeset(probes))
+    assert "style-alpaca_eval" in clf.lexical
+    assert set(clf.lexical["style-alpaca_eval"].classes) == set(CREATORS)
+    texts = {f"style.{p}": CREATORS["Google"][0].format(w="maps", v="lamps") for p in PROMPTS[:5]}
+    a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
+    assert a.channels["lexical"]["answers"] == 5
+    assert a.channels["lexical"]["favours"] == "Google"
+
+
+def test_lexical_numpy_scoring_matches_training_batch():
+    """``LexicalModel.logp`` (inference, numpy) equals ``logp_rows`` (training, sparse)."""
+    import numpy as np
+
+    from provenance.classifier import lexical
+    from provenance.classifier.featurize import answer_indices
+
+    rng = random.Random(1)
+    answers, models, creators = [], [], []
+    for creator, (style, _) in CREATORS.items():
+        for k in range(2):
+            for _ in range(10):
+                text = style.format(w=rng.choice(WORDS), v=rng.choice(WORDS))
+                answers.append(np.asarray(answer_indices("style", text, 100), dtype=np.int64))
+                models.append(f"{creator}-{k}")
+                creators.append(creator)
+    vocab = np.unique(np.concatenate(answers))
+    X = lexical.count_matrix(answers, vocab)
+    lm = lexical.fit(X, models, creators, vocab)
+    batch = lexical.logp_rows(lm, X)
+    for i in (0, 25, 59):
+        assert np.allclose(lm.logp(answers[i]), batch[i], atol=1e-9)
+    assert np.allclose(np.exp(batch).sum(axis=1), 1.0)
+    # an answer with no known feature says nothing
+    assert lm.logp(np.array([int(vocab.max()) + 7])) is None
+    # labels the model has no class for get the mean: centred, no information
+    s = lexical.label_summary(batch[0], lm.classes, ["Google", "Nobody"])
+    assert abs(s.sum()) < 1e-9

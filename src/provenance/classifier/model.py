@@ -23,8 +23,9 @@ from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
-from .combine import N_DESIGN, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
+from .combine import N_DESIGN, PER_CHANNEL, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices
+from .lexical import LexicalModel, label_summary
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
 
@@ -60,9 +61,16 @@ class TrainedClassifier:
         self.claim_index = {c: i for i, c in enumerate(manifest["claim_labels"])}
         self.claim_loglik = arrays["claim_loglik"].astype(np.float64)
         w = arrays["calibrator"].astype(np.float64)
-        self.w = w[:N_DESIGN]
-        # artifacts since the provider channel carry its weight after the design weights
-        self.w_provider = float(w[N_DESIGN]) if w.shape[0] > N_DESIGN else 0.0
+        # the calibrator's layout follows the artifact's score channels (older artifacts have
+        # fewer); the provider channel's weight, where present, follows the design weights
+        stored = list(manifest.get("score_channels", SCORE_CHANNELS))
+        self.w = np.zeros(N_DESIGN)
+        for j, ch in enumerate(stored):
+            if ch in SCORE_CHANNELS:
+                k = PER_CHANNEL * SCORE_CHANNELS.index(ch)
+                self.w[k:k + PER_CHANNEL] = w[PER_CHANNEL * j:PER_CHANNEL * (j + 1)]
+        n_stored = PER_CHANNEL * len(stored)
+        self.w_provider = float(w[n_stored]) if w.shape[0] > n_stored else 0.0
         self.provider_vocab: list[str] = list(manifest.get("provider_vocab", []))
         self.provider_logp = (arrays["provider_logp"].astype(np.float64) if "provider_logp" in arrays
                               else np.zeros((len(manifest["labels"]), 0)))
@@ -84,6 +92,13 @@ class TrainedClassifier:
                 self.theta[ch] = arrays[f"{ch}.logtheta"].astype(np.float32)
                 self.ftheta[ch] = arrays[f"{ch}.family_logtheta"].astype(np.float32)
                 self.logbg[ch] = arrays[f"{ch}.logbg"].astype(np.float64)
+        # lexical channel (logistic regression per style source); absent from older artifacts
+        self.lexical: dict[str, LexicalModel] = {}
+        for ch, classes in dict(manifest.get("lexical_channels", {})).items():
+            self.lexical[ch] = LexicalModel(
+                list(classes), arrays[f"{ch}.lex_vocab"].astype(np.int64),
+                arrays[f"{ch}.lex_idf"].astype(np.float64), arrays[f"{ch}.lex_coef"],
+                arrays[f"{ch}.lex_intercept"].astype(np.float64))
         self.families: list[str] = list(manifest.get("families", []))
         self.family_creator: dict[str, str] = dict(manifest.get("family_creator", {}))
         self.probes: dict[str, dict[str, Any]] = dict(manifest.get("probes", {}))
@@ -112,11 +127,14 @@ class TrainedClassifier:
         style = [c for c in self.channels if c.startswith("style-")]
         return style[0] if style else None
 
-    def _columns(self, ch: str, pid: str, text: str) -> tuple[np.ndarray, np.ndarray] | None:
+    def _indices(self, ch: str, pid: str, text: str) -> np.ndarray:
+        """The answer's hashed feature indices, cut to its probe's budget (as in training)."""
         fam = ch.split("-")[0]
         budget = int(self.probes.get(pid, {}).get("max_tokens", DEFAULT_BUDGET[fam]))
         cp = self.cutoff_probes.get(pid, {})
-        idx = np.asarray(answer_indices(fam, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
+        return np.asarray(answer_indices(fam, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
+
+    def _columns(self, ch: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         vocab = self.vocab[ch]
         if not len(idx) or not len(vocab):
             return None
@@ -164,13 +182,20 @@ class TrainedClassifier:
         by_channel: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         used: dict[str, list[str]] = {}
         claims: list[tuple[str, str, float]] = []
+        lex: dict[str, list[np.ndarray]] = {}
         for r in transcript.ok_results():
             if r.family not in BEHAVIOURAL or not r.text:
                 continue
             ch = self._channel_of(r.family, r.probe_id)
             if ch is None:
                 continue
-            cols = self._columns(ch, r.probe_id, r.text)
+            idx = self._indices(ch, r.probe_id, r.text)
+            if ch in self.lexical:
+                lp = self.lexical[ch].logp(idx)
+                if lp is not None:
+                    lex.setdefault(ch, []).append(lp)
+                    used.setdefault("lexical", []).append(r.probe_id)
+            cols = self._columns(ch, idx)
             if cols is None:
                 continue
             by_channel.setdefault(ch, []).append(cols)
@@ -201,6 +226,11 @@ class TrainedClassifier:
             L = L - L.mean(axis=1, keepdims=True)
             summ["claim"] = L.mean(axis=0)
             counts["claim"] = len(claims)
+        if lex:
+            n = sum(len(v) for v in lex.values())
+            summ["lexical"] = sum(label_summary(np.mean(v, axis=0), self.lexical[ch].classes, self.labels) * len(v)
+                                  for ch, v in lex.items()) / n
+            counts["lexical"] = n
         n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
 
         # content-independent channels (tokenizer, API surface): add their log-likelihoods
@@ -266,8 +296,8 @@ class TrainedClassifier:
             reliability.append(veto)
 
         # evidence: per channel, which creator it favours and by how much
-        wmap = {chn: (self.w[3 * j], self.w[3 * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
-        for ch in list(BEHAVIOURAL) + ["claim"]:
+        wmap = {chn: (self.w[PER_CHANNEL * j], self.w[PER_CHANNEL * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
+        for ch in list(BEHAVIOURAL) + ["claim", "lexical"]:
             if ch not in summ:
                 continue
             contrib = channel_contribution(F, self.w, SCORE_CHANNELS.index(ch))

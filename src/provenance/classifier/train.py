@@ -31,9 +31,10 @@ from ..probes import ProbeSet, load_probeset
 from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior, reject_features
 from .corpus import group_key, load_events, load_records
 from .dataset import Dataset, featurise
+from . import lexical
 from . import provider as provider_mod
 from .families import family_of
-from .nb import NBChannel, sparse_rows
+from .nb import NBChannel, select_vocab, sparse_rows
 
 VOCAB = {"identity": 12000, "refusal": 8000, "cutoff": 10000, "style-alpaca_eval": 20000,
          "style-arena_hard": 20000, "style-mt_bench": 10000}
@@ -117,6 +118,94 @@ class Trainer:
         self._eval_answers()
         self._cache: dict[tuple, Any] = {}
         self.model_providers: dict[str, list[str]] = {}   # set by run_training from the records
+        self.gfold = stratified_group_folds({group_key(m): self.ds.model_creator[m] for m in self.eval_by_model})
+        self.cfold = creator_folds(self.creators)
+        self.lex_logp: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}   # (mode, id(answer)) ->
+        self.lex_full: dict[str, lexical.LexicalModel] = {}
+
+    # -- lexical channel: logistic regression per style source, cross-fitted ------------------
+    def lexical_channels(self) -> list[str]:
+        return sorted(ch for ch in self.channels if ch.startswith("style-") or ch in lexical.EXTRA_CHANNELS)
+
+    def _lexical_train_set(self, ch: str) -> list[Any]:
+        """Each model's answers of this channel: its probe answers first, then a fixed random
+        sample of its other answers, up to ``lexical.PER_MODEL``."""
+        rng = np.random.default_rng(0)
+        by_model: dict[str, list[Any]] = defaultdict(list)
+        for a in self.ds.answers:
+            if a.channel == ch and a.variant == "" and len(a.idx):
+                by_model[a.model].append(a)
+        out: list[Any] = []
+        for m in sorted(by_model):
+            lst = by_model[m]
+            probe = [a for a in lst if a.key in self.keys]
+            rest = [a for a in lst if a.key not in self.keys]
+            k = max(0, lexical.PER_MODEL - len(probe))
+            if k and rest:
+                pick = rng.choice(len(rest), size=min(k, len(rest)), replace=False)
+                probe = probe + [rest[i] for i in sorted(pick)]
+            out.extend(probe)
+        return out
+
+    def _lexical_data(self, ch: str):
+        train = self._lexical_train_set(ch)
+        vocab = select_vocab(self.ds.model_vecs[ch], lexical.VOCAB)
+        X = lexical.count_matrix([a.idx for a in train], vocab)
+        models = [a.model for a in train]
+        return X, models, [self.ds.model_creator[m] for m in models], vocab
+
+    def fit_lexical(self) -> None:
+        """Out-of-fold lexical scores of every eval answer: for LOMO rows from a model fitted
+        without the answer's alias group (folds over this channel's groups), for LOCO rows
+        without its creator (the creator folds ``cross_fit`` uses)."""
+        t0 = time.time()
+        for ch in self.lexical_channels():
+            ev = [a for m in sorted(self.eval_by_model) for a in self.eval_by_model[m] if a.channel == ch]
+            if not ev:
+                continue
+            Xtr, tr_models, tr_creators, vocab = self._lexical_data(ch)
+            Xev = lexical.count_matrix([a.idx for a in ev], vocab)
+            # folds dealt within this channel, so a held-out model's creator keeps its other
+            # models of this channel in training (any partition keeps the held-out group out)
+            gfold = stratified_group_folds({group_key(m): self.ds.model_creator[m] for m in set(tr_models)})
+            for mode in ("lomo", "loco"):
+                fold_of = ((lambda m: gfold.get(group_key(m), 0)) if mode == "lomo"
+                           else (lambda m: self.cfold[self.ds.model_creator[m]]))
+                tr_fold = np.array([fold_of(m) for m in tr_models])
+                ev_fold = np.array([fold_of(a.model) for a in ev])
+                for k in range(N_FOLDS):
+                    te = np.flatnonzero(ev_fold == k)
+                    if not len(te):
+                        continue
+                    sel = np.flatnonzero(tr_fold != k)
+                    lm = lexical.fit(Xtr[sel], [tr_models[i] for i in sel], [tr_creators[i] for i in sel], vocab)
+                    if lm is None:
+                        continue
+                    lp = lexical.logp_rows(lm, Xev[te])
+                    for i, row in zip(te, lp):
+                        self.lex_logp[(mode, id(ev[i]))] = (lm.classes, row)
+            _log(f"lexical {ch}: {len(tr_models)} training answers, {time.time() - t0:.1f}s", self.log)
+
+    def fit_lexical_full(self) -> dict[str, lexical.LexicalModel]:
+        """The lexical models on every training model (for export)."""
+        if not self.lex_full:
+            for ch in self.lexical_channels():
+                lm = lexical.fit(*self._lexical_data(ch))
+                if lm is not None:
+                    self.lex_full[ch] = lm
+        return self.lex_full
+
+    def _lexical_summary(self, answers: list[Any], labels: list[str], mode: str) -> tuple[np.ndarray, int] | None:
+        parts = []
+        for ch in self.lexical_channels():
+            got = [self.lex_logp[(mode, id(a))] for a in answers if a.channel == ch and (mode, id(a)) in self.lex_logp]
+            if got:
+                mean = np.mean([lp for _, lp in got], axis=0)
+                parts.append((lexical.label_summary(mean, got[0][0], labels), len(got)))
+        if not parts:
+            return None
+        n = sum(k for _, k in parts)
+        return sum(v * k for v, k in parts) / n, n
 
     def provider_table(self, labels: tuple[str, ...], exclude: frozenset[str]) -> tuple[list[str], np.ndarray]:
         key = ("provider", labels, exclude)
@@ -197,7 +286,8 @@ class Trainer:
                 out[j] = max(vals)
         return neutral_summary(out, self.channels[fam].present(labels, exclude), base)
 
-    def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str]) -> Row:
+    def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str],
+                  mode: str = "lomo") -> Row:
         row = Row(model, self.ds.model_creator[model], "", sorted(keys), labels=labels)
         lab_t = tuple(labels)
         cidx = {c: i for i, c in enumerate(CLAIM_LABELS)}
@@ -228,6 +318,9 @@ class Trainer:
             row.summ["claim"] = L.mean(axis=0)
             row.counts["claim"] = len(claims)
         row.claims = claims
+        lex = self._lexical_summary(answers, labels, mode)
+        if lex is not None:
+            row.summ["lexical"], row.counts["lexical"] = lex
         provs = self.model_providers.get(model, [])
         if provs and any(k.endswith(":greeting:hi") for k in keys):
             vocab, logp = self.provider_table(lab_t, exclude)
@@ -267,7 +360,7 @@ class Trainer:
                 r = self.summarise(m, ks, self.creators, lomo_ex)
                 r.subset, r.mode = name, "lomo"
                 out.append(r)
-                r = self.summarise(m, ks, loco_labels, loco_ex)
+                r = self.summarise(m, ks, loco_labels, loco_ex, mode="loco")
                 r.subset, r.mode = name, "loco"
                 out.append(r)
         _log(f"scored {len(out)} out-of-fold rows in {time.time() - t0:.1f}s", self.log)
@@ -351,10 +444,16 @@ def fit_combiner(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
     return w, fit_rejector(np.array(X), np.array(y))
 
 
+def stratified_group_folds(group_creator: dict[str, str], k: int = N_FOLDS) -> dict[str, int]:
+    """Folds over alias groups (a model with its variants), the unit LOMO leaves out, dealt
+    creator by creator so that a creator's groups fall in different folds: a held-out model's
+    creator then keeps its other models in training, as in exact leave-one-model-out."""
+    order = sorted(group_creator, key=lambda g: (group_creator[g], g))
+    return {g: i % k for i, g in enumerate(order)}
+
+
 def group_folds(rows: list[Row], k: int = N_FOLDS) -> dict[str, int]:
-    """Folds over alias groups (a model with its variants), the unit LOMO leaves out."""
-    groups = sorted({group_key(r.model) for r in rows})
-    return {g: i % k for i, g in enumerate(groups)}
+    return stratified_group_folds({group_key(r.model): r.creator for r in rows}, k)
 
 
 def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
@@ -512,6 +611,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
             providers[r.model].append(prov)
     # the corpus's only API-surface observation; --without-api measures the tool without it
     tr.model_providers = dict(providers) if use_provider else {}
+    tr.fit_lexical()
     rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators)
     known = {m: tr.known(m) for m in tr.eval_by_model}
@@ -561,6 +661,13 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
             arrays[f"{name}.logtheta"] = lt[:-1].astype(np.float16)
             arrays[f"{name}.logbg"] = lt[-1].astype(np.float32)
             arrays[f"{name}.family_logtheta"] = family_theta(ch, families).astype(np.float16)
+    lexical_classes: dict[str, list[str]] = {}
+    for name, lm in tr.fit_lexical_full().items():
+        arrays[f"{name}.lex_vocab"] = lm.vocab.astype(np.int32)
+        arrays[f"{name}.lex_idf"] = lm.idf.astype(np.float32)
+        arrays[f"{name}.lex_coef"] = lm.coef.astype(np.float16)
+        arrays[f"{name}.lex_intercept"] = lm.intercept.astype(np.float32)
+        lexical_classes[name] = lm.classes
     cutoff_kw = {}
     for p in tr.ps.probes:
         if p.family == "cutoff" and p.corpus:
@@ -573,6 +680,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "provider_vocab": provider_vocab,
         "channels": sorted(tr.channels),
         "nn_channels": {name: rows_ for name, rows_ in channel_models.items()},
+        "lexical_channels": lexical_classes,
         "score_channels": list(SCORE_CHANNELS),
         "reject_features": list(REJECT_FEATURES),
         "families": families,
