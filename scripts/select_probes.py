@@ -66,7 +66,16 @@ def main() -> int:
     ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "reference"))
     ap.add_argument("--write", action="store_true", help="write probes/*.toml")
     ap.add_argument("--out", default=None, help="write the per-prompt table as JSON here")
+    ap.add_argument("--per-source", action="append", default=[], metavar="SOURCE=N",
+                    help="probes to take from a source (repeatable), e.g. alpaca_eval=20")
+    ap.add_argument("--dir", default=str(ROOT / "probes"), help="probe directory --write writes into")
     args = ap.parse_args()
+    per_source = dict(PER_SOURCE)
+    for item in args.per_source:
+        src, _, n = item.partition("=")
+        if src not in per_source or not n.isdigit():
+            ap.error(f"--per-source {item!r}: expected SOURCE=N with SOURCE one of {sorted(per_source)}")
+        per_source[src] = int(n)
     recs = load_records(args.corpus)
     events = load_events(args.corpus)
     ds = featurise(recs, events)
@@ -94,7 +103,7 @@ def main() -> int:
             print(f"  {t['key']:<48} n={t['n']:<4} acc={t['acc']:.3f} chars={t['chars']:<6} score={t['score']:.3f}")
     if args.out:
         Path(args.out).write_text(json.dumps(table, indent=1))
-    chosen = choose(table, answered, prompt, events)
+    chosen = choose(table, answered, prompt, events, per_source)
     print(f"chosen: {len(chosen)} behavioural probes")
     models = set(ds.model_creator)
     covered = defaultdict(int)
@@ -104,11 +113,11 @@ def main() -> int:
     missing = sorted(m for m in models if covered[m] == 0)
     print(f"models with no answered chosen probe: {missing or 'none'}")
     if args.write:
-        write_toml(chosen, prompt, events)
+        write_toml(chosen, prompt, events, Path(args.dir))
     return 0
 
 
-def choose(table, answered, prompt, events):
+def choose(table, answered, prompt, events, per_source=PER_SOURCE):
     chosen: list[str] = []
     by_src = defaultdict(list)
     for t in table:
@@ -124,7 +133,7 @@ def choose(table, answered, prompt, events):
         top_n = max(t["n"] for t in rows)
         rows = [t for t in rows if t["n"] == top_n]
         rows.sort(key=lambda t: -t["score"])
-        chosen += [t["key"] for t in rows[:PER_SOURCE[src]]]
+        chosen += [t["key"] for t in rows[:per_source[src]]]
     # cutoff: best prompt of each quarter, then the best remaining
     rows = sorted(by_src["knowledge_cutoff"], key=lambda t: -t["score"])
     seen_q = set()
@@ -137,16 +146,16 @@ def choose(table, answered, prompt, events):
             seen_q.add(q)
             pick.append(t["key"])
     for t in rows:
-        if len(pick) >= PER_SOURCE["knowledge_cutoff"]:
+        if len(pick) >= per_source["knowledge_cutoff"]:
             break
         if t["key"] not in pick:
             pick.append(t["key"])
-    chosen += pick[:max(PER_SOURCE["knowledge_cutoff"], len(seen_q))]
+    chosen += pick[:max(per_source["knowledge_cutoff"], len(seen_q))]
     # style: best per source, then coverage of models with few answered probes
     for src in ("alpaca_eval", "arena_hard", "mt_bench"):
         rows = sorted(by_src[src], key=lambda t: -t["score"])
         rows = [t for t in rows if t["n"] >= 0.8 * max(r["n"] for r in rows)]
-        chosen += [t["key"] for t in rows[:PER_SOURCE[src]]]
+        chosen += [t["key"] for t in rows[:per_source[src]]]
     for src in ("alpaca_eval", "arena_hard", "mt_bench"):
         rows = sorted(by_src[src], key=lambda t: -t["score"])
         models = set().union(*(answered[t["key"]] for t in rows))
@@ -177,7 +186,7 @@ def _q(s: str) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
-def write_toml(chosen, prompt, events):
+def write_toml(chosen, prompt, events, out_dir: Path = ROOT / "probes"):
     from provenance.classifier.corpus import SOURCE_FAMILY
     out = defaultdict(list)
     for k in chosen:
@@ -202,7 +211,7 @@ def write_toml(chosen, prompt, events):
             f"notes = {_q(notes or 'selected by measured separation')}",
         ]) + "\n")
     for fam, blocks in out.items():
-        path = ROOT / "probes" / FILES[fam]
+        path = out_dir / FILES[fam]
         extra = INJECTED if fam == "identity" else ""
         path.write_text(HEADER + "\n" + "\n".join(blocks) + extra, encoding="utf-8")
         print(f"wrote {path} ({len(blocks)} probes)")

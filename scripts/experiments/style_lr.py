@@ -62,8 +62,8 @@ def load(corpus: Path) -> dict[str, list[dict]]:
     return by_source
 
 
-def probe_keys() -> set[str]:
-    data = tomllib.loads((ROOT / "probes" / "style.toml").read_text(encoding="utf-8"))
+def probe_keys(probe_dir: Path = ROOT / "probes") -> set[str]:
+    data = tomllib.loads((probe_dir / "style.toml").read_text(encoding="utf-8"))
     return {p["corpus"] for p in data["probe"] if p.get("corpus")}
 
 
@@ -188,12 +188,13 @@ def main() -> None:
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--sources", default=",".join(SOURCES))
+    ap.add_argument("--probes", type=Path, default=ROOT / "probes", help="probe directory (its style.toml)")
     args = ap.parse_args()
     Cs = [float(c) for c in args.C.split(",")]
     sources = [s for s in args.sources.split(",") if s in SOURCES]
     t_start = time.time()
     data = load(args.corpus)
-    probes = probe_keys()
+    probes = probe_keys(args.probes)
     print(f"loaded {sum(map(len, data.values()))} answers in {time.time() - t_start:.1f}s; "
           f"{len(probes)} style probe prompts; per-model cap {args.per_model}; "
           f"GroupKFold({args.folds}) over alias groups; n_features {N_FEATURES}")
