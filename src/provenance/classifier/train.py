@@ -44,6 +44,7 @@ CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
 REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
 MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
 N_FOLDS = 5
+CAL_FOLDS = 5            # alias-group folds of the calibrator's cross-fitting (it is cheap to refit)
 MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to be one of its references
 PRIOR_ANSWERS = 10       # pseudo-answers at chance accuracy when ranking probes (probe_order)
 NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
@@ -465,9 +466,9 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
     a row's creator is never among its training creators, as LOCO requires.
     """
     cfolds = creator_folds(creators)
-    gfolds = group_folds(rows)
+    gfolds = group_folds(rows, CAL_FOLDS)
     w_group = [fit_calibrator([r for r in rows if r.mode == "lomo" and gfolds[group_key(r.model)] != k])
-               for k in range(N_FOLDS)]
+               for k in range(CAL_FOLDS)]
     preds: list[dict[str, Any]] = []
     for k in range(N_FOLDS):
         train = [r for r in rows if cfolds[r.creator] != k]
