@@ -217,3 +217,20 @@ def test_lexical_numpy_scoring_matches_training_batch():
     # labels the model has no class for get the mean: centred, no information
     s = lexical.label_summary(batch[0], lm.classes, ["Google", "Nobody"])
     assert abs(s.sum()) < 1e-9
+
+
+def test_bootstrap_interval():
+    from provenance.classifier.train import bootstrap_interval
+    assert bootstrap_interval([], []) == {}
+    iv = bootstrap_interval([1.0] * 20, [True] * 20)
+    assert iv == {"lomo_top1": [1.0, 1.0], "lomo_ece_if_calibrated": [0.0, 0.0]}
+    iv = bootstrap_interval([0.5] * 40, [True, False] * 20)
+    lo, hi = iv["lomo_top1"]
+    assert lo < 0.5 < hi
+    med, p95 = iv["lomo_ece_if_calibrated"]
+    assert 0.0 < med <= p95 < 0.5      # 40 coin flips at 0.5 are rarely exactly 20/20
+
+
+def test_figures_carry_intervals(trained):
+    _, _, figs = trained
+    assert set(figs["interval95"]) == {"lomo_top1", "lomo_ece_if_calibrated"}

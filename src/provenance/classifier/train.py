@@ -498,6 +498,30 @@ def ece(conf: list[float], correct: list[bool], bins: int = 10) -> float:
     return float(tot)
 
 
+def bootstrap_interval(conf: list[float], correct: list[bool], n_boot: int = 1000,
+                       seed: int = 0) -> dict[str, list[float]]:
+    """How far ~170 models pin the figures down.
+
+    ``lomo_top1``: 95% percentile interval of top-1 accuracy over models resampled with
+    replacement. ``lomo_ece_if_calibrated``: the ECE a perfectly calibrated classifier with
+    these same confidences would show on this many models (outcomes drawn as
+    Bernoulli(confidence)); median and 95th percentile. A measured ECE inside that range is
+    what sampling alone produces. (A bootstrap of ECE itself is biased upward, so it is not
+    reported.)"""
+    if not conf:
+        return {}
+    rng = np.random.default_rng(seed)
+    c = np.asarray(conf)
+    y = np.asarray(correct, dtype=bool)
+    acc, null = [], []
+    for _ in range(n_boot):
+        i = rng.integers(0, len(c), len(c))
+        acc.append(float(y[i].mean()))
+        null.append(ece(c.tolist(), (rng.random(len(c)) < c).tolist()))
+    r = lambda v, q: round(float(np.percentile(v, q)), 4)  # noqa: E731
+    return {"lomo_top1": [r(acc, 2.5), r(acc, 97.5)], "lomo_ece_if_calibrated": [r(null, 50), r(null, 95)]}
+
+
 def figures(preds: list[dict[str, Any]], known: dict[str, bool],
             greeting_only: set[str] | None = None) -> dict[str, Any]:
     lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
@@ -514,6 +538,7 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
                                  [p["top"][0] == p["creator"] for p in lomo if not rej(p)]),
         "loco_models": len(loco),
         "loco_unknown_rate": _mean([rej(p) for p in loco]),
+        "interval95": bootstrap_interval([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
     }
     sweep = []
     for t in (0.4, 0.45, 0.5, 0.525, 0.55, 0.575, 0.6, 0.7):

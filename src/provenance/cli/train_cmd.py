@@ -97,6 +97,13 @@ def _render(f: dict) -> None:
               "lomo_ece_reported", "loco_models", "loco_unknown_rate", "train_seconds", "budget"):
         t.add_row(k, _fmt(f.get(k)))
     con.print(t)
+    iv = f.get("interval95") or {}
+    if iv:
+        a, b = iv["lomo_top1"]
+        m, hi = iv["lomo_ece_if_calibrated"]
+        con.print(escape(f"sampling error over {f['lomo_models']} models: LOMO top-1 95% interval {_fmt(a)}-{_fmt(b)}; "
+                         f"a perfectly calibrated classifier with these confidences would show ECE {_fmt(m)} "
+                         f"(median; 95th percentile {_fmt(hi)})"))
     bg = f.get("beyond_greeting")
     if bg:
         con.print(escape(
