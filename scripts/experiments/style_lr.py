@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
 from provenance.classifier.corpus import group_key  # noqa: E402
+from provenance.classifier.lexical import balanced_weights  # noqa: E402
 
 SOURCES = ("alpaca_eval", "arena_hard", "mt_bench")
 MAX_CHARS = 1200
@@ -88,19 +89,6 @@ def hash_texts(texts: list[str], variant: str):
     return mats[0] if len(mats) == 1 else sp.hstack(mats).tocsr()
 
 
-def train_weights(models: list[str], creators: list[str]) -> np.ndarray:
-    """Each creator the same total weight, each model the same within its creator."""
-    n_rows = Counter(models)
-    models_of: dict[str, set[str]] = defaultdict(set)
-    for m, c in zip(models, creators):
-        models_of[c].add(m)
-    n_creators = len(models_of)
-    w = np.array(
-        [1.0 / (n_creators * len(models_of[c]) * n_rows[m]) for m, c in zip(models, creators)]
-    )
-    return w * (len(w) / w.sum())
-
-
 def evaluate_source(source, rows, probes, variant, Cs, per_model, seed, folds):
     from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import LogisticRegression
@@ -135,7 +123,7 @@ def evaluate_source(source, rows, probes, variant, Cs, per_model, seed, folds):
             tr_idx.append(np.concatenate([pr, pick]))
         tr_idx = np.concatenate(tr_idx)
         y = [creator_of[m] for m in model_arr[tr_idx]]
-        w = train_weights(list(model_arr[tr_idx]), y)
+        w = balanced_weights(list(model_arr[tr_idx]), y)
         tfidf = TfidfTransformer(sublinear_tf=True).fit(X_all[tr_idx])
         Xtr = tfidf.transform(X_all[tr_idx])
         te_models = [models[i] for i in te_m]

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from ..features.cutoff import cutoff_tokens
 from ..features.identity import claim_tokens
 from ..features.refusal import refusal_tokens
@@ -38,3 +40,15 @@ def answer_indices(family: str, text: str, max_tokens: int, keywords: Iterable[s
     """Hashed feature indices (with repeats) of one answer cut to ``max_tokens``."""
     t = truncate(text or "", max_tokens)
     return hash_tokens(answer_feature_tokens(family, t, tuple(keywords), month))
+
+
+def vocab_columns(vocab: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """An answer's hashed indices -> (columns of the sorted ``vocab`` they hit, counts), or None
+    when none is in the vocabulary."""
+    if not len(idx) or not len(vocab):
+        return None
+    pos = np.minimum(np.searchsorted(vocab, idx), len(vocab) - 1)
+    cols = pos[vocab[pos] == idx]
+    if not len(cols):
+        return None
+    return np.unique(cols, return_counts=True)

@@ -22,6 +22,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .featurize import vocab_columns
+
 C = 3.0            # inverse L2 strength
 PER_MODEL = 150    # training answers per model (its probe answers first, then a fixed random sample)
 MAX_ITER = 300
@@ -37,20 +39,9 @@ class LexicalModel:
     coef: np.ndarray        # (K, V)
     intercept: np.ndarray   # (K,)
 
-    def columns(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """Hashed indices of one answer -> (in-vocabulary columns, counts)."""
-        idx = np.asarray(idx, dtype=np.int64)
-        if not len(idx) or not len(self.vocab):
-            return None
-        pos = np.minimum(np.searchsorted(self.vocab, idx), len(self.vocab) - 1)
-        cols = pos[self.vocab[pos] == idx]
-        if not len(cols):
-            return None
-        return np.unique(cols, return_counts=True)
-
     def logp(self, idx: np.ndarray) -> np.ndarray | None:
         """log P(creator | answer) over ``classes`` for one answer's hashed indices (numpy only)."""
-        uc = self.columns(idx)
+        uc = vocab_columns(self.vocab, np.asarray(idx, dtype=np.int64))
         if uc is None:
             return None
         u, n = uc
@@ -63,22 +54,8 @@ class LexicalModel:
 
 def count_matrix(index_lists: Sequence[np.ndarray], vocab: np.ndarray):
     """CSR (answers x V) of raw in-vocabulary counts (training)."""
-    from scipy import sparse
-    lut = np.full(int(vocab.max()) + 1 if len(vocab) else 1, -1, dtype=np.int64)
-    lut[vocab] = np.arange(len(vocab))
-    data, cols, ptr = [], [], [0]
-    for idx in index_lists:
-        idx = np.asarray(idx, dtype=np.int64)
-        idx = idx[idx < len(lut)]
-        c = lut[idx]
-        c = c[c >= 0]
-        u, n = np.unique(c, return_counts=True)
-        data.append(n.astype(np.float64))
-        cols.append(u)
-        ptr.append(ptr[-1] + len(u))
-    d = np.concatenate(data) if data else np.zeros(0)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    return sparse.csr_matrix((d, c, np.asarray(ptr)), shape=(len(index_lists), len(vocab)))
+    from .nb import sparse_rows, vocab_lut
+    return sparse_rows(index_lists, vocab_lut(vocab), normalise=False)
 
 
 def tfidf(X, idf: np.ndarray):
@@ -141,3 +118,12 @@ def label_summary(logp_mean: np.ndarray, classes: Sequence[str], labels: Sequenc
     m = float(np.mean(vals))
     out = np.array([logp_mean[i] if i is not None else m for i in have], dtype=np.float64)
     return out - out.mean()
+
+
+def pooled_summary(groups: Sequence[tuple[Sequence[str], Sequence[np.ndarray]]],
+                   labels: Sequence[str]) -> tuple[np.ndarray, int]:
+    """One channel summary from several lexical models: per model (its classes, its answers'
+    log-probability rows), the centred mean over ``labels``, weighted by its answers.
+    The same code for training rows and live transcripts."""
+    n = sum(len(rows) for _, rows in groups)
+    return sum(label_summary(np.mean(rows, axis=0), classes, labels) * len(rows) for classes, rows in groups) / n, n

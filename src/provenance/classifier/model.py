@@ -24,8 +24,8 @@ from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
 from .combine import N_DESIGN, PER_CHANNEL, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
-from .featurize import DEFAULT_BUDGET, answer_indices
-from .lexical import LexicalModel, label_summary
+from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
+from .lexical import LexicalModel, pooled_summary
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
 
@@ -135,14 +135,10 @@ class TrainedClassifier:
         return np.asarray(answer_indices(fam, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
 
     def _columns(self, ch: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        vocab = self.vocab[ch]
-        if not len(idx) or not len(vocab):
+        uc = vocab_columns(self.vocab[ch], idx)
+        if uc is None:
             return None
-        pos = np.minimum(np.searchsorted(vocab, idx), len(vocab) - 1)
-        cols = pos[vocab[pos] == idx]
-        if not len(cols):
-            return None
-        u, n = np.unique(cols, return_counts=True)
+        u, n = uc
         return u, n / n.sum()
 
     def _channel_summary(self, ch: str, answers: list[tuple[np.ndarray, np.ndarray]]
@@ -227,10 +223,8 @@ class TrainedClassifier:
             summ["claim"] = L.mean(axis=0)
             counts["claim"] = len(claims)
         if lex:
-            n = sum(len(v) for v in lex.values())
-            summ["lexical"] = sum(label_summary(np.mean(v, axis=0), self.lexical[ch].classes, self.labels) * len(v)
-                                  for ch, v in lex.items()) / n
-            counts["lexical"] = n
+            summ["lexical"], counts["lexical"] = pooled_summary(
+                [(self.lexical[ch].classes, v) for ch, v in lex.items()], self.labels)
         n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
 
         # content-independent channels (tokenizer, API surface): add their log-likelihoods

@@ -128,13 +128,19 @@ class NBChannel:
 
     def columns(self) -> np.ndarray:
         """Lookup table hash id -> column (or -1), for mapping answer indices."""
-        lut = np.full(HASH_DIM, -1, dtype=np.int64)
-        lut[self.vocab] = np.arange(len(self.vocab))
-        return lut
+        return vocab_lut(self.vocab)
 
 
-def sparse_rows(index_lists: Sequence[Sequence[int]], lut: np.ndarray):
-    """CSR matrix (answers x K) of normalised in-vocab counts."""
+def vocab_lut(vocab: np.ndarray) -> np.ndarray:
+    """Lookup table hash id -> column of ``vocab`` (or -1)."""
+    lut = np.full(HASH_DIM, -1, dtype=np.int64)
+    lut[vocab] = np.arange(len(vocab))
+    return lut
+
+
+def sparse_rows(index_lists: Sequence[Sequence[int]], lut: np.ndarray, normalise: bool = True):
+    """CSR matrix (answers x K) of in-vocab counts, each row normalised to sum 1 unless
+    ``normalise`` is False (raw counts)."""
     from scipy import sparse
     data, cols, ptr = [], [], [0]
     for idx in index_lists:
@@ -142,7 +148,7 @@ def sparse_rows(index_lists: Sequence[Sequence[int]], lut: np.ndarray):
         c = c[c >= 0]
         if len(c):
             u, n = np.unique(c, return_counts=True)
-            data.append(n / n.sum())
+            data.append(n / n.sum() if normalise else n.astype(np.float64))
             cols.append(u)
             ptr.append(ptr[-1] + len(u))
         else:

@@ -119,7 +119,6 @@ class Trainer:
         self._eval_answers()
         self._cache: dict[tuple, Any] = {}
         self.model_providers: dict[str, list[str]] = {}   # set by run_training from the records
-        self.gfold = stratified_group_folds({group_key(m): self.ds.model_creator[m] for m in self.eval_by_model})
         self.cfold = creator_folds(self.creators)
         self.lex_logp: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}   # (mode, id(answer)) ->
         self.lex_full: dict[str, lexical.LexicalModel] = {}
@@ -197,16 +196,12 @@ class Trainer:
         return self.lex_full
 
     def _lexical_summary(self, answers: list[Any], labels: list[str], mode: str) -> tuple[np.ndarray, int] | None:
-        parts = []
+        groups = []
         for ch in self.lexical_channels():
             got = [self.lex_logp[(mode, id(a))] for a in answers if a.channel == ch and (mode, id(a)) in self.lex_logp]
             if got:
-                mean = np.mean([lp for _, lp in got], axis=0)
-                parts.append((lexical.label_summary(mean, got[0][0], labels), len(got)))
-        if not parts:
-            return None
-        n = sum(k for _, k in parts)
-        return sum(v * k for v, k in parts) / n, n
+                groups.append((got[0][0], [lp for _, lp in got]))
+        return lexical.pooled_summary(groups, labels) if groups else None
 
     def provider_table(self, labels: tuple[str, ...], exclude: frozenset[str]) -> tuple[list[str], np.ndarray]:
         key = ("provider", labels, exclude)
