@@ -234,3 +234,15 @@ def test_bootstrap_interval():
 def test_figures_carry_intervals(trained):
     _, _, figs = trained
     assert set(figs["interval95"]) == {"lomo_top1", "lomo_ece_if_calibrated"}
+
+
+def test_aligned_channel_is_exported_and_used(trained):
+    """The aligned channel's reference answers travel in the artifact and score a transcript."""
+    out, probes, _ = trained
+    clf = TrainedClassifier.load(out, load_probeset(probes))
+    assert clf.aligned is not None and len(clf.aligned.models) == 9
+    texts = {f"style.{p}": CREATORS["Google"][0].format(w="maps", v="lamps") for p in PROMPTS[:5]}
+    a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
+    assert a.channels["aligned"]["answers"] == 5
+    assert a.channels["aligned"]["favours"] == "Google"
+    assert any(e.channel == "aligned" and "google-model-" in e.text for e in a.evidence)

@@ -25,6 +25,7 @@ from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
 from .combine import N_DESIGN, PER_CHANNEL, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
+from . import aligned as aligned_mod
 from .lexical import LexicalModel, pooled_summary
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
@@ -99,6 +100,9 @@ class TrainedClassifier:
                 list(classes), arrays[f"{ch}.lex_vocab"].astype(np.int64),
                 arrays[f"{ch}.lex_idf"].astype(np.float64), arrays[f"{ch}.lex_coef"],
                 arrays[f"{ch}.lex_intercept"].astype(np.float64))
+        # aligned channel (reference answers per probe prompt); absent from older artifacts
+        self.aligned = (aligned_mod.from_arrays(manifest["aligned"], arrays)
+                        if "aligned" in manifest else None)
         self.families: list[str] = list(manifest.get("families", []))
         self.family_creator: dict[str, str] = dict(manifest.get("family_creator", {}))
         self.probes: dict[str, dict[str, Any]] = dict(manifest.get("probes", {}))
@@ -179,6 +183,7 @@ class TrainedClassifier:
         used: dict[str, list[str]] = {}
         claims: list[tuple[str, str, float]] = []
         lex: dict[str, list[np.ndarray]] = {}
+        sims: list[tuple[np.ndarray, np.ndarray]] = []
         for r in transcript.ok_results():
             if r.family not in BEHAVIOURAL or not r.text:
                 continue
@@ -191,6 +196,10 @@ class TrainedClassifier:
                 if lp is not None:
                     lex.setdefault(ch, []).append(lp)
                     used.setdefault("lexical", []).append(r.probe_id)
+            sim = self.aligned.similarities(r.probe_id, idx) if self.aligned is not None else None
+            if sim is not None:
+                sims.append(sim)
+                used.setdefault("aligned", []).append(r.probe_id)
             cols = self._columns(ch, idx)
             if cols is None:
                 continue
@@ -225,6 +234,13 @@ class TrainedClassifier:
         if lex:
             summ["lexical"], counts["lexical"] = pooled_summary(
                 [(self.lexical[ch].classes, v) for ch, v in lex.items()], self.labels)
+        nearest = None
+        if sims:
+            ix = self.aligned
+            got = aligned_mod.creator_scores(sims, ix.creators, len(ix.models), self.labels)
+            if got is not None:
+                summ["aligned"], counts["aligned"], j = got
+                nearest = ix.models[j]
         n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
 
         # content-independent channels (tokenizer, API surface): add their log-likelihoods
@@ -291,7 +307,7 @@ class TrainedClassifier:
 
         # evidence: per channel, which creator it favours and by how much
         wmap = {chn: (self.w[PER_CHANNEL * j], self.w[PER_CHANNEL * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
-        for ch in list(BEHAVIOURAL) + ["claim", "lexical"]:
+        for ch in list(BEHAVIOURAL) + ["claim", "lexical", "aligned"]:
             if ch not in summ:
                 continue
             contrib = channel_contribution(F, self.w, SCORE_CHANNELS.index(ch))
@@ -307,6 +323,11 @@ class TrainedClassifier:
                 evidence.append(Evidence(
                     text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(ids[:4])})",
                     probes=ids[:8], channel="identity", strength=round(margin, 3)))
+            elif ch == "aligned":
+                evidence.append(Evidence(
+                    text=f"aligned: over {counts[ch]} prompts, answers most like {nearest}'s "
+                         f"(favours {self.labels[best]}, +{margin:.2f} log-odds over the next)",
+                    probes=ids[:8], channel=ch, strength=round(margin, 3)))
             else:
                 evidence.append(Evidence(
                     text=f"{ch}: {counts[ch]} answers favour {self.labels[best]} (+{margin:.2f} log-odds over the next)",

@@ -31,6 +31,7 @@ from ..probes import ProbeSet, load_probeset
 from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior, reject_features
 from .corpus import group_key, load_events, load_records
 from .dataset import Dataset, featurise
+from . import aligned as aligned_mod
 from . import lexical
 from . import provider as provider_mod
 from .families import family_of
@@ -122,6 +123,7 @@ class Trainer:
         self.cfold = creator_folds(self.creators)
         self.lex_logp: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}   # (mode, id(answer)) ->
         self.lex_full: dict[str, lexical.LexicalModel] = {}
+        self._build_aligned()
 
     # -- lexical channel: logistic regression per style source, cross-fitted ------------------
     def lexical_channels(self) -> list[str]:
@@ -209,6 +211,31 @@ class Trainer:
             self._cache[key] = provider_mod.fit_table(self.model_providers, self.ds.model_creator,
                                                       list(labels), exclude)
         return self._cache[key]
+
+    # -- aligned channel: per-prompt similarity to other models' answers ----------------------
+    def _build_aligned(self) -> None:
+        """The reference index over every model's probe answers (the one exported), and each
+        model's similarities to it, computed once; evaluation masks out the left-out models."""
+        ids = sorted({p.id for p in self.keys.values()})
+        entries = [(m, self.keys[a.key].id, a.idx) for m in sorted(self.eval_by_model)
+                   for a in self.eval_by_model[m]]
+        self.aligned = aligned_mod.build(entries, self.ds.model_creator, ids)
+        self.aligned_sims: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        for m, pid, idx in entries:
+            s = self.aligned.similarities(pid, idx)
+            if s is not None:
+                self.aligned_sims[m][pid] = s
+
+    def _aligned_summary(self, model: str, answers: list[Any], labels: list[str],
+                         exclude: frozenset[str]) -> tuple[np.ndarray, int] | None:
+        ix = self.aligned
+        sims = [self.aligned_sims[model][self.keys[a.key].id] for a in answers
+                if self.keys[a.key].id in self.aligned_sims.get(model, {})]
+        if not sims:
+            return None
+        mask = np.array([m in exclude for m in ix.models], dtype=bool)
+        got = aligned_mod.creator_scores(sims, ix.creators, len(ix.models), labels, mask)
+        return None if got is None else (got[0], got[1])
 
     # -- claims ---------------------------------------------------------------------------
     def _claim_fracs(self) -> None:
@@ -317,6 +344,9 @@ class Trainer:
         lex = self._lexical_summary(answers, labels, mode)
         if lex is not None:
             row.summ["lexical"], row.counts["lexical"] = lex
+        al = self._aligned_summary(model, answers, labels, exclude)
+        if al is not None:
+            row.summ["aligned"], row.counts["aligned"] = al
         provs = self.model_providers.get(model, [])
         if provs and any(k.endswith(":greeting:hi") for k in keys):
             vocab, logp = self.provider_table(lab_t, exclude)
@@ -689,6 +719,8 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         arrays[f"{name}.lex_coef"] = lm.coef.astype(np.float16)
         arrays[f"{name}.lex_intercept"] = lm.intercept.astype(np.float32)
         lexical_classes[name] = lm.classes
+    aligned_meta, aligned_arrays = aligned_mod.to_arrays(tr.aligned)
+    arrays.update(aligned_arrays)
     cutoff_kw = {}
     for p in tr.ps.probes:
         if p.family == "cutoff" and p.corpus:
@@ -702,6 +734,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "channels": sorted(tr.channels),
         "nn_channels": {name: rows_ for name, rows_ in channel_models.items()},
         "lexical_channels": lexical_classes,
+        "aligned": aligned_meta,
         "score_channels": list(SCORE_CHANNELS),
         "reject_features": list(REJECT_FEATURES),
         "families": families,
