@@ -6,6 +6,7 @@ import gzip
 import json
 import random
 
+import numpy as np
 import pytest
 
 from provenance.classifier.model import TrainedClassifier
@@ -246,3 +247,18 @@ def test_aligned_channel_is_exported_and_used(trained):
     assert a.channels["aligned"]["answers"] == 5
     assert a.channels["aligned"]["favours"] == "Google"
     assert any(e.channel == "aligned" and "google-model-" in e.text for e in a.evidence)
+
+
+def test_log_loss_of_the_true_creator():
+    from provenance.classifier.train import figures
+    preds = [{"model": m, "creator": "A", "subset": "all", "mode": "lomo", "top": [t, "B"], "p_top": pt,
+              "p_true": pr, "p_unknown": 0.0, "n": 3}
+             for m, t, pt, pr in (("m1", "A", 0.5, 0.5), ("m2", "B", 0.75, 0.25))]
+    f = figures(preds, {"m1": True, "m2": True})
+    assert abs(f["lomo_log_loss"] - (np.log(2) + np.log(4)) / 2) < 1e-4
+    assert figures(preds[:0], {})["lomo_log_loss"] is None
+
+
+def test_trained_figures_have_a_log_loss(trained):
+    _, _, figs = trained
+    assert figs["lomo_log_loss"] is not None and figs["lomo_log_loss"] >= 0.0

@@ -505,6 +505,7 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
             order = np.argsort(-p)
             preds.append({"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
                           "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
+                          "p_true": float(p[r.labels.index(r.creator)]) if r.creator in r.labels else None,
                           "p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
     return preds
 
@@ -561,6 +562,9 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
         "lomo_ece": ece([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
         "lomo_ece_reported": ece([p["p_top"] for p in lomo if not rej(p)],
                                  [p["top"][0] == p["creator"] for p in lomo if not rej(p)]),
+        # log loss of the true creator: a proper score (accuracy and calibration at once) with
+        # far less sampling noise than the binned ECE; lower is better
+        "lomo_log_loss": _log_loss([p.get("p_true") for p in lomo]),
         "loco_models": len(loco),
         "loco_unknown_rate": _mean([rej(p) for p in loco]),
         "interval95": bootstrap_interval([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
@@ -606,6 +610,11 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
         conf[p["creator"]]["unknown" if rej(p) else p["top"][0]] += 1
     out["confusion"] = {k: dict(v) for k, v in conf.items()}
     return out
+
+
+def _log_loss(ps: list[float | None]) -> float | None:
+    xs = [p for p in ps if p is not None]
+    return round(float(np.mean([-math.log(max(p, 1e-6)) for p in xs])), 4) if xs else None
 
 
 def _mean(xs: list[bool]) -> float | None:

@@ -94,7 +94,7 @@ def _render(f: dict) -> None:
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k in ("lomo_models", "lomo_top1", "lomo_top3", "lomo_reported_accuracy", "lomo_unknown_rate", "lomo_ece",
-              "lomo_ece_reported", "loco_models", "loco_unknown_rate", "train_seconds", "budget"):
+              "lomo_ece_reported", "lomo_log_loss", "loco_models", "loco_unknown_rate", "train_seconds", "budget"):
         t.add_row(k, _fmt(f.get(k)))
     con.print(t)
     iv = f.get("interval95") or {}
