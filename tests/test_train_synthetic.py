@@ -244,9 +244,14 @@ def test_aligned_channel_is_exported_and_used(trained):
     assert clf.aligned is not None and len(clf.aligned.models) == 9
     texts = {f"style.{p}": CREATORS["Google"][0].format(w="maps", v="lamps") for p in PROMPTS[:5]}
     a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
-    assert a.channels["aligned"]["answers"] == 5
-    assert a.channels["aligned"]["favours"] == "Google"
-    assert any(e.channel == "aligned" and "google-model-" in e.text for e in a.evidence)
+    assert a.channels["aligned_style"]["answers"] == 5
+    assert a.channels["aligned_style"]["favours"] == "Google"
+    assert any(e.channel == "aligned_style" and "google-model-" in e.text for e in a.evidence)
+    # identity, refusal and cutoff answers feed the other aligned channel
+    texts["identity.who"] = CREATORS["Google"][1]
+    b = clf.classify(Transcript.from_texts(texts, {k: k.split(".")[0] for k in texts}))
+    assert b.channels["aligned_other"]["answers"] == 1
+    assert b.channels["aligned_style"]["answers"] == 5
 
 
 def test_log_loss_of_the_true_creator():

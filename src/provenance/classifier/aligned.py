@@ -16,6 +16,9 @@ each reference model's score is its mean standardised similarity over the
 prompts both answered; a creator's score is the mean of its best ``TOP`` models,
 centred over the labels and clipped.
 
+Style answers and the other behavioural answers (identity, refusal, cutoff) form two
+score channels (``CHANNELS``), so the calibrator weighs them separately.
+
 Numpy only; training and inference score with the same stored vectors.
 """
 
@@ -25,6 +28,14 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+CHANNELS = ("aligned_style", "aligned_other")
+
+
+def channel_of(family: str) -> str:
+    """The score channel an answer of this probe family feeds."""
+    return CHANNELS[0] if family == "style" else CHANNELS[1]
+
 
 MIN_DF = 2         # a feature must occur in this many reference answers to be kept
 MIN_SHARED = 3     # prompts a reference model must share with the transcript (fewer if it answered fewer)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim", "lexical", "aligned")
+SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim", "lexical", "aligned_style", "aligned_other")
 PER_CHANNEL = 3
 N_DESIGN = PER_CHANNEL * len(SCORE_CHANNELS)
 REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",

@@ -183,7 +183,7 @@ class TrainedClassifier:
         used: dict[str, list[str]] = {}
         claims: list[tuple[str, str, float]] = []
         lex: dict[str, list[np.ndarray]] = {}
-        sims: list[tuple[np.ndarray, np.ndarray]] = []
+        sims: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
         for r in transcript.ok_results():
             if r.family not in BEHAVIOURAL or not r.text:
                 continue
@@ -198,8 +198,9 @@ class TrainedClassifier:
                     used.setdefault("lexical", []).append(r.probe_id)
             sim = self.aligned.similarities(r.probe_id, idx) if self.aligned is not None else None
             if sim is not None:
-                sims.append(sim)
-                used.setdefault("aligned", []).append(r.probe_id)
+                ach = aligned_mod.channel_of(r.family)
+                sims.setdefault(ach, []).append(sim)
+                used.setdefault(ach, []).append(r.probe_id)
             cols = self._columns(ch, idx)
             if cols is None:
                 continue
@@ -234,13 +235,13 @@ class TrainedClassifier:
         if lex:
             summ["lexical"], counts["lexical"] = pooled_summary(
                 [(self.lexical[ch].classes, v) for ch, v in lex.items()], self.labels)
-        nearest = None
-        if sims:
+        nearest: dict[str, str] = {}
+        for ach, lst in sims.items():
             ix = self.aligned
-            got = aligned_mod.creator_scores(sims, ix.creators, len(ix.models), self.labels)
+            got = aligned_mod.creator_scores(lst, ix.creators, len(ix.models), self.labels)
             if got is not None:
-                summ["aligned"], counts["aligned"], j = got
-                nearest = ix.models[j]
+                summ[ach], counts[ach], j = got
+                nearest[ach] = ix.models[j]
         n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
 
         # content-independent channels (tokenizer, API surface): add their log-likelihoods
@@ -307,7 +308,7 @@ class TrainedClassifier:
 
         # evidence: per channel, which creator it favours and by how much
         wmap = {chn: (self.w[PER_CHANNEL * j], self.w[PER_CHANNEL * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
-        for ch in list(BEHAVIOURAL) + ["claim", "lexical", "aligned"]:
+        for ch in list(BEHAVIOURAL) + ["claim", "lexical", *aligned_mod.CHANNELS]:
             if ch not in summ:
                 continue
             contrib = channel_contribution(F, self.w, SCORE_CHANNELS.index(ch))
@@ -323,9 +324,10 @@ class TrainedClassifier:
                 evidence.append(Evidence(
                     text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(ids[:4])})",
                     probes=ids[:8], channel="identity", strength=round(margin, 3)))
-            elif ch == "aligned":
+            elif ch in aligned_mod.CHANNELS:
+                what = "style" if ch == aligned_mod.CHANNELS[0] else "identity/refusal/cutoff"
                 evidence.append(Evidence(
-                    text=f"aligned: over {counts[ch]} prompts, answers most like {nearest}'s "
+                    text=f"aligned ({what}): over {counts[ch]} prompts, answers most like {nearest[ch]}'s "
                          f"(favours {self.labels[best]}, +{margin:.2f} log-odds over the next)",
                     probes=ids[:8], channel=ch, strength=round(margin, 3)))
             else:

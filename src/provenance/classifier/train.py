@@ -344,9 +344,11 @@ class Trainer:
         lex = self._lexical_summary(answers, labels, mode)
         if lex is not None:
             row.summ["lexical"], row.counts["lexical"] = lex
-        al = self._aligned_summary(model, answers, labels, exclude)
-        if al is not None:
-            row.summ["aligned"], row.counts["aligned"] = al
+        for ch in aligned_mod.CHANNELS:
+            al = self._aligned_summary(model, [a for a in answers if aligned_mod.channel_of(a.family) == ch],
+                                       labels, exclude)
+            if al is not None:
+                row.summ[ch], row.counts[ch] = al
         provs = self.model_providers.get(model, [])
         if provs and any(k.endswith(":greeting:hi") for k in keys):
             vocab, logp = self.provider_table(lab_t, exclude)
