@@ -267,3 +267,19 @@ def test_log_loss_of_the_true_creator():
 def test_trained_figures_have_a_log_loss(trained):
     _, _, figs = trained
     assert figs["lomo_log_loss"] is not None and figs["lomo_log_loss"] >= 0.0
+
+
+def test_without_aligned_is_an_ablation(trained, capsys):
+    from provenance.cli import main
+    _, probes, _ = trained
+    corpus = probes.parent / "corpus"
+    _, rows, _, _ = run_training(corpus, (), probes)
+    assert any("aligned_style" in r.summ for r in rows)
+    _, rows, _, _ = run_training(corpus, (), probes, use_aligned=False)
+    assert not any(ch in r.summ for r in rows for ch in ("aligned_style", "aligned_other"))
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", str(corpus), "--probes", str(probes), "--json", "--without-aligned"])
+    assert e.value.code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["aligned_channels"] is False

@@ -123,6 +123,7 @@ class Trainer:
         self.cfold = creator_folds(self.creators)
         self.lex_logp: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}   # (mode, id(answer)) ->
         self.lex_full: dict[str, lexical.LexicalModel] = {}
+        self.use_aligned = True
         self._build_aligned()
 
     # -- lexical channel: logistic regression per style source, cross-fitted ------------------
@@ -344,7 +345,7 @@ class Trainer:
         lex = self._lexical_summary(answers, labels, mode)
         if lex is not None:
             row.summ["lexical"], row.counts["lexical"] = lex
-        for ch in aligned_mod.CHANNELS:
+        for ch in aligned_mod.CHANNELS if self.use_aligned else ():
             al = self._aligned_summary(model, [a for a in answers if aligned_mod.channel_of(a.family) == ch],
                                        labels, exclude)
             if al is not None:
@@ -655,7 +656,8 @@ def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> li
 
 def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: Path | str | None = None,
                  log: Callable[[str], None] | None = None, budget: int | None = None,
-                 order: list[str] | None = None, use_provider: bool = True) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
+                 order: list[str] | None = None, use_provider: bool = True,
+                 use_aligned: bool = True) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
     t0 = time.time()
     ps = load_probeset(probes)
     records = load_records(corpus, extra)
@@ -673,6 +675,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
             providers[r.model].append(prov)
     # the corpus's only API-surface observation; --without-api measures the tool without it
     tr.model_providers = dict(providers) if use_provider else {}
+    tr.use_aligned = use_aligned     # --without-aligned: the ablation of the aligned channels
     tr.fit_lexical()
     rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators)

@@ -48,6 +48,7 @@ def register(app: typer.Typer) -> None:
         budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Use at most N probes per model, in the stored information-per-token order."),
         as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
         without_api: bool = typer.Option(False, "--without-api", help="Leave out the API-surface evidence the corpus holds (the upstream provider a router names), to compare with and without it."),
+        without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
     ) -> None:
         """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate.
 
@@ -65,9 +66,11 @@ def register(app: typer.Typer) -> None:
                 raise ArtifactError("--budget needs a trained model (its stored probe_order); none found")
             order = [p["id"] for p in read_manifest(Path(mdir)).get("probe_order", [])]
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=None if as_json else _log,
-                                             budget=budget, order=order, use_provider=not without_api)
+                                             budget=budget, order=order, use_provider=not without_api,
+                                             use_aligned=not without_aligned)
         figs["budget"] = budget
         figs["api_channel"] = not without_api
+        figs["aligned_channels"] = not without_aligned
         if as_json:
             typer.echo(json.dumps(figs, indent=1, sort_keys=True))
             return
