@@ -156,7 +156,7 @@ class TrainedClassifier:
         fidx = {f: i for i, f in enumerate(self.families)}
         lidx = {c: i for i, c in enumerate(self.labels)}
         if ch in self.nn:
-            lt, lbg = self.mtheta[ch], self.logbg[ch]
+            lt = self.mtheta[ch]
             sm = np.mean([lt[:, u].astype(np.float64) @ x for u, x in answers], axis=0)
             s = np.full(L, base)
             f = np.full(F, base)
