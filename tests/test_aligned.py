@@ -77,3 +77,15 @@ def test_round_trip_through_arrays_gives_the_same_similarities():
     m2, s2 = back.similarities("p3", q)
     assert np.array_equal(m1, m2) and np.allclose(s1, s2)
     assert back.models == ix.models and back.creators == ix.creators
+
+
+def test_an_artifact_is_scored_with_its_own_parameters():
+    ix = _index()
+    meta, arrays = aligned.to_arrays(ix)
+    assert (meta["top"], meta["clip"], meta["min_shared"]) == (aligned.TOP, aligned.CLIP, aligned.MIN_SHARED)
+    meta = dict(meta, top=1, clip=0.25)
+    back = aligned.from_arrays(meta, {k: np.asarray(v) for k, v in arrays.items()})
+    assert back.params()["top"] == 1 and back.params()["clip"] == 0.25
+    sims = [back.similarities(p, _idx(ANSWERS["b"].format(w=WORDS[p]))) for p in PROMPTS]
+    s, _, _ = aligned.creator_scores(sims, back.creators, len(back.models), ["Acme", "Beta"], **back.params())
+    assert np.abs(s).max() <= 0.25 + 1e-12

@@ -14,7 +14,8 @@ with every reference answer to its prompt; the similarities are standardised ove
 the reference models for that prompt (some prompts make every answer alike);
 each reference model's score is its mean standardised similarity over the
 prompts both answered; a creator's score is the mean of its best ``TOP`` models,
-centred over the labels and clipped.
+centred over the labels and clipped. The scoring parameters travel with the index
+(and the artifact), so an artifact is always scored the way it was trained.
 
 Style answers and the other behavioural answers (identity, refusal, cutoff) form two
 score channels (``CHANNELS``), so the calibrator weighs them separately.
@@ -57,6 +58,13 @@ class AlignedIndex:
     indptr: np.ndarray         # (R+1,) CSR over vocabulary columns
     cols: np.ndarray           # (nnz,) int32
     vals: np.ndarray           # (nnz,) float16
+    min_shared: int = MIN_SHARED   # scoring parameters: an artifact is scored with its own
+    top: int = TOP
+    clip: float = CLIP
+
+    def params(self) -> dict[str, float]:
+        """The scoring parameters ``creator_scores`` takes for this index."""
+        return {"min_shared": self.min_shared, "top": self.top, "clip": self.clip}
 
     def __post_init__(self) -> None:
         self._key_index = {k: i for i, k in enumerate(self.keys)}
@@ -107,7 +115,8 @@ class AlignedIndex:
 
 
 def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequence[str], n_models: int,
-                   labels: Sequence[str], exclude: np.ndarray | None = None
+                   labels: Sequence[str], exclude: np.ndarray | None = None, *,
+                   min_shared: int = MIN_SHARED, top: int = TOP, clip: float = CLIP
                    ) -> tuple[np.ndarray, int, int] | None:
     """Centred per-label scores from one transcript's per-prompt similarities.
 
@@ -130,7 +139,7 @@ def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequ
         used += 1
     if not used:
         return None
-    need = min(MIN_SHARED, used)
+    need = min(min_shared, used)
     ok = cnt >= need
     if not ok.any():
         return None
@@ -143,12 +152,12 @@ def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequ
     for j, lab in enumerate(labels):
         v = by_label.get(lab)
         if v:
-            out[j] = float(np.mean(sorted(v)[-TOP:]))
+            out[j] = float(np.mean(sorted(v)[-top:]))
             have[j] = True
     if not have.any():
         return None
     out[~have] = out[have].mean()
-    return np.clip(out - out.mean(), -CLIP, CLIP), used, int(np.argmax(score))
+    return np.clip(out - out.mean(), -clip, clip), used, int(np.argmax(score))
 
 
 def build(entries: Iterable[tuple[str, str, np.ndarray]], model_creator: Mapping[str, str],
@@ -192,7 +201,7 @@ ARRAYS = ("vocab", "idf", "row_key", "row_model", "indptr", "cols", "vals")
 def to_arrays(ix: AlignedIndex) -> tuple[dict[str, object], dict[str, np.ndarray]]:
     """(manifest part, arrays) for the artifact."""
     meta = {"keys": ix.keys, "models": ix.models, "creators": ix.creators, "idf_unseen": ix.idf_unseen,
-            "min_shared": MIN_SHARED, "top": TOP, "clip": CLIP}
+            **ix.params()}
     return meta, {f"aligned.{n}": getattr(ix, n) for n in ARRAYS}
 
 
@@ -201,4 +210,6 @@ def from_arrays(meta: Mapping[str, object], arrays: Mapping[str, np.ndarray]) ->
                         arrays["aligned.vocab"].astype(np.int64), arrays["aligned.idf"].astype(np.float32),
                         float(meta["idf_unseen"]), arrays["aligned.row_key"].astype(np.int64),
                         arrays["aligned.row_model"].astype(np.int64), arrays["aligned.indptr"].astype(np.int64),
-                        arrays["aligned.cols"].astype(np.int64), arrays["aligned.vals"])
+                        arrays["aligned.cols"].astype(np.int64), arrays["aligned.vals"],
+                        int(meta.get("min_shared", MIN_SHARED)), int(meta.get("top", TOP)),
+                        float(meta.get("clip", CLIP)))

@@ -238,7 +238,7 @@ class TrainedClassifier:
         nearest: dict[str, str] = {}
         for ach, lst in sims.items():
             ix = self.aligned
-            got = aligned_mod.creator_scores(lst, ix.creators, len(ix.models), self.labels)
+            got = aligned_mod.creator_scores(lst, ix.creators, len(ix.models), self.labels, **ix.params())
             if got is not None:
                 summ[ach], counts[ach], j = got
                 nearest[ach] = ix.models[j]

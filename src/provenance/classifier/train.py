@@ -235,7 +235,7 @@ class Trainer:
         if not sims:
             return None
         mask = np.array([m in exclude for m in ix.models], dtype=bool)
-        got = aligned_mod.creator_scores(sims, ix.creators, len(ix.models), labels, mask)
+        got = aligned_mod.creator_scores(sims, ix.creators, len(ix.models), labels, mask, **ix.params())
         return None if got is None else (got[0], got[1])
 
     # -- claims ---------------------------------------------------------------------------
