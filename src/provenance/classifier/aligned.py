@@ -30,6 +30,8 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .featurize import vocab_lookup
+
 CHANNELS = ("aligned_style", "aligned_other")
 
 
@@ -89,12 +91,11 @@ class AlignedIndex:
     def query_vector(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """(vocabulary columns, values) of one answer, normalised with its full norm."""
         idx = np.asarray(idx, dtype=np.int64)
-        if not len(idx):
+        if not len(idx) or not len(self.vocab):
             return None
         u, n = np.unique(idx, return_counts=True)
-        pos = np.minimum(np.searchsorted(self.vocab, u), max(len(self.vocab) - 1, 0))
-        hit = (self.vocab[pos] == u) if len(self.vocab) else np.zeros(len(u), dtype=bool)
-        w = np.where(hit, self.idf[pos] if len(self.vocab) else 0.0, self.idf_unseen) * (1.0 + np.log(n))
+        pos, hit = vocab_lookup(self.vocab, u)
+        w = np.where(hit, self.idf[pos], self.idf_unseen) * (1.0 + np.log(n))
         norm = float(np.sqrt(w @ w))
         if norm <= 0 or not hit.any():
             return None
@@ -108,8 +109,7 @@ class AlignedIndex:
             return None
         used, M = self._matrix(k)
         qc, qv = q
-        pos = np.minimum(np.searchsorted(used, qc), max(len(used) - 1, 0))
-        hit = (used[pos] == qc) if len(used) else np.zeros(len(qc), dtype=bool)
+        pos, hit = vocab_lookup(used, qc)
         s = M[:, pos[hit]] @ qv[hit] if hit.any() else np.zeros(len(M))
         return self.row_model[self._rows[k]], s
 
@@ -181,10 +181,8 @@ def build(entries: Iterable[tuple[str, str, np.ndarray]], model_creator: Mapping
     for m, k, (u, n) in sorted(rows, key=lambda r: (kidx[r[1]], midx[r[0]])):
         w = idf_all[np.searchsorted(allu, u)] * (1.0 + np.log(n))
         w = w / float(np.sqrt(w @ w))
-        pos = np.searchsorted(vocab, u)
-        pos_c = np.minimum(pos, max(len(vocab) - 1, 0))
-        hit = (vocab[pos_c] == u) if len(vocab) else np.zeros(len(u), dtype=bool)
-        cols.append(pos_c[hit].astype(np.int32))
+        pos, hit = vocab_lookup(vocab, u)
+        cols.append(pos[hit].astype(np.int32))
         vals.append(w[hit].astype(np.float16))
         indptr.append(indptr[-1] + int(hit.sum()))
         rk.append(kidx[k])

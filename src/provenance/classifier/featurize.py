@@ -42,13 +42,22 @@ def answer_indices(family: str, text: str, max_tokens: int, keywords: Iterable[s
     return hash_tokens(answer_feature_tokens(family, t, tuple(keywords), month))
 
 
+def vocab_lookup(vocab: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(position in the sorted ``vocab``, whether it is there) for each of ``ids``; positions
+    of ids not there are arbitrary valid indices (0 in an empty vocabulary)."""
+    if not len(vocab):
+        return np.zeros(len(ids), dtype=np.int64), np.zeros(len(ids), dtype=bool)
+    pos = np.minimum(np.searchsorted(vocab, ids), len(vocab) - 1)
+    return pos, vocab[pos] == ids
+
+
 def vocab_columns(vocab: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     """An answer's hashed indices -> (columns of the sorted ``vocab`` they hit, counts), or None
     when none is in the vocabulary."""
     if not len(idx) or not len(vocab):
         return None
-    pos = np.minimum(np.searchsorted(vocab, idx), len(vocab) - 1)
-    cols = pos[vocab[pos] == idx]
+    pos, hit = vocab_lookup(vocab, idx)
+    cols = pos[hit]
     if not len(cols):
         return None
     return np.unique(cols, return_counts=True)
