@@ -275,8 +275,9 @@ def test_without_aligned_is_an_ablation(trained, capsys):
     corpus = probes.parent / "corpus"
     _, rows, _, _ = run_training(corpus, (), probes)
     assert any("aligned_style" in r.summ for r in rows)
-    _, rows, _, _ = run_training(corpus, (), probes, use_aligned=False)
+    tr, rows, _, _ = run_training(corpus, (), probes, use_aligned=False)
     assert not any(ch in r.summ for r in rows for ch in ("aligned_style", "aligned_other"))
+    assert "aligned_sims" not in vars(tr)          # nor is any similarity computed for it
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
         main(["eval", "--corpus", str(corpus), "--probes", str(probes), "--json", "--without-aligned"])

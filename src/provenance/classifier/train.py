@@ -21,6 +21,7 @@ import math
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -94,7 +95,8 @@ def neutral_summary(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[n
 
 
 class Trainer:
-    def __init__(self, ds: Dataset, ps: ProbeSet, log: Callable[[str], None] | None = None):
+    def __init__(self, ds: Dataset, ps: ProbeSet, log: Callable[[str], None] | None = None,
+                 use_aligned: bool = True):
         self.ds = ds
         self.ps = ps
         self.log = log
@@ -123,8 +125,7 @@ class Trainer:
         self.cfold = creator_folds(self.creators)
         self.lex_logp: dict[tuple[str, int], tuple[list[str], np.ndarray]] = {}   # (mode, id(answer)) ->
         self.lex_full: dict[str, lexical.LexicalModel] = {}
-        self.use_aligned = True
-        self._build_aligned()
+        self.use_aligned = use_aligned     # False: --without-aligned, the ablation of the aligned channels
 
     # -- lexical channel: logistic regression per style source, cross-fitted ------------------
     def lexical_channels(self) -> list[str]:
@@ -214,18 +215,27 @@ class Trainer:
         return self._cache[key]
 
     # -- aligned channel: per-prompt similarity to other models' answers ----------------------
-    def _build_aligned(self) -> None:
-        """The reference index over every model's probe answers (the one exported), and each
-        model's similarities to it, computed once; evaluation masks out the left-out models."""
+    def _aligned_entries(self) -> list[tuple[str, str, Any]]:
+        return [(m, self.keys[a.key].id, a.idx) for m in sorted(self.eval_by_model)
+                for a in self.eval_by_model[m]]
+
+    @cached_property
+    def aligned(self) -> aligned_mod.AlignedIndex:
+        """The reference index over every model's probe answers (the one exported); built on
+        first use, so an evaluation without the aligned channels never builds it."""
         ids = sorted({p.id for p in self.keys.values()})
-        entries = [(m, self.keys[a.key].id, a.idx) for m in sorted(self.eval_by_model)
-                   for a in self.eval_by_model[m]]
-        self.aligned = aligned_mod.build(entries, self.ds.model_creator, ids)
-        self.aligned_sims: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
-        for m, pid, idx in entries:
+        return aligned_mod.build(self._aligned_entries(), self.ds.model_creator, ids)
+
+    @cached_property
+    def aligned_sims(self) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+        """Each model's similarities to the index, per probe id, computed once; evaluation
+        masks out the left-out models."""
+        out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = defaultdict(dict)
+        for m, pid, idx in self._aligned_entries():
             s = self.aligned.similarities(pid, idx)
             if s is not None:
-                self.aligned_sims[m][pid] = s
+                out[m][pid] = s
+        return out
 
     def _aligned_summary(self, model: str, answers: list[Any], labels: list[str],
                          exclude: frozenset[str]) -> tuple[np.ndarray, int] | None:
@@ -667,7 +677,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     _log(f"read {len(records)} records in {time.time() - t0:.1f}s", log)
     ds = featurise(records, events, budgets)
     _log(f"featurised in {time.time() - t0:.1f}s", log)
-    tr = Trainer(ds, ps, log)
+    tr = Trainer(ds, ps, log, use_aligned=use_aligned)
     providers: dict[str, list[str]] = defaultdict(list)
     for r in records:
         prov = (r.extra or {}).get("provider")
@@ -675,7 +685,6 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
             providers[r.model].append(prov)
     # the corpus's only API-surface observation; --without-api measures the tool without it
     tr.model_providers = dict(providers) if use_provider else {}
-    tr.use_aligned = use_aligned     # --without-aligned: the ablation of the aligned channels
     tr.fit_lexical()
     rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators)
