@@ -114,16 +114,15 @@ class AlignedIndex:
         return self.row_model[self._rows[k]], s
 
 
-def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequence[str], n_models: int,
-                   labels: Sequence[str], exclude: np.ndarray | None = None, *,
-                   min_shared: int = MIN_SHARED, top: int = TOP, clip: float = CLIP
-                   ) -> tuple[np.ndarray, int, int] | None:
-    """Centred per-label scores from one transcript's per-prompt similarities.
+def model_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], n_models: int,
+                 exclude: np.ndarray | None = None, *, min_shared: int = MIN_SHARED
+                 ) -> tuple[np.ndarray, int] | None:
+    """Per reference model, its mean standardised similarity over the prompts it shares with
+    the transcript (``-inf``: fewer than ``min_shared`` shared prompts, or left out), and the
+    number of prompts used; None when nothing compares.
 
     ``sims``: per prompt, (reference model indices, cosines); ``exclude``: boolean mask over
-    reference models left out (evaluation). Returns (scores over ``labels``, prompts used,
-    index of the best reference model), or None when nothing compares. Labels without a
-    reference model get the present labels' mean (no information)."""
+    reference models left out (evaluation)."""
     zsum = np.zeros(n_models)
     cnt = np.zeros(n_models, dtype=np.int64)
     used = 0
@@ -139,13 +138,26 @@ def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequ
         used += 1
     if not used:
         return None
-    need = min(min_shared, used)
-    ok = cnt >= need
+    ok = cnt >= min(min_shared, used)
     if not ok.any():
         return None
-    score = np.where(ok, zsum / np.maximum(cnt, 1), -np.inf)
+    return np.where(ok, zsum / np.maximum(cnt, 1), -np.inf), used
+
+
+def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequence[str], n_models: int,
+                   labels: Sequence[str], exclude: np.ndarray | None = None, *,
+                   min_shared: int = MIN_SHARED, top: int = TOP, clip: float = CLIP
+                   ) -> tuple[np.ndarray, int, int] | None:
+    """Centred per-label scores from one transcript's per-prompt similarities (see
+    ``model_scores``). Returns (scores over ``labels``, prompts used, index of the best
+    reference model), or None when nothing compares. Labels without a reference model get
+    the present labels' mean (no information)."""
+    got = model_scores(sims, n_models, exclude, min_shared=min_shared)
+    if got is None:
+        return None
+    score, used = got
     by_label: dict[str, list[float]] = {}
-    for i in np.flatnonzero(ok):
+    for i in np.flatnonzero(np.isfinite(score)):
         by_label.setdefault(creators[i], []).append(float(score[i]))
     out = np.zeros(len(labels))
     have = np.zeros(len(labels), dtype=bool)
