@@ -26,6 +26,7 @@ from .provider import loglik as provider_loglik
 from .combine import N_DESIGN, PER_CHANNEL, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from . import aligned as aligned_mod
+from . import family_model
 from .lexical import LexicalModel, pooled_summary
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
@@ -105,6 +106,13 @@ class TrainedClassifier:
                         if "aligned" in manifest else None)
         self.families: list[str] = list(manifest.get("families", []))
         self.family_creator: dict[str, str] = dict(manifest.get("family_creator", {}))
+        # calibrated family model; absent from older artifacts (then the uncalibrated guess)
+        self.family_w = (arrays["family_calibrator"].astype(np.float64) if "family_calibrator" in arrays else None)
+        self.family_v = (arrays["family_platt"].astype(np.float64) if "family_platt" in arrays else None)
+        self.family_log_size = (np.log(np.maximum(arrays["family_size"].astype(np.float64), 1.0))
+                                if "family_size" in arrays else None)
+        amf = dict(manifest.get("aligned_model_family", {}))
+        self.aligned_family = [amf.get(m, "") for m in self.aligned.models] if self.aligned is not None else []
         self.probes: dict[str, dict[str, Any]] = dict(manifest.get("probes", {}))
         self.cutoff_probes: dict[str, dict[str, Any]] = dict(manifest.get("cutoff_probes", {}))
         self.thresholds = dict(manifest.get("thresholds", {"unknown": 0.5, "match": 0.6}))
@@ -236,12 +244,17 @@ class TrainedClassifier:
             summ["lexical"], counts["lexical"] = pooled_summary(
                 [(self.lexical[ch].classes, v) for ch, v in lex.items()], self.labels)
         nearest: dict[str, str] = {}
+        fcounts = dict(counts)
         for ach, lst in sims.items():
             ix = self.aligned
             got = aligned_mod.creator_scores(lst, ix.creators, len(ix.models), self.labels, **ix.params())
             if got is not None:
                 summ[ach], counts[ach], j = got
                 nearest[ach] = ix.models[j]
+            ms = aligned_mod.model_scores(lst, len(ix.models), min_shared=ix.min_shared)
+            if ms is not None and self.family_w is not None:
+                fsumm[ach] = family_model.best_per_family(ms[0], self.aligned_family, self.families)
+                fcounts[ach] = ms[1]
         n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
 
         # content-independent channels (tokenizer, API surface): add their log-likelihoods
@@ -347,7 +360,11 @@ class TrainedClassifier:
         if outside:
             reliability.append("answers claim a maker outside the training labels: " + ", ".join(outside))
 
-        family = self._family(top, fsumm, counts, wmap)
+        if self.family_w is not None and self.family_v is not None and self.family_log_size is not None:
+            family = family_model.guess(fsumm, fcounts, self.families, self.family_creator, self.family_log_size,
+                                        self.family_w, self.family_v, top, ptop)
+        else:
+            family = self._family(top, fsumm, counts, wmap)
         channel_info["p_unknown"] = round(pu, 4)
         return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -33,6 +33,7 @@ from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknow
 from .corpus import group_key, load_events, load_records
 from .dataset import Dataset, featurise
 from . import aligned as aligned_mod
+from . import family_model
 from . import lexical
 from . import provider as provider_mod
 from .families import family_of
@@ -51,6 +52,7 @@ MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to b
 PRIOR_ANSWERS = 10       # pseudo-answers at chance accuracy when ranking probes (probe_order)
 NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
 L2 = 1e-4
+FAMILY_L2 = 1e-4
 
 
 @dataclass
@@ -66,6 +68,10 @@ class Row:
     fit: dict[str, float] = field(default_factory=dict)   # best label's log-lik over the background
     mode: str = "lomo"                          # lomo | loco
     provider: np.ndarray | None = None          # upstream-provider log-likelihood over labels (see provider.py)
+    # model family (LOMO rows over all answers only): per channel, scores over Trainer.families
+    fsumm: dict[str, np.ndarray] = field(default_factory=dict)
+    fcounts: dict[str, int] = field(default_factory=dict)
+    fsize: np.ndarray | None = None             # per family, its models left in training
 
 
 def _log(msg: str, log: Callable[[str], None] | None) -> None:
@@ -366,6 +372,88 @@ class Trainer:
             row.provider = provider_mod.loglik(provs, vocab, logp)
         return row
 
+    # -- model family: the same channels, scored over families ------------------------------
+    @cached_property
+    def families(self) -> list[str]:
+        return sorted({family_of(m) for m in self.ds.model_creator})
+
+    @cached_property
+    def family_channels(self) -> dict[str, NBChannel]:
+        """The naive-Bayes channels with each model labelled by its family instead of its creator."""
+        return {name: replace(ch, creators=[family_of(m) for m in ch.models]) for name, ch in self.channels.items()}
+
+    @cached_property
+    def family_creator(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for m in sorted(self.ds.model_creator):
+            out.setdefault(family_of(m), self.ds.model_creator[m])
+        return out
+
+    def family_size(self, exclude: frozenset[str]) -> np.ndarray:
+        """Per family, its number of training models once ``exclude`` is left out."""
+        n = defaultdict(int)
+        for m in self.ds.model_creator:
+            if m not in exclude:
+                n[family_of(m)] += 1
+        return np.array([float(n.get(f, 0)) for f in self.families])
+
+    def family_summary(self, model: str, answers: list[Any], exclude: frozenset[str]
+                       ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Per channel, centred scores over ``self.families`` (as ``model.py`` computes them at
+        inference: naive-Bayes family log-likelihoods, the best model of each family in the
+        nearest-model and aligned channels), and the answers behind each."""
+        fams = self.families
+        ft = tuple(fams)
+        parts: dict[str, list[tuple[np.ndarray, int]]] = defaultdict(list)
+        for ch in self.channels:
+            rows = [self.row_of[id(a)] for a in answers if a.channel == ch]
+            if not rows:
+                continue
+            fc = self.family_channels[ch]
+            X = self.X[ch][rows]
+            if ch.split("-")[0] in NN_CHANNELS:
+                key = (ch, "nn", exclude)
+                if key not in self._cache:
+                    self._cache[key] = self.channels[ch].model_log_theta(exclude)
+                lt, _, lbg = self._cache[key]
+                kept = [family_of(m) for m in fc.models if m not in exclude]
+                Sm = np.asarray(X @ lt.T).mean(axis=0)
+                base = float(np.asarray(X @ lbg).mean())
+                raw = np.full(len(fams), base)
+                fidx = {f: i for i, f in enumerate(fams)}
+                seen = np.zeros(len(fams), dtype=bool)
+                for v, f in zip(Sm, kept):
+                    j = fidx[f]
+                    raw[j] = v if not seen[j] else max(raw[j], v)
+                    seen[j] = True
+            else:
+                key = (ch, "family", exclude)
+                if key not in self._cache:
+                    self._cache[key] = fc.log_theta(fams, exclude, with_background=True)
+                S = np.asarray(X @ self._cache[key].T)
+                raw, base = S[:, :-1].mean(axis=0), float(S[:, -1].mean())
+            summ, _ = neutral_summary(raw, fc.present(ft, exclude), base)
+            parts[ch.split("-")[0]].append((summ, len(rows)))
+        fsumm: dict[str, np.ndarray] = {}
+        fcounts: dict[str, int] = {}
+        for fam, lst in parts.items():
+            n = sum(k for _, k in lst)
+            fsumm[fam] = sum(v * k for v, k in lst) / n
+            fcounts[fam] = n
+        if self.use_aligned:
+            ix = self.aligned
+            mask = np.array([m in exclude for m in ix.models], dtype=bool)
+            mfam = [family_of(m) for m in ix.models]
+            for ach in aligned_mod.CHANNELS:
+                sims = [self.aligned_sims[model][self.keys[a.key].id] for a in answers
+                        if aligned_mod.channel_of(a.family) == ach
+                        and self.keys[a.key].id in self.aligned_sims.get(model, {})]
+                got = aligned_mod.model_scores(sims, len(ix.models), mask, min_shared=ix.min_shared) if sims else None
+                if got is not None:
+                    fsumm[ach] = family_model.best_per_family(got[0], mfam, fams)
+                    fcounts[ach] = got[1]
+        return fsumm, fcounts
+
     def rows(self, budget: int | None = None, order: list[str] | None = None) -> list[Row]:
         """LOMO and LOCO rows for every model, for its full answer set and per source.
 
@@ -398,6 +486,9 @@ class Trainer:
             for name, ks in subsets.items():
                 r = self.summarise(m, ks, self.creators, lomo_ex)
                 r.subset, r.mode = name, "lomo"
+                if name == "all":
+                    r.fsumm, r.fcounts = self.family_summary(m, [a for a in answers if a.key in ks], lomo_ex)
+                    r.fsize = self.family_size(lomo_ex)
                 out.append(r)
                 r = self.summarise(m, ks, loco_labels, loco_ex, mode="loco")
                 r.subset, r.mode = name, "loco"
@@ -469,6 +560,87 @@ def fit_rejector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     return minimize(f, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
 
 
+def family_candidates(r: Row, creator: str, families: list[str], family_creator: dict[str, str]) -> list[int]:
+    """Indices of ``creator``'s families that still have a training model for row ``r``."""
+    assert r.fsize is not None
+    return [i for i, f in enumerate(families) if family_creator.get(f) == creator and r.fsize[i] > 0]
+
+
+def family_design(r: Row, cand: list[int]) -> np.ndarray:
+    assert r.fsize is not None
+    return family_model.design(r.fsumm, r.fcounts, cand, np.log(np.maximum(r.fsize, 1.0)))
+
+
+def fit_family_calibrator(rows: list[Row], families: list[str], family_creator: dict[str, str]
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """(w, v): a conditional logit over the true creator's families plus "a family not in
+    training", on LOMO rows (the held-out model's family may or may not remain in training),
+    then a Platt step (``v``) on its top probability for the same rows."""
+    from scipy.optimize import minimize
+    data = []
+    for r in rows:
+        if r.mode != "lomo" or r.fsize is None:
+            continue
+        cand = family_candidates(r, r.creator, families, family_creator)
+        true = families.index(family_of(r.model)) if family_of(r.model) in families else -1
+        data.append((family_design(r, cand), cand.index(true) if true in cand else len(cand)))
+    nf = family_model.N_FAMILY_DESIGN
+    if not data:
+        return np.zeros(nf), np.zeros(3)
+
+    def f(w):
+        nll, g = 0.0, np.zeros_like(w)
+        for F, y in data:
+            z = F @ w
+            zm = z.max()
+            e = np.exp(z - zm)
+            s = e.sum()
+            nll += -(z[y] - zm - math.log(s))
+            g += -(F[y] - (e / s) @ F)
+        return nll / len(data) + FAMILY_L2 * float(w @ w), g / len(data) + 2 * FAMILY_L2 * w
+
+    # channel weights >= 0 (evidence may be discounted, never reversed); size and bias free
+    bounds = [(0.0, None)] * (nf - 2) + [(None, None)] * 2
+    w = minimize(f, np.r_[np.full(nf - 2, 1.0), 0.0, 0.0], jac=True, method="L-BFGS-B", bounds=bounds).x
+    X, y = [], []
+    for F, t in data:
+        if len(F) < 2:
+            continue          # no family of the creator left in training: nothing to name
+        q = family_model.posterior(F, w)
+        best = int(np.argmax(q[:-1]))
+        X.append(family_model.platt_features(q[best], len(F) - 1))
+        y.append(float(best == t))
+    return w, fit_platt(np.array(X), np.array(y))
+
+
+def fit_platt(X: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> np.ndarray:
+    """Logistic regression of y on X (first column the bias, not penalised)."""
+    from scipy.optimize import minimize
+    if len(y) == 0 or len(set(y.tolist())) < 2:
+        return np.array([0.0, 1.0, 0.0])
+
+    def f(v):
+        z = np.clip(X @ v, -30, 30)
+        p = 1 / (1 + np.exp(-z))
+        nll = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).mean() + l2 * float(v[1:] @ v[1:])
+        return nll, X.T @ (p - y) / len(y) + np.r_[0.0, 2 * l2 * v[1:]]
+
+    return minimize(f, np.array([0.0, 1.0, 0.0]), jac=True, method="L-BFGS-B").x
+
+
+def family_guess(r: Row, creator: str, p_creator: float, wv: tuple[np.ndarray, np.ndarray], families: list[str],
+                 family_creator: dict[str, str]) -> tuple[str | None, float]:
+    """(family named, joint probability that creator and family are both right) for an
+    out-of-fold row; (None, 0) when no family of ``creator`` remains in training."""
+    cand = family_candidates(r, creator, families, family_creator)
+    if not cand:
+        return None, 0.0
+    w, v = wv
+    q = family_model.posterior(family_design(r, cand), w)
+    best = int(np.argmax(q[:-1]))
+    return families[cand[best]], p_creator * family_model.platt(family_model.platt_features(q[best], len(cand)), v)
+
+
 def creator_folds(creators: list[str], k: int = N_FOLDS) -> dict[str, int]:
     return {c: i % k for i, c in enumerate(sorted(creators))}
 
@@ -495,7 +667,8 @@ def group_folds(rows: list[Row], k: int = N_FOLDS) -> dict[str, int]:
     return stratified_group_folds({group_key(r.model): r.creator for r in rows}, k)
 
 
-def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
+def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None = None,
+              family_creator: dict[str, str] | None = None) -> list[dict[str, Any]]:
     """Out-of-fold predictions.
 
     The calibrator (channel weights) is fitted on LOMO rows of other alias-group
@@ -507,6 +680,8 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
     gfolds = group_folds(rows, CAL_FOLDS)
     w_group = [fit_calibrator([r for r in rows if r.mode == "lomo" and gfolds[group_key(r.model)] != k])
                for k in range(CAL_FOLDS)]
+    w_family = ([fit_family_calibrator([r for r in rows if gfolds[group_key(r.model)] != k], families, family_creator)
+                 for k in range(CAL_FOLDS)] if families and family_creator else None)
     preds: list[dict[str, Any]] = []
     for k in range(N_FOLDS):
         train = [r for r in rows if cfolds[r.creator] != k]
@@ -520,6 +695,12 @@ def cross_fit(rows: list[Row], creators: list[str]) -> list[dict[str, Any]]:
                           "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
                           "p_true": float(p[r.labels.index(r.creator)]) if r.creator in r.labels else None,
                           "p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
+            if w_family is not None and r.mode == "lomo" and r.fsize is not None:
+                fam, pf = family_guess(r, preds[-1]["top"][0], preds[-1]["p_top"], w_family[gfolds[group_key(r.model)]],
+                                       families, family_creator)
+                true = family_of(r.model)
+                preds[-1].update({"family": fam, "p_family": pf, "true_family": true,
+                                  "family_known": bool(true in families and r.fsize[families.index(true)] > 0)})
     return preds
 
 
@@ -589,6 +770,21 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
                       "lomo_unknown_rate": _mean([p["p_unknown"] >= t for p in lomo]),
                       "loco_unknown_rate": _mean([p["p_unknown"] >= t for p in loco])})
     out["unknown_threshold_sweep"] = sweep
+    fam = [p for p in lomo if "p_family" in p]
+    if fam:
+        right = [p["family"] is not None and p["family"] == p["true_family"] and p["top"][0] == p["creator"] for p in fam]
+        cr = [p for p, ok in zip(fam, [p["top"][0] == p["creator"] for p in fam]) if ok]
+        out["family"] = {
+            "lomo_models": len(fam),
+            "in_training": sum(p["family_known"] for p in fam),
+            # both the creator and its family named right; a family absent from training counts as wrong
+            "top1": _mean(right),
+            "top1_creator_right": _mean([p["family"] == p["true_family"] for p in cr]),
+            "top1_family_in_training": _mean([ok for p, ok in zip(fam, right) if p["family_known"]]),
+            "ece": ece([p["p_family"] for p in fam], right),
+            # what a perfectly calibrated guesser with these confidences would show (sampling error)
+            "ece_if_calibrated": bootstrap_interval([p["p_family"] for p in fam], right)["lomo_ece_if_calibrated"],
+        }
     if greeting_only is not None:
         # diagnostics: models whose only answer is to the greeting "hi" carry almost no signal
         lm = [p for p in lomo if p["model"] not in greeting_only]
@@ -687,7 +883,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     tr.model_providers = dict(providers) if use_provider else {}
     tr.fit_lexical()
     rows = tr.rows(budget, order)
-    preds = cross_fit(rows, tr.creators)
+    preds = cross_fit(rows, tr.creators, tr.families, tr.family_creator)
     known = {m: tr.known(m) for m in tr.eval_by_model}
     greeting_only = {m for m, ans in tr.eval_by_model.items()
                      if all(a.key.endswith(":greeting:hi") for a in ans)}
@@ -715,10 +911,12 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
     provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())
     arrays["provider_logp"] = provider_logp.astype(np.float32)
-    families = sorted({family_of(m) for m in tr.ds.model_creator})
-    fam_creator = {}
-    for m, c in tr.ds.model_creator.items():
-        fam_creator.setdefault(family_of(m), c)
+    families = tr.families
+    fam_creator = tr.family_creator
+    fw, fv = fit_family_calibrator(rows, families, fam_creator)
+    arrays["family_calibrator"] = fw.astype(np.float64)
+    arrays["family_platt"] = fv.astype(np.float64)
+    arrays["family_size"] = tr.family_size(frozenset()).astype(np.float32)
     channel_models: dict[str, list[list[str]]] = {}
     for name, ch in tr.channels.items():
         arrays[f"{name}.vocab"] = ch.vocab.astype(np.int32)
@@ -762,6 +960,8 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "reject_features": list(REJECT_FEATURES),
         "families": families,
         "family_creator": fam_creator,
+        "family_channels": list(family_model.FAMILY_CHANNELS),
+        "aligned_model_family": {m: family_of(m) for m in tr.aligned.models},
         "creator_models": n_models,
         "cutoff_probes": cutoff_kw,
         "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD},

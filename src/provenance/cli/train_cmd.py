@@ -114,6 +114,14 @@ def _render(f: dict) -> None:
             f"(their LOMO top-1 {_fmt(bg['greeting_only_lomo_top1'])}): LOMO top-1 {_fmt(bg['lomo_top1'])} over "
             f"{bg['lomo_models']} models, reported {_fmt(bg['lomo_reported_accuracy'])}; LOCO unknown "
             f"{_fmt(bg['loco_unknown_rate'])} over {bg['loco_models']}"))
+    fam = f.get("family")
+    if fam:
+        con.print(escape(
+            f"model family (LOMO, {fam['lomo_models']} models, {fam['in_training']} of whose family has another "
+            f"training model): creator and family both right {_fmt(fam['top1'])} "
+            f"({_fmt(fam['top1_family_in_training'])} where the family is in training; "
+            f"{_fmt(fam['top1_creator_right'])} when the creator is right); ECE of the family confidence {_fmt(fam['ece'])} "
+            f"(a perfectly calibrated guesser would show {_fmt((fam.get('ece_if_calibrated') or [None])[0])})"))
     t = Table(title="per source (LOMO, only that source's probes)")
     for c in ("source", "models", "top-1", "top-3", "LOCO unknown"):
         t.add_column(c)
