@@ -113,3 +113,14 @@ def test_artifact_without_family_calibrator_falls_back(trained):
     texts = {f"style.{p}": STYLES[("Google", "gemma-2")].format(w="maps", v="lamps") for p in PROMPTS[:5]}
     a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
     assert a.family["name"] == "Gemma 2" and a.family["calibrated"] is False
+
+
+def test_no_family_when_no_creator_is_named(trained):
+    """An `unknown` verdict names no creator, so it names no family of one either."""
+    out, probes, _ = trained
+    clf = TrainedClassifier.load(out, load_probeset(probes))
+    clf.thresholds["unknown"] = 0.0          # every transcript is then reported unknown
+    texts = {f"style.{p}": STYLES[("OpenAI", "gpt-4o")].format(w="maps", v="lamps") for p in PROMPTS}
+    a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
+    assert a.status == "unknown" and a.candidates[0].creator == "OpenAI"
+    assert a.family is None

@@ -360,7 +360,9 @@ class TrainedClassifier:
         if outside:
             reliability.append("answers claim a maker outside the training labels: " + ", ".join(outside))
 
-        if self.family_w is not None and self.family_v is not None and self.family_log_size is not None:
+        if creator == UNKNOWN:
+            family = None        # no creator named, so no family of it (the candidates stay listed)
+        elif self.family_w is not None and self.family_v is not None and self.family_log_size is not None:
             family = family_model.guess(fsumm, fcounts, self.families, self.family_creator, self.family_log_size,
                                         self.family_w, self.family_v, top, ptop)
         else:
