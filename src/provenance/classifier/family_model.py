@@ -90,6 +90,9 @@ def posterior(F: np.ndarray, w: np.ndarray) -> np.ndarray:
     return p / p.sum()
 
 
+# The unseen option's share (q[-1]) is not reported: it does not tell a model of a new family
+# from one of a known family (ROC AUC 0.30 on the 18 LOMO models whose family is absent from
+# training), though it keeps the candidates' probabilities honest on average.
 def guess(fsumm: Mapping[str, np.ndarray], counts: Mapping[str, int], families: Sequence[str],
           family_creator: Mapping[str, str], log_size: np.ndarray, w: np.ndarray, v: np.ndarray,
           creator: str, p_creator: float) -> dict[str, object] | None:
@@ -102,5 +105,5 @@ def guess(fsumm: Mapping[str, np.ndarray], counts: Mapping[str, int], families: 
     best = int(np.argmax(q[:-1]))
     given = platt(platt_features(q[best], len(cand)), v)
     return {"name": families[cand[best]], "confidence": round(float(p_creator * given), 4),
-            "given_creator": round(given, 4), "unseen_family": round(float(q[-1]), 4),
+            "given_creator": round(given, 4),
             "calibrated": True, "among": len(cand)}
