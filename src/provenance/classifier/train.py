@@ -503,17 +503,12 @@ class Trainer:
 
 
 # -- calibrator: conditional logit over the design matrix ------------------------------------------
-def fit_calibrator(rows: list[Row]) -> np.ndarray:
+def fit_conditional_logit(data: list[tuple[np.ndarray, int]], x0: np.ndarray, bounds: list[tuple[float | None, float | None]],
+                          l2: float) -> np.ndarray:
+    """Weights ``w`` maximising the mean log softmax(F @ w)[y] over ``data`` (rows of
+    (options x features) matrices ``F`` with the index ``y`` of the right option), minus
+    ``l2 * |w|^2``, within ``bounds``."""
     from scipy.optimize import minimize
-    data = []
-    for r in rows:
-        if r.creator not in r.labels:
-            continue
-        F = design(r.summ, r.counts, len(r.labels))
-        E = np.zeros((len(r.labels), 1)) if r.provider is None else r.provider.reshape(-1, 1)
-        data.append((np.hstack([F, E]), r.labels.index(r.creator)))
-    if not data:
-        return np.zeros(N_DESIGN + 1)
 
     def f(w):
         nll, g = 0.0, np.zeros_like(w)
@@ -525,14 +520,25 @@ def fit_calibrator(rows: list[Row]) -> np.ndarray:
             p = e / s
             nll += -(z[y] - zm - math.log(s))
             g += -(F[y] - p @ F)
-        nll = nll / len(data) + L2 * float(w @ w)
-        g = g / len(data) + 2 * L2 * w
+        nll = nll / len(data) + l2 * float(w @ w)
+        g = g / len(data) + 2 * l2 * w
         return nll, g
 
+    return minimize(f, x0, jac=True, method="L-BFGS-B", bounds=bounds).x
+
+
+def fit_calibrator(rows: list[Row]) -> np.ndarray:
+    data = []
+    for r in rows:
+        if r.creator not in r.labels:
+            continue
+        F = design(r.summ, r.counts, len(r.labels))
+        E = np.zeros((len(r.labels), 1)) if r.provider is None else r.provider.reshape(-1, 1)
+        data.append((np.hstack([F, E]), r.labels.index(r.creator)))
+    if not data:
+        return np.zeros(N_DESIGN + 1)
     # weights are kept >= 0: a channel's evidence may be discounted, never reversed
-    res = minimize(f, np.full(N_DESIGN + 1, 1.0), jac=True, method="L-BFGS-B",
-                   bounds=[(0.0, None)] * (N_DESIGN + 1))
-    return res.x
+    return fit_conditional_logit(data, np.full(N_DESIGN + 1, 1.0), [(0.0, None)] * (N_DESIGN + 1), L2)
 
 
 def row_posterior(r: Row, w: np.ndarray) -> np.ndarray:
@@ -576,7 +582,6 @@ def fit_family_calibrator(rows: list[Row], families: list[str], family_creator: 
     """(w, v): a conditional logit over the true creator's families plus "a family not in
     training", on LOMO rows (the held-out model's family may or may not remain in training),
     then a Platt step (``v``) on its top probability for the same rows."""
-    from scipy.optimize import minimize
     data = []
     for r in rows:
         if r.mode != "lomo" or r.fsize is None:
@@ -587,21 +592,9 @@ def fit_family_calibrator(rows: list[Row], families: list[str], family_creator: 
     nf = family_model.N_FAMILY_DESIGN
     if not data:
         return np.zeros(nf), np.zeros(3)
-
-    def f(w):
-        nll, g = 0.0, np.zeros_like(w)
-        for F, y in data:
-            z = F @ w
-            zm = z.max()
-            e = np.exp(z - zm)
-            s = e.sum()
-            nll += -(z[y] - zm - math.log(s))
-            g += -(F[y] - (e / s) @ F)
-        return nll / len(data) + FAMILY_L2 * float(w @ w), g / len(data) + 2 * FAMILY_L2 * w
-
     # channel weights >= 0 (evidence may be discounted, never reversed); size and bias free
-    bounds = [(0.0, None)] * (nf - 2) + [(None, None)] * 2
-    w = minimize(f, np.r_[np.full(nf - 2, 1.0), 0.0, 0.0], jac=True, method="L-BFGS-B", bounds=bounds).x
+    w = fit_conditional_logit(data, np.r_[np.full(nf - 2, 1.0), 0.0, 0.0],
+                              [(0.0, None)] * (nf - 2) + [(None, None)] * 2, FAMILY_L2)
     X, y = [], []
     for F, t in data:
         if len(F) < 2:
