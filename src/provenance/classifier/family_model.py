@@ -5,7 +5,7 @@ training data does not hold? Per candidate family (the creator's families in
 training) the evidence is, per channel, a centred family score: the naive-Bayes
 channels' family log-likelihoods, the nearest-model channels' best model of the
 family, and the aligned channels' best reference model of the family. A
-conditional logit over ``[S, S*log1p(n)]`` per channel, plus the log of the
+conditional logit over ``[S, S*log1p(n), vote]`` per channel, plus the log of the
 family's number of training models, chooses among the candidates and one more
 option, "a family not in training", whose only feature is a bias. The weights are
 fitted on leave-one-model-out rows (train.py), so an unseen model's family is
@@ -25,7 +25,6 @@ import numpy as np
 FAMILY_CHANNELS = ("identity", "refusal", "cutoff", "style", "aligned_style", "aligned_other")
 PER_CHANNEL = 3
 N_FAMILY_DESIGN = PER_CHANNEL * len(FAMILY_CHANNELS) + 2   # channel columns, log family size, "unseen" bias
-UNSEEN = "(a family not in training)"
 
 
 def neutral(raw: np.ndarray, present: np.ndarray) -> np.ndarray:
