@@ -153,8 +153,12 @@ def creator_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], creators: Sequ
     reference model), or None when nothing compares. Labels without a reference model get
     the present labels' mean (no information)."""
     got = model_scores(sims, n_models, exclude, min_shared=min_shared)
-    if got is None:
-        return None
+    return None if got is None else label_scores(got, creators, labels, top=top, clip=clip)
+
+
+def label_scores(got: tuple[np.ndarray, int], creators: Sequence[str], labels: Sequence[str], *,
+                 top: int = TOP, clip: float = CLIP) -> tuple[np.ndarray, int, int] | None:
+    """``creator_scores`` from ``model_scores``'s result, for a caller that needs both."""
     score, used = got
     by_label: dict[str, list[float]] = {}
     for i in np.flatnonzero(np.isfinite(score)):

@@ -247,12 +247,14 @@ class TrainedClassifier:
         fcounts = dict(counts)
         for ach, lst in sims.items():
             ix = self.aligned
-            got = aligned_mod.creator_scores(lst, ix.creators, len(ix.models), self.labels, **ix.params())
+            ms = aligned_mod.model_scores(lst, len(ix.models), min_shared=ix.min_shared)
+            if ms is None:
+                continue
+            got = aligned_mod.label_scores(ms, ix.creators, self.labels, top=ix.top, clip=ix.clip)
             if got is not None:
                 summ[ach], counts[ach], j = got
                 nearest[ach] = ix.models[j]
-            ms = aligned_mod.model_scores(lst, len(ix.models), min_shared=ix.min_shared)
-            if ms is not None and self.family_w is not None:
+            if self.family_w is not None:
                 fsumm[ach] = family_model.best_per_family(ms[0], self.aligned_family, self.families)
                 fcounts[ach] = ms[1]
         n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
