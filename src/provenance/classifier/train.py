@@ -243,15 +243,22 @@ class Trainer:
                 out[m][pid] = s
         return out
 
-    def _aligned_summary(self, model: str, answers: list[Any], labels: list[str],
-                         exclude: frozenset[str]) -> tuple[np.ndarray, int] | None:
+    def _aligned_model_scores(self, model: str, answers: list[Any], exclude: frozenset[str]
+                              ) -> tuple[np.ndarray, int] | None:
+        """``aligned.model_scores`` of these answers of ``model``, the models in ``exclude`` masked out."""
         ix = self.aligned
         sims = [self.aligned_sims[model][self.keys[a.key].id] for a in answers
                 if self.keys[a.key].id in self.aligned_sims.get(model, {})]
         if not sims:
             return None
         mask = np.array([m in exclude for m in ix.models], dtype=bool)
-        got = aligned_mod.creator_scores(sims, ix.creators, len(ix.models), labels, mask, **ix.params())
+        return aligned_mod.model_scores(sims, len(ix.models), mask, min_shared=ix.min_shared)
+
+    def _aligned_summary(self, model: str, answers: list[Any], labels: list[str],
+                         exclude: frozenset[str]) -> tuple[np.ndarray, int] | None:
+        ms = self._aligned_model_scores(model, answers, exclude)
+        ix = self.aligned
+        got = None if ms is None else aligned_mod.label_scores(ms, ix.creators, labels, top=ix.top, clip=ix.clip)
         return None if got is None else (got[0], got[1])
 
     # -- claims ---------------------------------------------------------------------------
@@ -302,29 +309,63 @@ class Trainer:
                 self.row_of[id(a)] = i
 
     # -- one row's summaries ----------------------------------------------------------------
-    def _theta(self, fam: str, labels: tuple[str, ...], exclude: frozenset[str]) -> np.ndarray:
-        key = (fam, labels, exclude)
+    def _theta(self, fam: str, labels: tuple[str, ...], exclude: frozenset[str],
+               by_family: bool = False) -> np.ndarray:
+        key = (fam, labels, exclude, by_family)
         if key not in self._cache:
             if fam == "claim":
                 self._cache[key] = self.claim_loglik(list(labels), exclude)
             else:
-                self._cache[key] = self.channels[fam].log_theta(list(labels), exclude, with_background=True)
+                chans = self.family_channels if by_family else self.channels
+                self._cache[key] = chans[fam].log_theta(list(labels), exclude, with_background=True)
         return self._cache[key]
 
-    def _nn_summary(self, fam: str, rows: list[int], labels: list[str], exclude: frozenset[str]) -> np.ndarray:
+    def _nn_summary(self, fam: str, rows: list[int], labels: list[str], exclude: frozenset[str],
+                    by_family: bool = False) -> np.ndarray:
         key = (fam, "nn", exclude)
         if key not in self._cache:
             self._cache[key] = self.channels[fam].model_log_theta(exclude)
         lt, creators, lbg = self._cache[key]
+        # a label scores as its best-fitting model; labels are creators, or model families
+        groups = [family_of(m) for m in self.channels[fam].models if m not in exclude] if by_family else creators
         X = self.X[fam][rows]
         Sm = np.asarray(X @ lt.T).mean(axis=0)
         base = float(np.asarray(X @ lbg).mean())
         out = np.full(len(labels), base)
         for j, lab in enumerate(labels):
-            vals = [Sm[i] for i, c in enumerate(creators) if c == lab]
+            vals = [Sm[i] for i, c in enumerate(groups) if c == lab]
             if vals:
                 out[j] = max(vals)
-        return neutral_summary(out, self.channels[fam].present(labels, exclude), base)
+        chans = self.family_channels if by_family else self.channels
+        return neutral_summary(out, chans[fam].present(labels, exclude), base)
+
+    def _channel_summaries(self, answers: list[Any], labels: list[str], exclude: frozenset[str],
+                           by_family: bool = False
+                           ) -> tuple[dict[str, np.ndarray], dict[str, int], dict[str, float]]:
+        """Per probe family (identity, refusal, cutoff, style), the answers' centred scores over
+        ``labels`` (creators, or model families with ``by_family``), the answers behind them and
+        the best label's fit over the background."""
+        lab_t = tuple(labels)
+        chans = self.family_channels if by_family else self.channels
+        parts: dict[str, list[tuple[np.ndarray, int, float]]] = defaultdict(list)
+        for ch in self.channels:
+            rows = [self.row_of[id(a)] for a in answers if a.channel == ch]
+            if not rows:
+                continue
+            if ch.split("-")[0] in NN_CHANNELS:
+                summ, fit = self._nn_summary(ch, rows, labels, exclude, by_family)
+            else:
+                S = np.asarray((self.X[ch][rows] @ self._theta(ch, lab_t, exclude, by_family).T))
+                raw = S[:, :-1].mean(axis=0)
+                summ, fit = neutral_summary(raw, chans[ch].present(labels, exclude), float(S[:, -1].mean()))
+            parts[ch.split("-")[0]].append((summ, len(rows), fit))
+        summs, counts, fits = {}, {}, {}
+        for fam, lst in parts.items():
+            n = sum(k for _, k, _ in lst)
+            summs[fam] = sum(v * k for v, k, _ in lst) / n
+            counts[fam] = n
+            fits[fam] = sum(f * k for _, k, f in lst) / n
+        return summs, counts, fits
 
     def summarise(self, model: str, keys: set[str], labels: list[str], exclude: frozenset[str],
                   mode: str = "lomo") -> Row:
@@ -332,23 +373,7 @@ class Trainer:
         lab_t = tuple(labels)
         cidx = {c: i for i, c in enumerate(CLAIM_LABELS)}
         answers = [a for a in self.eval_by_model.get(model, []) if a.key in keys]
-        parts: dict[str, list[tuple[np.ndarray, int]]] = defaultdict(list)
-        for ch in self.channels:
-            rows = [self.row_of[id(a)] for a in answers if a.channel == ch]
-            if not rows:
-                continue
-            if ch.split("-")[0] in NN_CHANNELS:
-                summ, fit = self._nn_summary(ch, rows, labels, exclude)
-            else:
-                S = np.asarray((self.X[ch][rows] @ self._theta(ch, lab_t, exclude).T))
-                raw = S[:, :-1].mean(axis=0)
-                summ, fit = neutral_summary(raw, self.channels[ch].present(labels, exclude), float(S[:, -1].mean()))
-            parts[ch.split("-")[0]].append((summ, len(rows), fit))
-        for fam, lst in parts.items():
-            n = sum(k for _, k, _ in lst)
-            row.summ[fam] = sum(v * k for v, k, _ in lst) / n
-            row.counts[fam] = n
-            row.fit[fam] = sum(f * k for _, k, f in lst) / n
+        row.summ, row.counts, row.fit = self._channel_summaries(answers, labels, exclude)
         claims = [a.claim for a in answers if a.family == "identity" and a.claim is not None
                   and (a.key.split(":")[1] != "greeting" or a.claim != "none")]
         if claims:
@@ -403,52 +428,12 @@ class Trainer:
         inference: naive-Bayes family log-likelihoods, the best model of each family in the
         nearest-model and aligned channels), and the answers behind each."""
         fams = self.families
-        ft = tuple(fams)
-        parts: dict[str, list[tuple[np.ndarray, int]]] = defaultdict(list)
-        for ch in self.channels:
-            rows = [self.row_of[id(a)] for a in answers if a.channel == ch]
-            if not rows:
-                continue
-            fc = self.family_channels[ch]
-            X = self.X[ch][rows]
-            if ch.split("-")[0] in NN_CHANNELS:
-                key = (ch, "nn", exclude)
-                if key not in self._cache:
-                    self._cache[key] = self.channels[ch].model_log_theta(exclude)
-                lt, _, lbg = self._cache[key]
-                kept = [family_of(m) for m in fc.models if m not in exclude]
-                Sm = np.asarray(X @ lt.T).mean(axis=0)
-                base = float(np.asarray(X @ lbg).mean())
-                raw = np.full(len(fams), base)
-                fidx = {f: i for i, f in enumerate(fams)}
-                seen = np.zeros(len(fams), dtype=bool)
-                for v, f in zip(Sm, kept):
-                    j = fidx[f]
-                    raw[j] = v if not seen[j] else max(raw[j], v)
-                    seen[j] = True
-            else:
-                key = (ch, "family", exclude)
-                if key not in self._cache:
-                    self._cache[key] = fc.log_theta(fams, exclude, with_background=True)
-                S = np.asarray(X @ self._cache[key].T)
-                raw, base = S[:, :-1].mean(axis=0), float(S[:, -1].mean())
-            summ, _ = neutral_summary(raw, fc.present(ft, exclude), base)
-            parts[ch.split("-")[0]].append((summ, len(rows)))
-        fsumm: dict[str, np.ndarray] = {}
-        fcounts: dict[str, int] = {}
-        for fam, lst in parts.items():
-            n = sum(k for _, k in lst)
-            fsumm[fam] = sum(v * k for v, k in lst) / n
-            fcounts[fam] = n
+        fsumm, fcounts, _ = self._channel_summaries(answers, fams, exclude, by_family=True)
         if self.use_aligned:
-            ix = self.aligned
-            mask = np.array([m in exclude for m in ix.models], dtype=bool)
-            mfam = [family_of(m) for m in ix.models]
+            mfam = [family_of(m) for m in self.aligned.models]
             for ach in aligned_mod.CHANNELS:
-                sims = [self.aligned_sims[model][self.keys[a.key].id] for a in answers
-                        if aligned_mod.channel_of(a.family) == ach
-                        and self.keys[a.key].id in self.aligned_sims.get(model, {})]
-                got = aligned_mod.model_scores(sims, len(ix.models), mask, min_shared=ix.min_shared) if sims else None
+                got = self._aligned_model_scores(model, [a for a in answers if aligned_mod.channel_of(a.family) == ach],
+                                                 exclude)
                 if got is not None:
                     fsumm[ach] = family_model.best_per_family(got[0], mfam, fams)
                     fcounts[ach] = got[1]
