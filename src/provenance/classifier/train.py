@@ -532,23 +532,29 @@ def row_posterior(r: Row, w: np.ndarray) -> np.ndarray:
     return posterior(design(r.summ, r.counts, len(r.labels)), w[:N_DESIGN], extra)
 
 
-def fit_rejector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+def fit_logistic(X: np.ndarray, y: np.ndarray, sw: np.ndarray, x0: np.ndarray, l2: float = 0.01) -> np.ndarray:
+    """Weighted logistic regression of y on X (first column the bias, not penalised);
+    ``x0`` when y holds a single class."""
     from scipy.optimize import minimize
     if len(set(y.tolist())) < 2:
-        return np.zeros(X.shape[1])
-    wpos = 0.5 / max(1, y.sum())
-    wneg = 0.5 / max(1, (1 - y).sum())
-    sw = np.where(y == 1, wpos, wneg)
+        return x0
 
     def f(v):
         z = np.clip(X @ v, -50, 50)
         p = 1 / (1 + np.exp(-z))
-        nll = -(sw * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum() + 0.01 * float(v[1:] @ v[1:])
+        nll = -(sw * (y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))).sum() + l2 * float(v[1:] @ v[1:])
         g = X.T @ (sw * (p - y))
-        g[1:] += 0.02 * v[1:]
+        g[1:] += 2 * l2 * v[1:]
         return nll, g
 
-    return minimize(f, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+    return minimize(f, x0, jac=True, method="L-BFGS-B").x
+
+
+def fit_rejector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The unknown decision: class-balanced logistic regression (LOCO rows against LOMO rows)."""
+    wpos = 0.5 / max(1, y.sum())
+    wneg = 0.5 / max(1, (1 - y).sum())
+    return fit_logistic(X, y, np.where(y == 1, wpos, wneg), np.zeros(X.shape[1]))
 
 
 def family_candidates(r: Row, creator: str, families: list[str], family_creator: dict[str, str]) -> list[int]:
@@ -588,22 +594,8 @@ def fit_family_calibrator(rows: list[Row], families: list[str], family_creator: 
         best = int(np.argmax(q[:-1]))
         X.append(family_model.platt_features(q[best], len(F) - 1))
         y.append(float(best == t))
-    return w, fit_platt(np.array(X), np.array(y))
-
-
-def fit_platt(X: np.ndarray, y: np.ndarray, l2: float = 1e-2) -> np.ndarray:
-    """Logistic regression of y on X (first column the bias, not penalised)."""
-    from scipy.optimize import minimize
-    if len(y) == 0 or len(set(y.tolist())) < 2:
-        return np.array([0.0, 1.0, 0.0])
-
-    def f(v):
-        z = np.clip(X @ v, -30, 30)
-        p = 1 / (1 + np.exp(-z))
-        nll = -(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12)).mean() + l2 * float(v[1:] @ v[1:])
-        return nll, X.T @ (p - y) / len(y) + np.r_[0.0, 2 * l2 * v[1:]]
-
-    return minimize(f, np.array([0.0, 1.0, 0.0]), jac=True, method="L-BFGS-B").x
+    Xa, ya = np.array(X).reshape(len(X), 3), np.array(y)
+    return w, fit_logistic(Xa, ya, np.full(len(ya), 1.0 / max(1, len(ya))), np.array([0.0, 1.0, 0.0]))
 
 
 def family_guess(r: Row, creator: str, p_creator: float, wv: tuple[np.ndarray, np.ndarray], families: list[str],
