@@ -90,6 +90,9 @@ def test_eval_reports_family_figures(trained):
     assert fam["lomo_models"] == 12 and fam["in_training"] == 12
     assert 0.0 <= fam["top1"] <= fam["top1_family_in_training"] <= 1.0
     assert 0.0 <= fam["ece"] <= 1.0
+    assert 0 <= fam["reported_models"] <= fam["lomo_models"]
+    if fam["reported_models"]:
+        assert 0.0 <= fam["top1_reported"] <= 1.0 and 0.0 <= fam["ece_reported"] <= 1.0
 
 
 def test_family_guess_names_the_family_that_writes_alike(trained):

@@ -755,6 +755,14 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
             # what a perfectly calibrated guesser with these confidences would show (sampling error)
             "ece_if_calibrated": bootstrap_interval([p["p_family"] for p in fam], right)["lomo_ece_if_calibrated"],
         }
+        # what a user sees: an unknown verdict names no family, so these count named verdicts only
+        named = [(p["p_family"], ok) for p, ok in zip(fam, right) if not rej(p)]
+        out["family"]["reported_models"] = len(named)
+        if named:
+            nc, ny = [c for c, _ in named], [ok for _, ok in named]
+            out["family"].update({
+                "top1_reported": _mean(ny), "ece_reported": ece(nc, ny),
+                "ece_reported_if_calibrated": bootstrap_interval(nc, ny)["lomo_ece_if_calibrated"]})
     if greeting_only is not None:
         # diagnostics: models whose only answer is to the greeting "hi" carry almost no signal
         lm = [p for p in lomo if p["model"] not in greeting_only]

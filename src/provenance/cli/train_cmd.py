@@ -122,6 +122,11 @@ def _render(f: dict) -> None:
             f"({_fmt(fam['top1_family_in_training'])} where the family is in training; "
             f"{_fmt(fam['top1_creator_right'])} when the creator is right); ECE of the family confidence {_fmt(fam['ece'])} "
             f"(a perfectly calibrated guesser would show {_fmt((fam.get('ece_if_calibrated') or [None])[0])})"))
+        if fam.get("reported_models"):
+            con.print(escape(
+                f"  among the {fam['reported_models']} models given a named verdict (an unknown verdict names no "
+                f"family): both right {_fmt(fam['top1_reported'])}, ECE {_fmt(fam['ece_reported'])} (perfectly "
+                f"calibrated: {_fmt((fam.get('ece_reported_if_calibrated') or [None])[0])})"))
     t = Table(title="per source (LOMO, only that source's probes)")
     for c in ("source", "models", "top-1", "top-3", "LOCO unknown"):
         t.add_column(c)
