@@ -73,6 +73,21 @@ def design(fsumm: Mapping[str, np.ndarray], counts: Mapping[str, int], cand: Seq
     return F
 
 
+def candidates(families: Sequence[str], family_creator: Mapping[str, str], creator: str,
+               sizes: np.ndarray | None = None) -> list[int]:
+    """Indices of ``creator``'s families (with ``sizes``, those with a training model left)."""
+    return [i for i, f in enumerate(families)
+            if family_creator.get(f) == creator and (sizes is None or sizes[i] > 0)]
+
+
+def top(F: np.ndarray, w: np.ndarray) -> tuple[int, float]:
+    """(index of the most probable candidate family, its probability); the unseen option
+    (the last row of ``F``) is never named."""
+    q = posterior(F, w)
+    best = int(np.argmax(q[:-1]))
+    return best, float(q[best])
+
+
 def platt_features(q_top: float, n_candidates: int) -> np.ndarray:
     q = min(max(float(q_top), 1e-4), 1 - 1e-4)
     return np.array([1.0, np.log(q / (1 - q)), np.log(max(1, n_candidates))])
@@ -97,12 +112,11 @@ def guess(fsumm: Mapping[str, np.ndarray], counts: Mapping[str, int], families: 
           creator: str, p_creator: float) -> dict[str, object] | None:
     """The family guess for ``creator`` (named with probability ``p_creator``), or None when
     the training data holds no family of that creator."""
-    cand = [i for i, f in enumerate(families) if family_creator.get(f) == creator]
+    cand = candidates(families, family_creator, creator)
     if not cand:
         return None
-    q = posterior(design(fsumm, counts, cand, log_size), w)
-    best = int(np.argmax(q[:-1]))
-    given = platt(platt_features(q[best], len(cand)), v)
+    best, q_best = top(design(fsumm, counts, cand, log_size), w)
+    given = platt(platt_features(q_best, len(cand)), v)
     return {"name": families[cand[best]], "confidence": round(float(p_creator * given), 4),
             "given_creator": round(given, 4),
             "calibrated": True, "among": len(cand)}

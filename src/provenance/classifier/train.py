@@ -560,7 +560,7 @@ def fit_rejector(X: np.ndarray, y: np.ndarray) -> np.ndarray:
 def family_candidates(r: Row, creator: str, families: list[str], family_creator: dict[str, str]) -> list[int]:
     """Indices of ``creator``'s families that still have a training model for row ``r``."""
     assert r.fsize is not None
-    return [i for i, f in enumerate(families) if family_creator.get(f) == creator and r.fsize[i] > 0]
+    return family_model.candidates(families, family_creator, creator, r.fsize)
 
 
 def family_design(r: Row, cand: list[int]) -> np.ndarray:
@@ -590,9 +590,8 @@ def fit_family_calibrator(rows: list[Row], families: list[str], family_creator: 
     for F, t in data:
         if len(F) < 2:
             continue          # no family of the creator left in training: nothing to name
-        q = family_model.posterior(F, w)
-        best = int(np.argmax(q[:-1]))
-        X.append(family_model.platt_features(q[best], len(F) - 1))
+        best, q_best = family_model.top(F, w)
+        X.append(family_model.platt_features(q_best, len(F) - 1))
         y.append(float(best == t))
     Xa, ya = np.array(X).reshape(len(X), 3), np.array(y)
     return w, fit_logistic(Xa, ya, np.full(len(ya), 1.0 / max(1, len(ya))), np.array([0.0, 1.0, 0.0]))
@@ -606,9 +605,8 @@ def family_guess(r: Row, creator: str, p_creator: float, wv: tuple[np.ndarray, n
     if not cand:
         return None, 0.0
     w, v = wv
-    q = family_model.posterior(family_design(r, cand), w)
-    best = int(np.argmax(q[:-1]))
-    return families[cand[best]], p_creator * family_model.platt(family_model.platt_features(q[best], len(cand)), v)
+    best, q_best = family_model.top(family_design(r, cand), w)
+    return families[cand[best]], p_creator * family_model.platt(family_model.platt_features(q_best, len(cand)), v)
 
 
 def creator_folds(creators: list[str], k: int = N_FOLDS) -> dict[str, int]:
@@ -743,7 +741,7 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
     fam = [p for p in lomo if "p_family" in p]
     if fam:
         right = [p["family"] is not None and p["family"] == p["true_family"] and p["top"][0] == p["creator"] for p in fam]
-        cr = [p for p, ok in zip(fam, [p["top"][0] == p["creator"] for p in fam]) if ok]
+        cr = [p for p in fam if p["top"][0] == p["creator"]]
         out["family"] = {
             "lomo_models": len(fam),
             "in_training": sum(p["family_known"] for p in fam),
