@@ -30,12 +30,19 @@ SOURCE_FAMILY = {
 ALIASES = {
     "claude-bedrock": "claude-2",
     "gpt-3.5-turbo": "gpt-3.5-turbo",
+    # GPT-4 Turbo's preview snapshots (the gpt-4-turbo-preview alias), not GPT-4's
+    "gpt-4-1106-preview": "gpt-4-turbo",
+    "gpt-4-0125-preview": "gpt-4-turbo",
+    # one model under two naming orders (Arena-Hard / AlpacaEval)
+    "internlm2-chat-20b-ppo": "internlm2-20b-chat",
+    # an updated checkpoint of V3.1, as kimi-k2-0905 is of kimi-k2
+    "deepseek-v3.1-terminus": "deepseek-chat-v3.1",
 }
 
 _STRIP = (
     re.compile(r"[:@].*$"),                                # :free, @provider
     re.compile(r"-(?:20\d\d-?\d\d-?\d\d|\d{4}(?:-\d\d)?|\d\d-\d\d)(?=$|-)"),  # dated snapshots -0613, -20240229, -2024-05-13, -02-15
-    re.compile(r"-(?:preview|latest|exp|api|bedrock|turbo-preview)(?=$|-)"),
+    re.compile(r"-(?:preview|latest|exp|api|bedrock)(?=$|-)"),
     re.compile(r"-(?:chat|instruct|it|hf)$"),
 )
 
