@@ -131,6 +131,46 @@ def test_cli_train_and_eval_json(trained, tmp_path, capsys):
     assert e.value.code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["budget"] == 3 and "lomo_top1" in doc and "confusion" in doc
+    spread = doc["deal_spread"]        # --deals defaults to 10
+    assert spread["deals"] == 10
+    for key in ("lomo_top1", "lomo_ece", "lomo_log_loss"):
+        lo, mean, hi = spread[key]
+        assert lo <= mean <= hi
+
+
+def test_eval_deals_zero_skips_the_spread(trained, capsys):
+    from provenance.cli import main
+    _, probes, _ = trained
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", str(probes.parent / "corpus"), "--probes", str(probes), "--json", "--deals", "0"])
+    assert e.value.code == 0
+    assert "deal_spread" not in json.loads(capsys.readouterr().out)
+
+
+def test_eval_prints_the_deal_spread(trained, capsys):
+    from provenance.cli import main
+    _, probes, _ = trained
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", str(probes.parent / "corpus"), "--probes", str(probes), "--deals", "2"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "over 2 random deals of the calibrator's folds: LOMO top-1" in out
+
+
+def test_seeded_fold_deals_keep_groups_whole_and_creators_spread():
+    from collections import Counter
+
+    from provenance.classifier.train import stratified_group_folds
+    groups = {f"{c}-{i}": c for c in ("A", "B", "C") for i in range(7)}
+    assert stratified_group_folds(groups, 5) == stratified_group_folds(groups, 5, None)
+    deals = [stratified_group_folds(groups, 5, seed) for seed in range(1, 6)]
+    for d in [stratified_group_folds(groups, 5)] + deals:
+        assert set(d) == set(groups) and set(d.values()) <= set(range(5))
+        for c in "ABC":    # a creator's 7 groups over 5 folds: 1 or 2 in each
+            per_fold = Counter(f for g, f in d.items() if groups[g] == c)
+            assert sorted(per_fold.values()) == [1, 1, 1, 2, 2]
+    assert deals[0] == stratified_group_folds(groups, 5, 1)      # a seed is reproducible
+    assert len({tuple(sorted(d.items())) for d in deals}) > 1    # and seeds differ
 
 
 def test_content_independent_channels_are_added(trained, monkeypatch):

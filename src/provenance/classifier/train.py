@@ -48,6 +48,7 @@ REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
 MATCH_THRESHOLD = 0.6    # calibrated top probability at or above -> "match", else "ambiguous"
 N_FOLDS = 5
 CAL_FOLDS = 5            # alias-group folds of the calibrator's cross-fitting (it is cheap to refit)
+DEALS = 10               # random re-deals of those folds whose spread train and eval report
 MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to be one of its references
 PRIOR_ANSWERS = 10       # pseudo-answers at chance accuracy when ranking probes (probe_order)
 NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
@@ -623,29 +624,41 @@ def fit_combiner(rows: list[Row]) -> tuple[np.ndarray, np.ndarray]:
     return w, fit_rejector(np.array(X), np.array(y))
 
 
-def stratified_group_folds(group_creator: dict[str, str], k: int = N_FOLDS) -> dict[str, int]:
+def stratified_group_folds(group_creator: dict[str, str], k: int = N_FOLDS,
+                           seed: int | None = None) -> dict[str, int]:
     """Folds over alias groups (a model with its variants), the unit LOMO leaves out, dealt
     creator by creator so that a creator's groups fall in different folds: a held-out model's
-    creator then keeps its other models in training, as in exact leave-one-model-out."""
-    order = sorted(group_creator, key=lambda g: (group_creator[g], g))
-    return {g: i % k for i, g in enumerate(order)}
+    creator then keeps its other models in training, as in exact leave-one-model-out.
+
+    ``seed`` None deals the groups in name order (the reported figures); a seed deals them
+    in a random order within each creator from a random first fold (``deal_spread``)."""
+    if seed is None:
+        order = sorted(group_creator, key=lambda g: (group_creator[g], g))
+        return {g: i % k for i, g in enumerate(order)}
+    rng = np.random.default_rng(seed)
+    names = sorted(group_creator)
+    rank = dict(zip(names, rng.permutation(len(names))))
+    order = sorted(names, key=lambda g: (group_creator[g], rank[g]))
+    first = int(rng.integers(k))
+    return {g: (first + i) % k for i, g in enumerate(order)}
 
 
-def group_folds(rows: list[Row], k: int = N_FOLDS) -> dict[str, int]:
-    return stratified_group_folds({group_key(r.model): r.creator for r in rows}, k)
+def group_folds(rows: list[Row], k: int = N_FOLDS, seed: int | None = None) -> dict[str, int]:
+    return stratified_group_folds({group_key(r.model): r.creator for r in rows}, k, seed)
 
 
 def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None = None,
-              family_creator: dict[str, str] | None = None) -> list[dict[str, Any]]:
+              family_creator: dict[str, str] | None = None, deal: int | None = None) -> list[dict[str, Any]]:
     """Out-of-fold predictions.
 
     The calibrator (channel weights) is fitted on LOMO rows of other alias-group
     folds, the same situation LOMO scores: an unseen model of a creator that may
     be known. The rejector (the unknown decision) is fitted on creator folds, so
     a row's creator is never among its training creators, as LOCO requires.
+    ``deal``: the seed of the calibrator's fold deal (None: name order).
     """
     cfolds = creator_folds(creators)
-    gfolds = group_folds(rows, CAL_FOLDS)
+    gfolds = group_folds(rows, CAL_FOLDS, deal)
     w_group = [fit_calibrator([r for r in rows if r.mode == "lomo" and gfolds[group_key(r.model)] != k])
                for k in range(CAL_FOLDS)]
     w_family = ([fit_family_calibrator([r for r in rows if gfolds[group_key(r.model)] != k], families, family_creator)
@@ -806,6 +819,23 @@ def _mean(xs: list[bool]) -> float | None:
     return round(float(np.mean(xs)), 4) if xs else None
 
 
+def deal_spread(rows: list[Row], creators: list[str], known: dict[str, bool], deals: int) -> dict[str, Any]:
+    """How much the LOMO figures move when only the calibrator's alias-group folds are dealt
+    differently (``deals`` random deals; the channels' scores stay as they are). On ~170
+    models a fold deal alone moves ECE by a few hundredths, so one deal's ECE is not a figure
+    to tune against. Each entry is [min, mean, max] over the deals."""
+    got: dict[str, list[float]] = {"lomo_top1": [], "lomo_ece": [], "lomo_log_loss": []}
+    for seed in range(1, deals + 1):
+        f = figures(cross_fit(rows, creators, deal=seed), known)
+        for key, vals in got.items():
+            if f.get(key) is not None:
+                vals.append(float(f[key]))
+    out: dict[str, Any] = {"deals": deals}
+    for key, vals in got.items():
+        out[key] = [round(min(vals), 4), round(float(np.mean(vals)), 4), round(max(vals), 4)] if vals else None
+    return out
+
+
 def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Probes ordered by information per token: single-answer LOMO accuracy gain / budget."""
     creators = tr.creators
@@ -839,7 +869,7 @@ def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> li
 def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: Path | str | None = None,
                  log: Callable[[str], None] | None = None, budget: int | None = None,
                  order: list[str] | None = None, use_provider: bool = True,
-                 use_aligned: bool = True) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
+                 use_aligned: bool = True, deals: int = 0) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
     t0 = time.time()
     ps = load_probeset(probes)
     records = load_records(corpus, extra)
@@ -864,6 +894,9 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     greeting_only = {m for m, ans in tr.eval_by_model.items()
                      if all(a.key.endswith(":greeting:hi") for a in ans)}
     figs = figures(preds, known, greeting_only)
+    if deals:
+        _log(f"re-dealing the calibrator's folds {deals} times", log)
+        figs["deal_spread"] = deal_spread(rows, tr.creators, known, deals)
     figs["train_seconds"] = round(time.time() - t0, 1)
     return tr, rows, preds, figs
 

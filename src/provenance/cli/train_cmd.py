@@ -32,12 +32,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the creator classifier on the corpus; writes manifest.json + arrays.npz."""
         _check_corpus(corpus)
-        from ..classifier.train import export, run_training
+        from ..classifier.train import DEALS, export, run_training
         log = None if quiet else _log
-        tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log)
+        tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log, deals=DEALS)
         export(tr, rows, preds, figs, out, log=log)
         typer.echo(f"trained on {len(tr.ds.model_creator)} models, {len(tr.creators)} creators -> {out}")
         typer.echo(_headline(figs))
+        if _spread(figs):
+            typer.echo(_spread(figs))
 
     @app.command("eval")
     def evaluate(
@@ -49,6 +51,8 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
         without_api: bool = typer.Option(False, "--without-api", help="Leave out the API-surface evidence the corpus holds (the upstream provider a router names), to compare with and without it."),
         without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
+        # 10 is train.DEALS, not imported here so that --help stays fast
+        deals: int = typer.Option(10, "--deals", min=0, help="Also re-deal the calibrator's alias-group folds N times at random and report the spread of top-1, ECE and log loss (cheap: the channels are not refitted); 0 skips it."),
     ) -> None:
         """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate.
 
@@ -67,7 +71,7 @@ def register(app: typer.Typer) -> None:
             order = [p["id"] for p in read_manifest(Path(mdir)).get("probe_order", [])]
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=None if as_json else _log,
                                              budget=budget, order=order, use_provider=not without_api,
-                                             use_aligned=not without_aligned)
+                                             use_aligned=not without_aligned, deals=deals)
         figs["budget"] = budget
         figs["api_channel"] = not without_api
         figs["aligned_channels"] = not without_aligned
@@ -85,6 +89,15 @@ def _headline(f: dict) -> str:
     return (f"LOMO top-1 {_fmt(f['lomo_top1'])} top-3 {_fmt(f['lomo_top3'])} over {f['lomo_models']} models; "
             f"reported (unknown counts wrong) {_fmt(f['lomo_reported_accuracy'])}; ECE {_fmt(f['lomo_ece'])}; "
             f"LOCO unknown {_fmt(f['loco_unknown_rate'])} over {f['loco_models']} models")
+
+
+def _spread(f: dict) -> str:
+    ds = f.get("deal_spread")
+    if not ds or not ds.get("lomo_ece"):
+        return ""
+    r = lambda v: f"{_fmt(v[0])}-{_fmt(v[2])} (mean {_fmt(v[1])})"  # noqa: E731
+    return (f"over {ds['deals']} random deals of the calibrator's folds: LOMO top-1 {r(ds['lomo_top1'])}, "
+            f"ECE {r(ds['lomo_ece'])}, log loss {r(ds['lomo_log_loss'])}")
 
 
 def _render(f: dict) -> None:
@@ -107,6 +120,8 @@ def _render(f: dict) -> None:
         con.print(escape(f"sampling error over {f['lomo_models']} models: LOMO top-1 95% interval {_fmt(a)}-{_fmt(b)}; "
                          f"a perfectly calibrated classifier with these confidences would show ECE {_fmt(m)} "
                          f"(median; 95th percentile {_fmt(hi)})"))
+    if _spread(f):
+        con.print(escape(_spread(f)))
     bg = f.get("beyond_greeting")
     if bg:
         con.print(escape(
