@@ -647,6 +647,22 @@ def group_folds(rows: list[Row], k: int = N_FOLDS, seed: int | None = None) -> d
     return stratified_group_folds({group_key(r.model): r.creator for r in rows}, k, seed)
 
 
+def calibrators(rows: list[Row], deal: int | None = None) -> tuple[dict[str, int], list[np.ndarray]]:
+    """(alias-group fold of each group, the calibrator fitted without each fold's LOMO rows);
+    ``deal``: the seed of the fold deal (None: name order)."""
+    gfolds = group_folds(rows, CAL_FOLDS, deal)
+    return gfolds, [fit_calibrator([r for r in rows if r.mode == "lomo" and gfolds[group_key(r.model)] != k])
+                    for k in range(CAL_FOLDS)]
+
+
+def prediction(r: Row, p: np.ndarray) -> dict[str, Any]:
+    """A row's out-of-fold creator prediction from its calibrated posterior ``p``."""
+    order = np.argsort(-p)
+    return {"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
+            "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
+            "p_true": float(p[r.labels.index(r.creator)]) if r.creator in r.labels else None}
+
+
 def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None = None,
               family_creator: dict[str, str] | None = None, deal: int | None = None) -> list[dict[str, Any]]:
     """Out-of-fold predictions.
@@ -658,9 +674,7 @@ def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None =
     ``deal``: the seed of the calibrator's fold deal (None: name order).
     """
     cfolds = creator_folds(creators)
-    gfolds = group_folds(rows, CAL_FOLDS, deal)
-    w_group = [fit_calibrator([r for r in rows if r.mode == "lomo" and gfolds[group_key(r.model)] != k])
-               for k in range(CAL_FOLDS)]
+    gfolds, w_group = calibrators(rows, deal)
     w_family = ([fit_family_calibrator([r for r in rows if gfolds[group_key(r.model)] != k], families, family_creator)
                  for k in range(CAL_FOLDS)] if families and family_creator else None)
     preds: list[dict[str, Any]] = []
@@ -670,12 +684,8 @@ def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None =
         w, v = fit_combiner(train)
         for r in test:
             pu = p_unknown(reject_features(row_posterior(r, w), r.labels, r.claims, r.counts, r.fit), v)
-            p = row_posterior(r, w_group[gfolds[group_key(r.model)]])
-            order = np.argsort(-p)
-            preds.append({"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
-                          "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
-                          "p_true": float(p[r.labels.index(r.creator)]) if r.creator in r.labels else None,
-                          "p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
+            preds.append(prediction(r, row_posterior(r, w_group[gfolds[group_key(r.model)]])))
+            preds[-1].update({"p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
             if w_family is not None and r.mode == "lomo" and r.fsize is not None:
                 fam, pf = family_guess(r, preds[-1]["top"][0], preds[-1]["p_top"], w_family[gfolds[group_key(r.model)]],
                                        families, family_creator)
@@ -723,23 +733,31 @@ def bootstrap_interval(conf: list[float], correct: list[bool], n_boot: int = 100
     return {"lomo_top1": [r(acc, 2.5), r(acc, 97.5)], "lomo_ece_if_calibrated": [r(null, 50), r(null, 95)]}
 
 
+def lomo_scores(lomo: list[dict[str, Any]]) -> dict[str, Any]:
+    """Top-1, ECE and log loss of LOMO predictions (rows of known creators, all probes)."""
+    return {"lomo_top1": _mean([p["top"][0] == p["creator"] for p in lomo]),
+            "lomo_ece": ece([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
+            # log loss of the true creator: a proper score (accuracy and calibration at once) with
+            # far less sampling noise than the binned ECE; lower is better
+            "lomo_log_loss": _log_loss([p.get("p_true") for p in lomo])}
+
+
 def figures(preds: list[dict[str, Any]], known: dict[str, bool],
             greeting_only: set[str] | None = None) -> dict[str, Any]:
     lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
     loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
     rej = lambda p: p["p_unknown"] >= REJECT_THRESHOLD  # noqa: E731
+    scores = lomo_scores(lomo)
     out: dict[str, Any] = {
         "lomo_models": len(lomo),
-        "lomo_top1": _mean([p["top"][0] == p["creator"] for p in lomo]),
+        "lomo_top1": scores["lomo_top1"],
         "lomo_top3": _mean([p["creator"] in p["top"] for p in lomo]),
         "lomo_reported_accuracy": _mean([(not rej(p)) and p["top"][0] == p["creator"] for p in lomo]),
         "lomo_unknown_rate": _mean([rej(p) for p in lomo]),
-        "lomo_ece": ece([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
+        "lomo_ece": scores["lomo_ece"],
         "lomo_ece_reported": ece([p["p_top"] for p in lomo if not rej(p)],
                                  [p["top"][0] == p["creator"] for p in lomo if not rej(p)]),
-        # log loss of the true creator: a proper score (accuracy and calibration at once) with
-        # far less sampling noise than the binned ECE; lower is better
-        "lomo_log_loss": _log_loss([p.get("p_true") for p in lomo]),
+        "lomo_log_loss": scores["lomo_log_loss"],
         "loco_models": len(loco),
         "loco_unknown_rate": _mean([rej(p) for p in loco]),
         "interval95": bootstrap_interval([p["p_top"] for p in lomo], [p["top"][0] == p["creator"] for p in lomo]),
@@ -819,14 +837,17 @@ def _mean(xs: list[bool]) -> float | None:
     return round(float(np.mean(xs)), 4) if xs else None
 
 
-def deal_spread(rows: list[Row], creators: list[str], known: dict[str, bool], deals: int) -> dict[str, Any]:
+def deal_spread(rows: list[Row], known: dict[str, bool], deals: int) -> dict[str, Any]:
     """How much the LOMO figures move when only the calibrator's alias-group folds are dealt
-    differently (``deals`` random deals; the channels' scores stay as they are). On ~170
-    models a fold deal alone moves ECE by a few hundredths, so one deal's ECE is not a figure
-    to tune against. Each entry is [min, mean, max] over the deals."""
+    differently (``deals`` random deals; the channels' scores stay as they are, and the
+    rejector, which does not depend on the deal, is not refitted). On ~170 models a fold deal
+    alone moves ECE by a few hundredths, so one deal's ECE is not a figure to tune against.
+    Each entry is [min, mean, max] over the deals."""
+    lomo = [r for r in rows if r.mode == "lomo" and r.subset == "all" and known.get(r.model)]
     got: dict[str, list[float]] = {"lomo_top1": [], "lomo_ece": [], "lomo_log_loss": []}
     for seed in range(1, deals + 1):
-        f = figures(cross_fit(rows, creators, deal=seed), known)
+        gfolds, w = calibrators(rows, seed)
+        f = lomo_scores([prediction(r, row_posterior(r, w[gfolds[group_key(r.model)]])) for r in lomo])
         for key, vals in got.items():
             if f.get(key) is not None:
                 vals.append(float(f[key]))
@@ -896,7 +917,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     figs = figures(preds, known, greeting_only)
     if deals:
         _log(f"re-dealing the calibrator's folds {deals} times", log)
-        figs["deal_spread"] = deal_spread(rows, tr.creators, known, deals)
+        figs["deal_spread"] = deal_spread(rows, known, deals)
     figs["train_seconds"] = round(time.time() - t0, 1)
     return tr, rows, preds, figs
 
