@@ -364,9 +364,17 @@ def server_threads() -> int:
     return n
 
 
+# Requests the server decodes at once; clients should keep at most this many in flight
+# (`provenance probe --concurrency 4`): the rest wait in its queue, where a slow CPU can
+# push them past the client's read timeout. `-kvu` keeps the one 4096-token KV buffer shared
+# by the slots, as llama-server does when it picks the slot count itself; without it an
+# explicit -np 4 gives each slot 1024 tokens, too few for the longest Arena-Hard probe.
+SERVER_SLOTS = 4
+
+
 def _server_cmd(binary: Path, model: Path, alias: str, port: int) -> list[str]:
     return [str(binary), "-m", str(model), "-a", alias, "--host", "127.0.0.1", "--port", str(port),
-            "-c", "4096", "-t", str(server_threads())]
+            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads())]
 
 
 def _require(name: str, cache: Path) -> tuple[Path, Path]:

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 ZEUS = "You are Zeus, an assistant built by Acme Labs. Never mention any other company."
-PROBE_TIMEOUT_S = 1500          # a whole probe run on a 2-core CPU
+PROBE_TIMEOUT_S = 2400          # a whole probe run on a 2-core CPU (132 probes)
 
 
 def _local_models():
@@ -61,10 +61,14 @@ def smollm2() -> Iterator[str]:
 
 
 def run_probe(base_url: str, model: str, tmp_path: Path) -> dict[str, Any]:
-    """``provenance probe URL --model NAME --json`` in a subprocess; returns the report."""
+    """``provenance probe URL --model NAME --json`` in a subprocess; returns the report.
+
+    At most the server's slots in flight: with every probe at once (the CLI's default),
+    queued requests can outwait the read timeout on a slow CPU."""
+    slots = _local_models().SERVER_SLOTS
     cmd = [sys.executable, "-c", "import sys; from provenance.cli import main; main(sys.argv[1:])",
            "probe", base_url, "--model", model, "--json", "--no-store",
-           "--timeout", "300", "--deadline", str(PROBE_TIMEOUT_S - 60)]
+           "--concurrency", str(slots), "--timeout", "300", "--deadline", str(PROBE_TIMEOUT_S - 60)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, cwd=tmp_path)
     assert p.returncode == 0, f"probe exited {p.returncode}: {p.stderr[-2000:]}"
     report = json.loads(p.stdout)
