@@ -7,13 +7,14 @@ A fake LLM server runs in its own process (``python -m provenance.testing.fakese
 --latency L``), so its CPU is off the client's GIL, and answers every request
 after L seconds. The whole shipped probe set is run through
 ``pipeline.probe_async`` (what ``provenance probe`` runs) at a concurrency equal
-to the probe count and at the CLI default (8). Printed per setting (medians of
+to the probe count and at 8. Printed per setting (medians of
 --repeat runs): wall, slowest single probe latency, wall / slowest (target <= 1.3
 when concurrency >= probe count), the sum of latencies (the serial wall), and
 the ideal wall ceil(probes / concurrency) x latency.
 
-Then the CLI end to end: ``provenance probe URL --model m --json --no-store
---concurrency N`` as a subprocess, minus the start-up of ``provenance --help``
+Then the CLI end to end: ``provenance probe URL --model m --json --no-store``
+with ``--concurrency N`` (every probe, and 8) and without it (the CLI's default:
+every probe, up to 256) as a subprocess, minus the start-up of ``provenance --help``
 (interpreter + CLI import), and the probing span the report itself records
 (run.started_at .. finished_at).
 """
@@ -33,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import cli_argv, fake_servers, machine_line, med, run_timed, spread  # noqa: E402
 
-CLI_DEFAULT_CONCURRENCY = 8
-CLI_MAX_CONCURRENCY = 64
+CLI_DEFAULT_CONCURRENCY = 256   # `provenance probe` without --concurrency: every probe, up to 256
+CLI_MAX_CONCURRENCY = 256
 
 
 def _iso(s: str) -> float:
@@ -74,7 +75,7 @@ def main() -> int:
 
     from provenance.probes import load_probeset
     n_probes = len(load_probeset().probes)
-    concs = args.concurrency or [n_probes, CLI_DEFAULT_CONCURRENCY]
+    concs = args.concurrency or [n_probes, 8]
     print(f"# bench_probe_wall  {machine_line()}")
     print(f"# {n_probes} probes, server latency {args.latency}s (own process), classifier={args.classifier}, "
           f"repeat={args.repeat}")
@@ -100,11 +101,13 @@ def main() -> int:
             return 0
         start = [run_timed(cli_argv("--help")).wall_s for _ in range(max(5, args.repeat))]
         print(f"CLI start-up (provenance --help)  {spread(start)}")
-        for c in sorted({min(n_probes, CLI_MAX_CONCURRENCY), CLI_DEFAULT_CONCURRENCY}, reverse=True):
+        default = min(n_probes, CLI_DEFAULT_CONCURRENCY)
+        for c in sorted({min(n_probes, CLI_MAX_CONCURRENCY), default, 8}, reverse=True):
             walls, spans, rcs = [], [], set()
+            flag = [] if c == default else ["--concurrency", str(c)]     # the default: no flag
             for _ in range(args.repeat):
                 t = run_timed(cli_argv("probe", url, "--model", "m", "--json", "--no-store",
-                                       "--concurrency", str(c), keyword=args.classifier == "keyword"))
+                                       *flag, keyword=args.classifier == "keyword"))
                 rcs.add(t.rc)
                 walls.append(t.wall_s)
                 try:
@@ -113,7 +116,8 @@ def main() -> int:
                 except (ValueError, KeyError):
                     print(f"  (no JSON report; rc={t.rc}: {t.stderr.strip()[-300:]})")
             ideal = math.ceil(n_probes / c) * args.latency
-            print(f"CLI probe --concurrency {c:<3} rc={sorted(rcs)}  (CLI max is {CLI_MAX_CONCURRENCY})")
+            how = f"--concurrency {c}" if flag else f"(default: {c} in flight)"
+            print(f"CLI probe {how:<22} rc={sorted(rcs)}  (CLI max is {CLI_MAX_CONCURRENCY})")
             print(f"  wall_s                  {spread(walls)}")
             print(f"  wall_minus_startup_s    {spread([w - med(start) for w in walls])}   ideal {ideal:.2f}")
             print(f"  probing_span_s (report) {spread(spans)}")

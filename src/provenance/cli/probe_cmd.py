@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=256,
-                                                  help="Probes in flight at once (default: every probe at once, up to 96)."),
+                                                  help="Probes in flight at once (default: every probe at once, up to 256; a local llama.cpp server wants its slot count, e.g. 4)."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
             from ..report import check_output_path
             check_output_path(output)
         if concurrency is None:
-            concurrency = min(len(probeset.probes), 96)
+            concurrency = min(len(probeset.probes), 256)
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
                                request_timeout=max(timeout * 2, timeout + 30))
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
