@@ -34,9 +34,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import cli_argv, fake_servers, machine_line, med, run_timed, spread  # noqa: E402
 
-CLI_DEFAULT_CONCURRENCY = 256   # `provenance probe` without --concurrency: every probe, up to 256
-CLI_MAX_CONCURRENCY = 256
-
 
 def _iso(s: str) -> float:
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
@@ -69,10 +66,11 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--classifier", choices=("model", "keyword"), default="model")
     ap.add_argument("--concurrency", type=int, nargs="*", default=None,
-                    help="concurrency settings to time (default: probe count and the CLI default 8)")
+                    help="concurrency settings to time in process (default: the probe count and 8)")
     ap.add_argument("--no-cli", action="store_true", help="skip the CLI end-to-end timing")
     args = ap.parse_args()
 
+    from provenance.cli.probe_cmd import MAX_CONCURRENCY
     from provenance.probes import load_probeset
     n_probes = len(load_probeset().probes)
     concs = args.concurrency or [n_probes, 8]
@@ -101,8 +99,8 @@ def main() -> int:
             return 0
         start = [run_timed(cli_argv("--help")).wall_s for _ in range(max(5, args.repeat))]
         print(f"CLI start-up (provenance --help)  {spread(start)}")
-        default = min(n_probes, CLI_DEFAULT_CONCURRENCY)
-        for c in sorted({min(n_probes, CLI_MAX_CONCURRENCY), default, 8}, reverse=True):
+        default = min(n_probes, MAX_CONCURRENCY)    # what `provenance probe` sends without --concurrency
+        for c in sorted({default, 8}, reverse=True):
             walls, spans, rcs = [], [], set()
             flag = [] if c == default else ["--concurrency", str(c)]     # the default: no flag
             for _ in range(args.repeat):
@@ -117,7 +115,7 @@ def main() -> int:
                     print(f"  (no JSON report; rc={t.rc}: {t.stderr.strip()[-300:]})")
             ideal = math.ceil(n_probes / c) * args.latency
             how = f"--concurrency {c}" if flag else f"(default: {c} in flight)"
-            print(f"CLI probe {how:<22} rc={sorted(rcs)}  (CLI max is {CLI_MAX_CONCURRENCY})")
+            print(f"CLI probe {how:<22} rc={sorted(rcs)}  (CLI max is {MAX_CONCURRENCY})")
             print(f"  wall_s                  {spread(walls)}")
             print(f"  wall_minus_startup_s    {spread([w - med(start) for w in walls])}   ideal {ideal:.2f}")
             print(f"  probing_span_s (report) {spread(spans)}")

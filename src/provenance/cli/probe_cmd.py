@@ -9,6 +9,10 @@ import typer
 
 from ..errors import EXIT_UNUSABLE
 
+# The most probes in flight at once, and the default cap: every probe at once, so one
+# round of latency (benchmarks/bench_probe_wall.py imports it).
+MAX_CONCURRENCY = 256
+
 EPILOG = """Examples:
 
   provenance probe http://127.0.0.1:8080/v1 --model qwen2.5-coder-0.5b
@@ -33,8 +37,8 @@ def register(app: typer.Typer) -> None:
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file (atomically)."),
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
-        concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=256,
-                                                  help="Probes in flight at once (default: every probe at once, up to 256; a local llama.cpp server wants its slot count, e.g. 4)."),
+        concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
+                                                  help=f"Probes in flight at once (default: every probe at once, up to {MAX_CONCURRENCY}; a local llama.cpp server wants its slot count, e.g. 4)."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
@@ -56,7 +60,7 @@ def register(app: typer.Typer) -> None:
             from ..report import check_output_path
             check_output_path(output)
         if concurrency is None:
-            concurrency = min(len(probeset.probes), 256)
+            concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
                                request_timeout=max(timeout * 2, timeout + 30))
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
