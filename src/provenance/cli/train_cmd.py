@@ -38,8 +38,9 @@ def register(app: typer.Typer) -> None:
         export(tr, rows, preds, figs, out, log=log)
         typer.echo(f"trained on {len(tr.ds.model_creator)} models, {len(tr.creators)} creators -> {out}")
         typer.echo(_headline(figs))
-        if _spread(figs):
-            typer.echo(_spread(figs))
+        spread = _spread(figs)
+        if spread:
+            typer.echo(spread)
 
     @app.command("eval")
     def evaluate(
@@ -120,8 +121,9 @@ def _render(f: dict) -> None:
         con.print(escape(f"sampling error over {f['lomo_models']} models: LOMO top-1 95% interval {_fmt(a)}-{_fmt(b)}; "
                          f"a perfectly calibrated classifier with these confidences would show ECE {_fmt(m)} "
                          f"(median; 95th percentile {_fmt(hi)})"))
-    if _spread(f):
-        con.print(escape(_spread(f)))
+    spread = _spread(f)
+    if spread:
+        con.print(escape(spread))
     bg = f.get("beyond_greeting")
     if bg:
         con.print(escape(
