@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from provenance.classifier.model import TrainedClassifier
-from provenance.classifier.train import export, run_training
+from provenance.classifier.train import DEALS, export, run_training
 from provenance.errors import ArtifactError
 from provenance.probes import load_probeset
 from provenance.transcript import Transcript
@@ -131,8 +131,8 @@ def test_cli_train_and_eval_json(trained, tmp_path, capsys):
     assert e.value.code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["budget"] == 3 and "lomo_top1" in doc and "confusion" in doc
-    spread = doc["deal_spread"]        # --deals defaults to 10
-    assert spread["deals"] == 10
+    spread = doc["deal_spread"]        # eval's --deals default must be train's DEALS
+    assert spread["deals"] == DEALS
     for key in ("lomo_top1", "lomo_ece", "lomo_log_loss"):
         lo, mean, hi = spread[key]
         assert lo <= mean <= hi

@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
         without_api: bool = typer.Option(False, "--without-api", help="Leave out the API-surface evidence the corpus holds (the upstream provider a router names), to compare with and without it."),
         without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
-        # 10 is train.DEALS, not imported here so that --help stays fast
+        # 10 is train.DEALS (a test ties the two), not imported here so that --help stays fast
         deals: int = typer.Option(10, "--deals", min=0, help="Also re-deal the calibrator's alias-group folds N times at random and report the spread of top-1, ECE and log loss (only the calibrators are refitted: about 2 s a deal on the full corpus); 0 skips it."),
     ) -> None:
         """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate.
