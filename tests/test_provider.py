@@ -50,8 +50,8 @@ def test_unseen_provider_is_no_evidence_and_exclusion() -> None:
     ll = loglik(["CHost"], vocab, logp)                        # falls in the (other) bucket
     # a host never seen in training says nothing about who made the model
     assert ll is not None and np.allclose(ll, 0.0)
-    # seen with the held-out creator's provider and an unseen one: the seen one speaks,
-    # at half strength (the distinct providers' log-ratios are averaged)
+    # a seen provider beside an unseen one: the seen one speaks, at half strength
+    # (the distinct providers' log-ratios are averaged)
     both = loglik(["AHost", "CHost"], vocab, logp)
     alone = loglik(["AHost"], vocab, logp)
     assert np.allclose(both, alone / 2)

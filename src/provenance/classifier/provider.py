@@ -1,4 +1,4 @@
-"""The upstream-provider channel: P(provider | creator), learned from the corpus.
+"""The upstream-provider channel: P(provider | creator) up to a constant, learned from the corpus.
 
 Routers such as OpenRouter name, in every reply, the upstream provider that
 served the request ("OpenAI", "Amazon Bedrock", "DeepInfra", ...). That is an
