@@ -127,10 +127,10 @@ def test_cli_train_and_eval_json(trained, tmp_path, capsys):
     capsys.readouterr()
     with pytest.raises(SystemExit) as e:
         main(["eval", "--corpus", str(corpus), "--probes", str(probes), "--json",
-              "--model", str(tmp_path / "m"), "--budget", "3"])
+              "--model", str(tmp_path / "m"), "--budget", "3", "--stored-order"])
     assert e.value.code == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["budget"] == 3 and "lomo_top1" in doc and "confusion" in doc
+    assert doc["budget"] == 3 and doc["budget_order"] == "stored" and "lomo_top1" in doc and "confusion" in doc
     spread = doc["deal_spread"]        # eval's --deals default must be train's DEALS
     assert spread["deals"] == DEALS
     for key in ("lomo_top1", "lomo_ece", "lomo_log_loss"):
@@ -324,3 +324,38 @@ def test_without_aligned_is_an_ablation(trained, capsys):
     assert e.value.code == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["aligned_channels"] is False
+
+
+def test_nested_budget_order_ignores_the_models_own_answers(trained):
+    """eval --budget ranks each model's probes without its alias-group fold: what a model
+    itself got right must not move its own order (it does move the shipped order)."""
+    from provenance.classifier.train import fold_orders, rank_probes
+    _, probes, _ = trained
+    ps = load_probeset(probes)
+    creator = {f"{c.lower()}-model-{k}": c for c in CREATORS for k in range(3)}
+    keys = [p.corpus for p in ps.probes if p.behavioural]
+    hits = {m: {k: k.endswith("p3") for k in keys} for m in creator}
+    flipped = {m: dict(h) for m, h in hits.items()}
+    flipped["openai-model-0"] = {k: k.endswith("p7") for k in keys}
+    # 30 labels (chance 1/30), so that one model's single hit lifts a probe above chance
+    before, after = fold_orders(ps, hits, creator, 30), fold_orders(ps, flipped, creator, 30)
+    assert before["openai-model-0"] == after["openai-model-0"]
+    assert before["openai-model-0"][0] == "style.p3"
+    assert [d["id"] for d in rank_probes(ps, flipped, 30)][:2] == ["style.p3", "style.p7"]
+    # a model in another fold sees the flipped answers
+    assert any(after[m][:2] == ["style.p3", "style.p7"] for m in creator if m != "openai-model-0")
+
+
+def test_cli_eval_budget_orders(trained, capsys):
+    from provenance.cli import main
+    _, probes, _ = trained
+    corpus = str(probes.parent / "corpus")
+    with pytest.raises(SystemExit) as e:   # the nested order needs no trained model
+        main(["eval", "--corpus", corpus, "--probes", str(probes), "--json", "--deals", "0", "--budget", "2"])
+    assert e.value.code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["budget"] == 2 and doc["budget_order"] == "nested"
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", corpus, "--probes", str(probes), "--stored-order"])
+    assert e.value.code == 2
+    assert "--stored-order needs --budget" in capsys.readouterr().err

@@ -440,21 +440,24 @@ class Trainer:
                     fcounts[ach] = got[1]
         return fsumm, fcounts
 
-    def rows(self, budget: int | None = None, order: list[str] | None = None) -> list[Row]:
+    def rows(self, budget: int | None = None, order: list[str] | dict[str, list[str]] | None = None) -> list[Row]:
         """LOMO and LOCO rows for every model, for its full answer set and per source.
 
         With ``budget``, each model uses at most that many of its answered probes,
-        taken in ``order`` (probe ids, the artifact's information-per-token order).
+        taken in ``order``: probe ids in information-per-token order, one list for every
+        model (the artifact's) or one per model (``nested_orders``).
         """
         out: list[Row] = []
         t0 = time.time()
-        rank = {}
-        if order:
-            id_to_key = {p.id: p.corpus for p in self.ps.probes if p.corpus}
-            rank = {id_to_key[i]: n for n, i in enumerate(order) if i in id_to_key}
+        id_to_key = {p.id: p.corpus for p in self.ps.probes if p.corpus}
+
+        def ranks(ids: list[str]) -> dict[str, int]:
+            return {id_to_key[i]: n for n, i in enumerate(ids) if i in id_to_key}
+        shared = ranks(order) if isinstance(order, list) else {}
         for m in sorted(self.eval_by_model):
             answers = self.eval_by_model[m]
             if budget is not None:
+                rank = ranks(order.get(m, [])) if isinstance(order, dict) else shared
                 answers = sorted(answers, key=lambda a: (rank.get(a.key, 10**6), a.key))[:budget]
             c = self.ds.model_creator[m]
             subsets = {"all": {a.key for a in answers}}
@@ -857,23 +860,35 @@ def deal_spread(rows: list[Row], known: dict[str, bool], deals: int) -> dict[str
     return out
 
 
-def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Probes ordered by information per token: single-answer LOMO accuracy gain / budget."""
+def single_answer_hits(tr: Trainer) -> dict[str, dict[str, bool]]:
+    """Per model of a known creator, per corpus key it answered: does that one answer, scored
+    with the model's alias group left out, rank its creator first (channels summed, no
+    calibrator)?"""
     creators = tr.creators
-    chance = 1.0 / len(creators)
-    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    out: dict[str, dict[str, bool]] = {}
     for m, answers in tr.eval_by_model.items():
-        ex = frozenset(tr.groups[group_key(m)])
         if not tr.known(m):
             continue
+        ex = frozenset(tr.groups[group_key(m)])
+        out[m] = {}
         for a in answers:
             r = tr.summarise(m, {a.key}, creators, ex)
-            s = sum(r.summ.values())
-            st = stats[a.key]
+            out[m][a.key] = creators[int(np.argmax(sum(r.summ.values())))] == r.creator
+    return out
+
+
+def rank_probes(ps: ProbeSet, hits: dict[str, dict[str, bool]], n_creators: int) -> list[dict[str, Any]]:
+    """Probes ordered by information per token: single-answer accuracy gain over chance
+    (over the models in ``hits``) per max_tokens."""
+    chance = 1.0 / n_creators
+    stats: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for per_key in hits.values():
+        for key, ok in per_key.items():
+            st = stats[key]
             st[0] += 1
-            st[1] += int(creators[int(np.argmax(s))] == r.creator)
+            st[1] += int(ok)
     out = []
-    for p in tr.ps.probes:
+    for p in ps.probes:
         if not p.behavioural:
             continue
         n, c = stats.get(p.corpus or "", [0, 0])
@@ -887,10 +902,37 @@ def probe_order(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]]) -> li
     return out
 
 
+def probe_order(tr: Trainer) -> list[dict[str, Any]]:
+    """The shipped order (``probe --budget``, ``--until-confident``): ranked on every model."""
+    return rank_probes(tr.ps, single_answer_hits(tr), len(tr.creators))
+
+
+def fold_orders(ps: ProbeSet, hits: dict[str, dict[str, bool]], model_creator: dict[str, str],
+                n_creators: int) -> dict[str, list[str]]:
+    """Per model of ``model_creator``, the probe order ranked on the single-answer ``hits`` of
+    the other alias-group folds only (the calibrator's reported deal), so that ``eval
+    --budget`` does not choose a model's probes with its own answers: an order ranked on
+    every model and then evaluated on them is optimistic."""
+    folds = stratified_group_folds({group_key(m): c for m, c in model_creator.items()}, CAL_FOLDS)
+    orders = [[d["id"] for d in rank_probes(ps, {m: h for m, h in hits.items() if folds[group_key(m)] != k},
+                                            n_creators)]
+              for k in range(CAL_FOLDS)]
+    return {m: orders[folds[group_key(m)]] for m in model_creator}
+
+
+def nested_orders(tr: Trainer) -> dict[str, list[str]]:
+    return fold_orders(tr.ps, single_answer_hits(tr), {m: tr.ds.model_creator[m] for m in tr.eval_by_model},
+                       len(tr.creators))
+
+
 def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: Path | str | None = None,
                  log: Callable[[str], None] | None = None, budget: int | None = None,
                  order: list[str] | None = None, use_provider: bool = True,
                  use_aligned: bool = True, deals: int = 0) -> tuple[Trainer, list[Row], list[dict[str, Any]], dict[str, Any]]:
+    """Featurise, fit and cross-fit on the corpus: (trainer, out-of-fold rows, predictions, figures).
+
+    ``budget``: each model uses at most that many probes, in ``order`` (probe ids) when
+    given, else in an order ranked without the model's alias-group fold (``nested_orders``)."""
     t0 = time.time()
     ps = load_probeset(probes)
     records = load_records(corpus, extra)
@@ -909,7 +951,11 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     # the corpus's only API-surface observation; --without-api measures the tool without it
     tr.model_providers = dict(providers) if use_provider else {}
     tr.fit_lexical()
-    rows = tr.rows(budget, order)
+    if budget is not None and order is None:
+        _log("ranking the probes without each alias-group fold (--budget)", log)
+        rows = tr.rows(budget, nested_orders(tr))
+    else:
+        rows = tr.rows(budget, order)
     preds = cross_fit(rows, tr.creators, tr.families, tr.family_creator)
     known = {m: tr.known(m) for m in tr.eval_by_model}
     greeting_only = {m for m, ans in tr.eval_by_model.items()
@@ -995,7 +1041,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "creator_models": n_models,
         "cutoff_probes": cutoff_kw,
         "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD},
-        "probe_order": probe_order(tr, rows, preds),
+        "probe_order": probe_order(tr),
         "figures": figs,
         "features": {"hash": "crc32 of utf-8 token, low 18 bits", "tokens": "word uni+bigrams, formatting markers, "
                      "claim/refusal/cutoff pseudo-tokens", "vocab": VOCAB},

@@ -46,9 +46,10 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         corpus: Path = typer.Option(..., "--corpus", help="Reference corpus directory (responses.jsonl.gz)."),
         extra: Optional[List[Path]] = typer.Option(None, "--extra", help="Extra JSONL(.gz) corpus files (repeatable)."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Model directory whose probe order --budget uses (default: shipped)."),
+        model: Optional[Path] = typer.Option(None, "--model", help="Model directory whose stored probe order --stored-order uses (default: shipped)."),
         probes: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
-        budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Use at most N probes per model, in the stored information-per-token order."),
+        budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Use at most N probes per model, most informative per token first, in an order ranked without the model's fold (as an unseen model would meet it)."),
+        stored_order: bool = typer.Option(False, "--stored-order", help="With --budget: use the model's stored probe order instead, which was ranked on these same models (optimistic; for comparison)."),
         as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
         without_api: bool = typer.Option(False, "--without-api", help="Leave out the API-surface evidence the corpus holds (the upstream provider a router names), to compare with and without it."),
         without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
@@ -61,19 +62,23 @@ def register(app: typer.Typer) -> None:
         """
         _check_corpus(corpus)
         from ..classifier.train import run_training
+        from ..errors import ConfigError
+        if stored_order and budget is None:
+            raise ConfigError("--stored-order needs --budget N")
         order = None
-        if budget is not None:
+        if stored_order:
             from ..classifier import default_model_dir
             from ..classifier.artifact import read_manifest
             from ..errors import ArtifactError
             mdir = model or default_model_dir()
             if mdir is None:
-                raise ArtifactError("--budget needs a trained model (its stored probe_order); none found")
+                raise ArtifactError("--stored-order needs a trained model (its stored probe_order); none found")
             order = [p["id"] for p in read_manifest(Path(mdir)).get("probe_order", [])]
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=None if as_json else _log,
                                              budget=budget, order=order, use_provider=not without_api,
                                              use_aligned=not without_aligned, deals=deals)
         figs["budget"] = budget
+        figs["budget_order"] = None if budget is None else ("stored" if stored_order else "nested")
         figs["api_channel"] = not without_api
         figs["aligned_channels"] = not without_aligned
         if as_json:
@@ -111,7 +116,8 @@ def _render(f: dict) -> None:
     t.add_column("figure")
     t.add_column("value", justify="right")
     for k in ("lomo_models", "lomo_top1", "lomo_top3", "lomo_reported_accuracy", "lomo_unknown_rate", "lomo_ece",
-              "lomo_ece_reported", "lomo_log_loss", "loco_models", "loco_unknown_rate", "train_seconds", "budget"):
+              "lomo_ece_reported", "lomo_log_loss", "loco_models", "loco_unknown_rate", "train_seconds", "budget",
+              "budget_order"):
         t.add_row(k, _fmt(f.get(k)))
     con.print(t)
     iv = f.get("interval95") or {}
