@@ -359,3 +359,33 @@ def test_cli_eval_budget_orders(trained, capsys):
         main(["eval", "--corpus", corpus, "--probes", str(probes), "--stored-order"])
     assert e.value.code == 2
     assert "--stored-order needs --budget" in capsys.readouterr().err
+
+
+def test_older_artifact_rejector_layout(trained):
+    """An artifact trained before the aligned fit features (15 rejector weights) still loads
+    and decides as it did: the features it lacks get weight 0."""
+    from provenance.classifier.combine import REJECT_FEATURES
+    out, probes, _ = trained
+    new = TrainedClassifier.load(out, load_probeset(probes))
+    with np.load(out / "arrays.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    old_names = [f for f in REJECT_FEATURES if not f.startswith("fit_aligned")]
+    assert len(old_names) == 15
+    arrays["rejector"] = np.array([new.v[REJECT_FEATURES.index(f)] for f in old_names])
+    manifest = dict(new.manifest, reject_features=old_names)
+    old = TrainedClassifier(manifest, arrays, out)
+    assert [old.v[REJECT_FEATURES.index(f)] for f in old_names] == list(arrays["rejector"])
+    assert all(old.v[REJECT_FEATURES.index(f)] == 0.0 for f in REJECT_FEATURES if f not in old_names)
+    del manifest["reject_features"]            # no list at all: the stored weights are the leading features
+    assert list(TrainedClassifier(manifest, arrays, out).v) == list(old.v)
+    texts = {"style.p0": CREATORS["Google"][0].format(w="maps", v="lamps")}
+    assert old.classify(Transcript.from_texts(texts, {"style.p0": "style"})).status in ("match", "ambiguous", "unknown")
+
+
+def test_aligned_fit_reaches_the_rejector(trained):
+    """The nearest reference model's aligned score is one of the unknown decision's inputs."""
+    from provenance.classifier.combine import REJECT_FEATURES, reject_features
+    x = reject_features(np.array([0.7, 0.3]), ["A", "B"], [], {"style": 3}, {"aligned_style": 1.25})
+    assert x[REJECT_FEATURES.index("fit_aligned_style")] == 1.25
+    assert x[REJECT_FEATURES.index("fit_aligned_other")] == 0.0
+    assert len(x) == len(REJECT_FEATURES)

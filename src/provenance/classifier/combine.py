@@ -18,7 +18,9 @@ PER_CHANNEL = 3
 N_DESIGN = PER_CHANNEL * len(SCORE_CHANNELS)
 REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
                    "log_answers", "has_identity", "has_style", "has_cutoff",
-                   "fit_identity", "fit_refusal", "fit_cutoff", "fit_style")
+                   "fit_identity", "fit_refusal", "fit_cutoff", "fit_style",
+                   "fit_aligned_style", "fit_aligned_other")
+FIT_CHANNELS = ("identity", "refusal", "cutoff", "style", "aligned_style", "aligned_other")
 
 
 def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:
@@ -59,8 +61,10 @@ def posterior(F: np.ndarray, w: np.ndarray, extra: np.ndarray | None = None) -> 
 def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts: dict[str, int],
                     fit: dict[str, float] | None = None) -> np.ndarray:
     """Features of the unknown decision. ``fit``: per channel, how much better the best
-    label explains the answers than the background does (log-lik per token); an
-    unseen creator's model tends to fit every known creator less well."""
+    label explains the answers than the background does (log-lik per token), and for the
+    aligned channels the nearest reference model's mean standardised similarity; an
+    unseen creator's model tends to fit every known creator less well and to stand
+    less close to any known model."""
     fit = fit or {}
     order = np.argsort(-p)
     top = p[order[0]]
@@ -77,7 +81,7 @@ def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts:
     return np.array([1.0, top, top - second, ent, outside, agree, no_claim, np.log1p(n_all),
                      float(counts.get("identity", 0) > 0), float(counts.get("style", 0) > 0),
                      float(counts.get("cutoff", 0) > 0)]
-                    + [float(fit.get(ch, 0.0)) for ch in ("identity", "refusal", "cutoff", "style")])
+                    + [float(fit.get(ch, 0.0)) for ch in FIT_CHANNELS])
 
 
 def p_unknown(x: np.ndarray, v: np.ndarray) -> float:

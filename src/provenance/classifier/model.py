@@ -23,7 +23,7 @@ from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
-from .combine import N_DESIGN, PER_CHANNEL, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
+from .combine import N_DESIGN, PER_CHANNEL, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from . import aligned as aligned_mod
 from . import family_model
@@ -76,7 +76,14 @@ class TrainedClassifier:
         self.provider_vocab: list[str] = list(manifest.get("provider_vocab", []))
         self.provider_logp = (arrays["provider_logp"].astype(np.float64) if "provider_logp" in arrays
                               else np.zeros((len(manifest["labels"]), 0)))
-        self.v = arrays["rejector"].astype(np.float64)
+        # the rejector's layout follows the artifact's feature list (older artifacts have
+        # fewer features; a feature they lack gets weight 0, so they decide as they did)
+        v = arrays["rejector"].astype(np.float64)
+        stored_rf = list(manifest.get("reject_features", REJECT_FEATURES[:len(v)]))
+        self.v = np.zeros(len(REJECT_FEATURES))
+        for name, x in zip(stored_rf, v):
+            if name in REJECT_FEATURES:
+                self.v[REJECT_FEATURES.index(name)] = x
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}
@@ -254,6 +261,7 @@ class TrainedClassifier:
             if got is not None:
                 summ[ach], counts[ach], j = got
                 nearest[ach] = ix.models[j]
+                fits[ach] = float(ms[0][j])     # how close the nearest reference model stands
             if self.family_w is not None:
                 fsumm[ach] = family_model.best_per_family(ms[0], self.aligned_family, self.families)
                 fcounts[ach] = ms[1]

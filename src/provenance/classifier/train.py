@@ -256,11 +256,12 @@ class Trainer:
         return aligned_mod.model_scores(sims, len(ix.models), mask, min_shared=ix.min_shared)
 
     def _aligned_summary(self, model: str, answers: list[Any], labels: list[str],
-                         exclude: frozenset[str]) -> tuple[np.ndarray, int] | None:
+                         exclude: frozenset[str]) -> tuple[np.ndarray, int, float] | None:
+        """(centred label scores, prompts used, the nearest reference model's score)."""
         ms = self._aligned_model_scores(model, answers, exclude)
         ix = self.aligned
         got = None if ms is None else aligned_mod.label_scores(ms, ix.creators, labels, top=ix.top, clip=ix.clip)
-        return None if got is None else (got[0], got[1])
+        return None if got is None else (got[0], got[1], float(ms[0][got[2]]))
 
     # -- claims ---------------------------------------------------------------------------
     def _claim_fracs(self) -> None:
@@ -391,7 +392,7 @@ class Trainer:
             al = self._aligned_summary(model, [a for a in answers if aligned_mod.channel_of(a.family) == ch],
                                        labels, exclude)
             if al is not None:
-                row.summ[ch], row.counts[ch] = al
+                row.summ[ch], row.counts[ch], row.fit[ch] = al
         provs = self.model_providers.get(model, [])
         if provs and any(k.endswith(":greeting:hi") for k in keys):
             vocab, logp = self.provider_table(lab_t, exclude)
