@@ -922,6 +922,7 @@ def fold_orders(ps: ProbeSet, hits: dict[str, dict[str, bool]], model_creator: d
 
 
 def nested_orders(tr: Trainer) -> dict[str, list[str]]:
+    """``fold_orders`` for every model the trainer evaluates (what ``eval --budget`` uses)."""
     return fold_orders(tr.ps, single_answer_hits(tr), {m: tr.ds.model_creator[m] for m in tr.eval_by_model},
                        len(tr.creators))
 
