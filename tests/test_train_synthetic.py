@@ -382,7 +382,7 @@ def test_older_artifact_rejector_layout(trained):
     assert old.classify(Transcript.from_texts(texts, {"style.p0": "style"})).status in ("match", "ambiguous", "unknown")
 
 
-def test_aligned_fit_reaches_the_rejector(trained):
+def test_aligned_fit_reaches_the_rejector():
     """The nearest reference model's aligned score is one of the unknown decision's inputs."""
     from provenance.classifier.combine import REJECT_FEATURES, reject_features
     x = reject_features(np.array([0.7, 0.3]), ["A", "B"], [], {"style": 3}, {"aligned_style": 1.25})

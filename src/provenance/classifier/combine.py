@@ -16,11 +16,9 @@ import numpy as np
 SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim", "lexical", "aligned_style", "aligned_other")
 PER_CHANNEL = 3
 N_DESIGN = PER_CHANNEL * len(SCORE_CHANNELS)
-REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
-                   "log_answers", "has_identity", "has_style", "has_cutoff",
-                   "fit_identity", "fit_refusal", "fit_cutoff", "fit_style",
-                   "fit_aligned_style", "fit_aligned_other")
 FIT_CHANNELS = ("identity", "refusal", "cutoff", "style", "aligned_style", "aligned_other")
+REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
+                   "log_answers", "has_identity", "has_style", "has_cutoff") + tuple(f"fit_{ch}" for ch in FIT_CHANNELS)
 
 
 def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
-from .combine import N_DESIGN, PER_CHANNEL, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
+from .combine import PER_CHANNEL, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from . import aligned as aligned_mod
 from . import family_model
@@ -52,6 +52,18 @@ def _is_greeting(pid: str) -> bool:
     return "greeting" in pid
 
 
+def _by_name(stored: np.ndarray, stored_names: list[str], names: tuple[str, ...], block: int = 1) -> np.ndarray:
+    """Weights stored in blocks of ``block`` under ``stored_names``, laid out in the order of
+    ``names``; a name the artifact lacks gets zeros (an older artifact decides as it did), a
+    stored name this tool no longer has is dropped."""
+    out = np.zeros(block * len(names))
+    for j, name in enumerate(stored_names):
+        if name in names:
+            k = block * names.index(name)
+            out[k:k + block] = stored[block * j:block * (j + 1)]
+    return out
+
+
 class TrainedClassifier:
     name = "provenance-nb"
 
@@ -66,11 +78,7 @@ class TrainedClassifier:
         # the calibrator's layout follows the artifact's score channels (older artifacts have
         # fewer); the provider channel's weight, where present, follows the design weights
         stored = list(manifest.get("score_channels", SCORE_CHANNELS))
-        self.w = np.zeros(N_DESIGN)
-        for j, ch in enumerate(stored):
-            if ch in SCORE_CHANNELS:
-                k = PER_CHANNEL * SCORE_CHANNELS.index(ch)
-                self.w[k:k + PER_CHANNEL] = w[PER_CHANNEL * j:PER_CHANNEL * (j + 1)]
+        self.w = _by_name(w, stored, SCORE_CHANNELS, PER_CHANNEL)
         n_stored = PER_CHANNEL * len(stored)
         self.w_provider = float(w[n_stored]) if w.shape[0] > n_stored else 0.0
         self.provider_vocab: list[str] = list(manifest.get("provider_vocab", []))
@@ -79,11 +87,7 @@ class TrainedClassifier:
         # the rejector's layout follows the artifact's feature list (older artifacts have
         # fewer features; a feature they lack gets weight 0, so they decide as they did)
         v = arrays["rejector"].astype(np.float64)
-        stored_rf = list(manifest.get("reject_features", REJECT_FEATURES[:len(v)]))
-        self.v = np.zeros(len(REJECT_FEATURES))
-        for name, x in zip(stored_rf, v):
-            if name in REJECT_FEATURES:
-                self.v[REJECT_FEATURES.index(name)] = x
+        self.v = _by_name(v, list(manifest.get("reject_features", REJECT_FEATURES[:len(v)])), REJECT_FEATURES)
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}

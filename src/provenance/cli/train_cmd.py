@@ -62,14 +62,13 @@ def register(app: typer.Typer) -> None:
         """
         _check_corpus(corpus)
         from ..classifier.train import run_training
-        from ..errors import ConfigError
+        from ..errors import ArtifactError, ConfigError
         if stored_order and budget is None:
             raise ConfigError("--stored-order needs --budget N")
         order = None
         if stored_order:
             from ..classifier import default_model_dir
             from ..classifier.artifact import read_manifest
-            from ..errors import ArtifactError
             mdir = model or default_model_dir()
             if mdir is None:
                 raise ArtifactError("--stored-order needs a trained model (its stored probe_order); none found")
