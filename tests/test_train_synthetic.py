@@ -389,3 +389,58 @@ def test_aligned_fit_reaches_the_rejector():
     assert x[REJECT_FEATURES.index("fit_aligned_style")] == 1.25
     assert x[REJECT_FEATURES.index("fit_aligned_other")] == 0.0
     assert len(x) == len(REJECT_FEATURES)
+
+
+def test_evidence_reach_counts_channels_and_unreferenced_models():
+    """``evidence_reach``: a channel counts as first only when the true creator scores strictly
+    above every other label; the provider is a channel; unreferenced models are split out."""
+    from provenance.classifier.train import Row, evidence_reach
+    labels = ["A", "B", "C"]
+    rows = [Row("a1", "A", "all", [], summ={"style": np.array([1.0, 0.0, 0.0])}, labels=labels),
+            Row("a2", "A", "all", [], summ={"style": np.array([0.5, 0.5, 0.0])}, labels=labels),   # a tie is not first
+            Row("b1", "B", "all", [], summ={"style": np.array([1.0, 0.0, 0.0])}, labels=labels,
+                provider=np.array([0.0, 2.0, 0.0])),
+            Row("c1", "C", "all", [], summ={"claim": np.array([1.0, 0.0, 0.0])}, labels=labels),
+            Row("c1", "C", "all", [], summ={"style": np.array([0.0, 0.0, 1.0])}, labels=labels, mode="loco")]
+    preds = [{"model": m, "creator": c, "subset": "all", "mode": "lomo", "top": [t]}
+             for m, c, t in (("a1", "A", "A"), ("a2", "A", "B"), ("b1", "B", "B"), ("c1", "C", "A"))]
+    known = {"a1": True, "a2": True, "b1": True, "c1": True}
+    r = evidence_reach(rows, preds, known, {"c1"})
+    assert r["lomo_models"] == 4
+    assert r["channel_first"] == 0.5                      # a1 by style, b1 by its provider
+    assert r["per_channel"]["style"] == {"models": 3, "first": round(1 / 3, 4)}
+    assert r["per_channel"]["provider"] == {"models": 1, "first": 1.0}
+    assert r["unreferenced_models"] == 1 and r["unreferenced_top1"] == 0.0
+    assert r["referenced_top1"] == round(2 / 3, 4)
+    assert r["top1_if_referenced_right"] == 0.75          # a1, a2, b1 right; c1 as it is
+    assert evidence_reach(rows, preds, {}, set()) == {}
+
+
+def test_unreferenced_models_have_no_sibling_in_their_sources():
+    """A model is unreferenced when no other alias group of its creator answered any source it
+    answered; a dated snapshot of the same model does not count as a reference."""
+    from types import SimpleNamespace
+    from provenance.classifier.dataset import Answer
+    from provenance.classifier.train import Trainer
+    creator = {"x-1": "X", "x-2": "X", "x-2-0613": "X", "x-3": "X", "y-1": "Y"}
+    ans = lambda m, k: Answer(m, k, "style", "", None, np.zeros(0, dtype=np.int64))  # noqa: E731
+    answers = [ans("x-1", "alpaca_eval:1"), ans("x-2", "mt_bench:1"), ans("x-2-0613", "mt_bench:2"),
+               ans("x-3", "alpaca_eval:2"), ans("x-3", "arena_hard:1"), ans("y-1", "mt_bench:1")]
+    fake = SimpleNamespace(ds=SimpleNamespace(answers=answers, model_creator=creator),
+                           eval_by_model={m: [a for a in answers if a.model == m] for m in creator},
+                           known=lambda m: creator[m] == "X")
+    # x-1 and x-3 share alpaca_eval; x-2's only source is answered by its own snapshot and by Y
+    assert Trainer.unreferenced(fake) == {"x-2", "x-2-0613"}
+
+
+def test_trained_figures_have_the_evidence_reach(trained, capsys):
+    from provenance.cli import main
+    _, probes, figs = trained
+    reach = figs["reach"]
+    assert reach["lomo_models"] == 9 and reach["unreferenced_models"] == 0
+    assert 0.0 <= reach["channel_first"] <= 1.0
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", str(probes.parent / "corpus"), "--probes", str(probes), "--deals", "0"])
+    assert e.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "evidence reach: 0 of the 9 LOMO models have no other model of their maker" in out

@@ -491,6 +491,22 @@ class Trainer:
         c = self.ds.model_creator[model]
         return bool(self.by_creator[c] - self.groups[group_key(model)])
 
+    def unreferenced(self) -> set[str]:
+        """Models of known creators that no other model of their creator (outside their alias
+        group) answered in any corpus source they answered: the channels that learn from other
+        models' answers (style, refusal, cutoff, lexical, aligned) have no reference of the
+        maker to match them to, so only what generalises across models (a self-identification
+        claim, the upstream provider) can name them."""
+        groups: dict[tuple[str, str], set[str]] = defaultdict(set)   # (source, creator) -> alias groups
+        for a in self.ds.answers:
+            groups[(a.key.split(":", 1)[0], self.ds.model_creator[a.model])].add(group_key(a.model))
+        out = set()
+        for m, answers in self.eval_by_model.items():
+            c, g = self.ds.model_creator[m], group_key(m)
+            if self.known(m) and not any(groups[(s, c)] - {g} for s in {a.key.split(":", 1)[0] for a in answers}):
+                out.add(m)
+        return out
+
 
 # -- calibrator: conditional logit over the design matrix ------------------------------------------
 def fit_conditional_logit(data: list[tuple[np.ndarray, int]], x0: np.ndarray, bounds: list[tuple[float | None, float | None]],
@@ -841,6 +857,47 @@ def _mean(xs: list[bool]) -> float | None:
     return round(float(np.mean(xs)), 4) if xs else None
 
 
+def evidence_reach(rows: list[Row], preds: list[dict[str, Any]], known: dict[str, bool],
+                   unreferenced: set[str]) -> dict[str, Any]:
+    """Where the LOMO misses sit, to read the top-1 against what the evidence can reach.
+
+    ``unreferenced``: the models no other model of their maker answered alongside
+    (``Trainer.unreferenced``); ``top1_if_referenced_right``: the top-1 if every other model
+    were named right and these stayed as they are. ``channel_first``: the share of models for
+    which at least one channel (the provider included) scores the true creator strictly above
+    every other label; ``per_channel``: per channel, the models it scores and its share right."""
+    lomo = [r for r in rows if r.mode == "lomo" and r.subset == "all" and known.get(r.model)]
+    right = {p["model"]: p["top"][0] == p["creator"] for p in preds
+             if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])}
+    if not lomo:
+        return {}
+    firsts: dict[str, list[bool]] = defaultdict(list)
+    any_first = []
+    for r in lomo:
+        i = r.labels.index(r.creator)
+        scores = dict(r.summ)
+        if r.provider is not None:
+            scores["provider"] = r.provider
+        hit = False
+        for ch, v in scores.items():
+            v = np.asarray(v, dtype=float)
+            ok = bool(v[i] > np.delete(v, i).max()) if len(v) > 1 else True
+            firsts[ch].append(ok)
+            hit = hit or ok
+        any_first.append(hit)
+    u = [r.model for r in lomo if r.model in unreferenced]
+    n = len(lomo)
+    return {
+        "lomo_models": n,
+        "unreferenced_models": len(u),
+        "unreferenced_top1": _mean([right[m] for m in u]),
+        "referenced_top1": _mean([right[r.model] for r in lomo if r.model not in unreferenced]),
+        "top1_if_referenced_right": round((n - len(u) + sum(right[m] for m in u)) / n, 4),
+        "channel_first": _mean(any_first),
+        "per_channel": {ch: {"models": len(v), "first": _mean(v)} for ch, v in sorted(firsts.items())},
+    }
+
+
 def deal_spread(rows: list[Row], known: dict[str, bool], deals: int) -> dict[str, Any]:
     """How much the LOMO figures move when only the calibrator's alias-group folds are dealt
     differently (``deals`` random deals; the channels' scores stay as they are, and the
@@ -963,6 +1020,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     greeting_only = {m for m, ans in tr.eval_by_model.items()
                      if all(a.key.endswith(":greeting:hi") for a in ans)}
     figs = figures(preds, known, greeting_only)
+    figs["reach"] = evidence_reach(rows, preds, known, tr.unreferenced())
     if deals:
         _log(f"re-dealing the calibrator's folds {deals} times", log)
         figs["deal_spread"] = deal_spread(rows, known, deals)

@@ -136,6 +136,14 @@ def _render(f: dict) -> None:
             f"(their LOMO top-1 {_fmt(bg['greeting_only_lomo_top1'])}): LOMO top-1 {_fmt(bg['lomo_top1'])} over "
             f"{bg['lomo_models']} models, reported {_fmt(bg['lomo_reported_accuracy'])}; LOCO unknown "
             f"{_fmt(bg['loco_unknown_rate'])} over {bg['loco_models']}"))
+    reach = f.get("reach")
+    if reach:
+        con.print(escape(
+            f"evidence reach: {reach['unreferenced_models']} of the {reach['lomo_models']} LOMO models have no other "
+            f"model of their maker in any source they answered (their top-1 {_fmt(reach['unreferenced_top1'])}; the "
+            f"others' {_fmt(reach['referenced_top1'])}); naming every other model right would give top-1 "
+            f"{_fmt(reach['top1_if_referenced_right'])}; at least one channel scores the true creator first for "
+            f"{_fmt(reach['channel_first'])} of the models"))
     fam = f.get("family")
     if fam:
         con.print(escape(
