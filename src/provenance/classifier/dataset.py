@@ -31,8 +31,13 @@ class Answer:
     firmness: float = 0.0
 
     @property
+    def source(self) -> str:
+        """The corpus source of the answer's key (``source:prompt_id``)."""
+        return self.key.split(":", 1)[0]
+
+    @property
     def channel(self) -> str:
-        return channel_of(self.family, self.key.split(":", 1)[0])
+        return channel_of(self.family, self.source)
 
 
 @dataclass

@@ -464,7 +464,7 @@ class Trainer:
             subsets = {"all": {a.key for a in answers}}
             by_src = defaultdict(set)
             for a in answers:
-                by_src[a.key.split(":", 1)[0]].add(a.key)
+                by_src[a.source].add(a.key)
             if len(by_src) > 1:
                 for s, ks in by_src.items():
                     subsets["src:" + s] = ks
@@ -499,11 +499,11 @@ class Trainer:
         claim, the upstream provider) can name them."""
         groups: dict[tuple[str, str], set[str]] = defaultdict(set)   # (source, creator) -> alias groups
         for a in self.ds.answers:
-            groups[(a.key.split(":", 1)[0], self.ds.model_creator[a.model])].add(group_key(a.model))
+            groups[(a.source, self.ds.model_creator[a.model])].add(group_key(a.model))
         out = set()
         for m, answers in self.eval_by_model.items():
             c, g = self.ds.model_creator[m], group_key(m)
-            if self.known(m) and not any(groups[(s, c)] - {g} for s in {a.key.split(":", 1)[0] for a in answers}):
+            if self.known(m) and not any(groups[(s, c)] - {g} for s in {a.source for a in answers}):
                 out.add(m)
         return out
 
