@@ -43,6 +43,9 @@ class Attribution:
     stack: dict[str, Any] | None = None         # serving stack guess
     reliability: list[str] = field(default_factory=list)        # why it may be unreliable
     probes_used: int = 0
+    # the open weights an `unknown` model appears to build on (a third party's fine-tune):
+    # {"creator": "Meta", "family": "Llama 3", "basis": "tokenizer" | "behaviour", "confidence": 0.8}
+    lineage: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -85,3 +85,40 @@ def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts:
 def p_unknown(x: np.ndarray, v: np.ndarray) -> float:
     z = float(x @ v)
     return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
+
+
+# -- evidence-dependent temperature ----------------------------------------------------------------
+# The calibrator's channel weights are shared by every run; how far its posterior can be trusted
+# depends on the evidence the run actually has (only a few style answers, only cutoff answers, every
+# probe). A second stage scales the log-posterior by exp(theta . x), with x describing the run's
+# evidence profile, fitted on out-of-fold posteriors (``train.fit_temperature``).
+# the prompt sets whose answers differ most in how much they tell (a share of the run's answers each)
+PROFILE_SOURCES = ("alpaca_eval", "arena_hard", "mt_bench", "benchpress", "speechmap")
+PROFILE_FEATURES = ("bias", "log_answers", "has_claim", "has_identity", "has_refusal", "has_cutoff",
+                    "has_style", "n_channels", "log_aligned") + tuple(f"share_{s}" for s in PROFILE_SOURCES)
+
+
+def profile_features(counts: dict[str, int], sources: dict[str, int] | None = None) -> np.ndarray:
+    """The evidence profile of a run (or of an out-of-fold row) from its per-channel answer counts
+    and its answers per corpus source of the probes (``sources``)."""
+    n_behav = sum(counts.get(ch, 0) for ch in ("identity", "refusal", "cutoff", "style"))
+    n_aligned = sum(counts.get(ch, 0) for ch in ("aligned_style", "aligned_other"))
+    present = sum(1 for ch in SCORE_CHANNELS if counts.get(ch, 0) > 0)
+    sources = sources or {}
+    total = max(1, sum(sources.values()))
+    return np.array([1.0, np.log1p(n_behav), float(counts.get("claim", 0) > 0),
+                     float(counts.get("identity", 0) > 0), float(counts.get("refusal", 0) > 0),
+                     float(counts.get("cutoff", 0) > 0), float(counts.get("style", 0) > 0),
+                     float(present), np.log1p(n_aligned)]
+                    + [sources.get(s, 0) / total for s in PROFILE_SOURCES])
+
+
+def temper(p: np.ndarray, x: np.ndarray, theta: np.ndarray | None) -> np.ndarray:
+    """The posterior ``p`` with its log-odds scaled by exp(theta . x) (unchanged without theta)."""
+    if theta is None or not len(theta):
+        return p
+    k = min(len(theta), len(x))
+    z = np.log(np.maximum(p, 1e-300)) * float(np.exp(np.clip(x[:k] @ theta[:k], -5.0, 5.0)))
+    z = z - z.max()
+    q = np.exp(z)
+    return q / q.sum()

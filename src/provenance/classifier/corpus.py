@@ -15,16 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import ConfigError
+from .corpus_sources import SOURCE_FAMILY, family_of_source  # noqa: F401 (SOURCE_FAMILY re-exported)
 
-SOURCE_FAMILY = {
-    "model_name_identity": "identity",
-    "knowledge_cutoff": "cutoff",
-    "xstest": "refusal",
-    "jailbreakbench": "refusal",
-    "alpaca_eval": "style",
-    "arena_hard": "style",
-    "mt_bench": "style",
-}
 
 # explicit aliases the name rules below cannot see (documented in docs/classifier.md)
 ALIASES = {
@@ -75,7 +67,7 @@ class Record:
 
     @property
     def family(self) -> str:
-        return SOURCE_FAMILY.get(self.source, "style")
+        return family_of_source(self.source)
 
 
 def _open(path: Path):

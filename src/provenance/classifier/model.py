@@ -23,10 +23,13 @@ from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
-from .combine import PER_CHANNEL, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design, p_unknown, posterior, reject_features
+from .combine import (PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design,
+                      p_unknown, posterior, profile_features, reject_features, temper)
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from . import aligned as aligned_mod
 from . import family_model
+from .degenerate import degenerate
+from .lineage import lineage as lineage_of
 from .lexical import LexicalModel, pooled_summary
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
@@ -42,6 +45,9 @@ def _neutral(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarr
     out = m + weight * (raw - m)
     return out - out.mean(), float(raw[have].max() - base)
 
+
+# p(unknown) reported at least when the answers are degenerate (the same text whatever the prompt)
+DEGENERATE_P_UNKNOWN = 0.95
 
 # A tokenizer match this confident, ruling a creator out by this many nats, vetoes naming it.
 TOKENIZER_VETO_CONFIDENCE = 0.95
@@ -88,6 +94,10 @@ class TrainedClassifier:
         # fewer features; a feature they lack gets weight 0, so they decide as they did)
         v = arrays["rejector"].astype(np.float64)
         self.v = _by_name(v, list(manifest.get("reject_features", REJECT_FEATURES[:len(v)])), REJECT_FEATURES)
+        # the evidence-dependent temperature; absent from older artifacts (then none)
+        self.theta_profile = (_by_name(arrays["temperature"].astype(np.float64),
+                                       list(manifest.get("profile_features", PROFILE_FEATURES)), PROFILE_FEATURES)
+                              if "temperature" in arrays else None)
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}
@@ -316,6 +326,9 @@ class TrainedClassifier:
         F = design(summ, counts, len(self.labels))
         p = posterior(F, self.w, extra)
         pu = p_unknown(reject_features(p, self.labels, [c for _, c, _ in claims], counts, fits), self.v)
+        answered: Counter[str] = Counter(self.probes.get(r.probe_id, {}).get("source", "")
+                                         for r in transcript.ok_results() if r.family in BEHAVIOURAL and r.text)
+        p = temper(p, profile_features(counts, answered), self.theta_profile)
         order = np.argsort(-p)
         top = self.labels[int(order[0])]
         ptop = float(p[order[0]])
@@ -332,6 +345,12 @@ class TrainedClassifier:
             pu = max(pu, 1.0 - ptop)
         if veto is not None:
             reliability.append(veto)
+        stuck = degenerate([r.text for r in transcript.ok_results() if r.family in BEHAVIOURAL and r.text])
+        if stuck is not None:
+            # repeated answers are one piece of evidence counted many times: no verdict rests on them
+            creator, status = UNKNOWN, "unknown"
+            pu = max(pu, DEGENERATE_P_UNKNOWN)
+            reliability.append(stuck)
 
         # evidence: per channel, which creator it favours and by how much
         wmap = {chn: (self.w[PER_CHANNEL * j], self.w[PER_CHANNEL * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
@@ -366,6 +385,9 @@ class TrainedClassifier:
 
         if n_behav < 10:
             reliability.append(f"only {n_behav} behavioural probes answered")
+        note = self._profile_note(answered)
+        if note:
+            reliability.append(note)
         if "identity" not in counts:
             reliability.append("no self-identification answer")
         if self.creator_models.get(top, 99) < 3:
@@ -374,8 +396,16 @@ class TrainedClassifier:
         if outside:
             reliability.append("answers claim a maker outside the training labels: " + ", ".join(outside))
 
+        lin = None
         if creator == UNKNOWN:
             family = None        # no creator named, so no family of it (the candidates stay listed)
+            if stuck is None:
+                guess = (family_model.guess(fsumm, fcounts, self.families, self.family_creator,
+                                            self.family_log_size, self.family_w, self.family_v, top, ptop)
+                         if self.family_w is not None and self.family_v is not None
+                         and self.family_log_size is not None else None)
+                lin = lineage_of(tok_channel.summary if tok_channel is not None else None, top, ptop,
+                                 (guess or {}).get("name"))
         elif self.family_w is not None and self.family_v is not None and self.family_log_size is not None:
             family = family_model.guess(fsumm, fcounts, self.families, self.family_creator, self.family_log_size,
                                         self.family_w, self.family_v, top, ptop)
@@ -385,7 +415,28 @@ class TrainedClassifier:
         return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
                            reliability=reliability, probes_used=n_behav, tokenizer=tokenizer_info,
-                           stack=stack_info)
+                           stack=stack_info, lineage=lin)
+
+    def _profile_note(self, answered: Counter[str]) -> str | None:
+        """What the training figures say about runs with evidence like this one's: when every
+        behavioural answer came from one prompt set, or under half of the probe set answered,
+        the held-out figures of that evidence profile (``eval``'s per-profile table)."""
+        profiles = (self.manifest.get("figures") or {}).get("profiles") or {}
+        n = sum(answered.values())
+        if not n or not profiles:
+            return None
+        name = None
+        if len(answered) == 1:
+            from .corpus_sources import profile_of_source
+            name = profile_of_source(next(iter(answered)))
+        elif n < 0.5 * sum(1 for p in self.probes.values() if p.get("family") in BEHAVIOURAL):
+            name = "half"
+        fig = profiles.get(name or "")
+        if not fig or not fig.get("models"):
+            return None
+        what = "about half of the probe set" if name == "half" else f"only {name.replace(':', ' answers from ')}"
+        return (f"evidence: {what}; on {fig['models']} unseen models with evidence like this, the best guess "
+                f"was right {100 * fig['top1']:.0f}% of the time (mean confidence {100 * fig['mean_confidence']:.0f}%)")
 
     def _tokenizer_veto(self, tok: Any, top: str) -> str | None:
         """Why a confident tokenizer match forbids naming ``top``, or None.

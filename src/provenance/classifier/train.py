@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -29,8 +30,10 @@ import numpy as np
 
 from ..features.identity import CLAIM_LABELS
 from ..probes import ProbeSet, load_probeset
-from .combine import N_DESIGN, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior, reject_features
+from .combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior,
+                      profile_features, reject_features, temper)
 from .corpus import group_key, load_events, load_records
+from .corpus_sources import profile_of_source
 from .dataset import Dataset, featurise
 from . import aligned as aligned_mod
 from . import family_model
@@ -73,6 +76,17 @@ class Row:
     fsumm: dict[str, np.ndarray] = field(default_factory=dict)
     fcounts: dict[str, int] = field(default_factory=dict)
     fsize: np.ndarray | None = None             # per family, its models left in training
+
+
+HALF_MIN = 4             # answers a model needs for its "half" row (a random half of its probes failed)
+
+
+def half_of(model: str, keys: set[str]) -> set[str]:
+    """A fixed random half of a model's answered keys (seeded by its name): the evidence
+    of a run in which the other half of the probes failed (a flaky or filtering relay)."""
+    ks = sorted(keys)
+    rng = np.random.default_rng(zlib.crc32(model.encode("utf-8")))
+    return {ks[i] for i in rng.permutation(len(ks))[:len(ks) // 2]}
 
 
 def _log(msg: str, log: Callable[[str], None] | None) -> None:
@@ -470,6 +484,8 @@ class Trainer:
                     subsets["src:" + s] = ks
             else:
                 subsets["src:" + next(iter(by_src))] = subsets["all"]
+            if len(subsets["all"]) >= HALF_MIN:
+                subsets["half"] = half_of(m, subsets["all"])
             lomo_ex = frozenset(self.groups[group_key(m)])
             loco_ex = frozenset(self.by_creator[c])
             loco_labels = [x for x in self.creators if x != c]
@@ -675,6 +691,71 @@ def calibrators(rows: list[Row], deal: int | None = None) -> tuple[dict[str, int
                     for k in range(CAL_FOLDS)]
 
 
+TEMPERATURE_L2 = 1e-4
+
+
+def fit_temperature(data: list[tuple[np.ndarray, np.ndarray, int]]) -> np.ndarray:
+    """theta minimising the mean -log softmax(exp(theta . x) * log p)[y] over ``data`` (rows of
+    (out-of-fold posterior p, evidence profile x, index y of the true label)), ridge-penalised
+    toward theta = 0 (no change)."""
+    from scipy.optimize import minimize
+    if not data:
+        return np.zeros(len(PROFILE_FEATURES))
+    Z = [np.log(np.maximum(p, 1e-300)) for p, _, _ in data]
+    X = np.array([x for _, x, _ in data])
+    Y = [y for _, _, y in data]
+
+    def f(theta):
+        nll, g = 0.0, np.zeros_like(theta)
+        sc = np.exp(np.clip(X @ theta, -5.0, 5.0))
+        for z, x, y, s in zip(Z, X, Y, sc):
+            t = s * z
+            t = t - t.max()
+            e = np.exp(t)
+            q = e / e.sum()
+            nll += -(t[y] - math.log(e.sum()))
+            # d nll / d s = -(z_y - q . z); d s / d theta = s x
+            g += -(z[y] - q @ z) * s * x
+        n = len(Z)
+        return nll / n + TEMPERATURE_L2 * float(theta @ theta), g / n + 2 * TEMPERATURE_L2 * theta
+
+    return minimize(f, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+
+
+def _temperature_data(rows: list[Row], post: dict[int, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, int]]:
+    return [(post[i], row_profile(r), r.labels.index(r.creator))
+            for i, r in enumerate(rows) if i in post and r.mode == "lomo" and r.creator in r.labels]
+
+
+def row_profile(r: Row) -> np.ndarray:
+    """``combine.profile_features`` of an out-of-fold row (its answers per corpus source from its keys)."""
+    sources: dict[str, int] = defaultdict(int)
+    for k in r.keys:
+        sources[k.split(":", 1)[0]] += 1
+    return profile_features(r.counts, sources)
+
+
+def raw_posteriors(rows: list[Row], deal: int | None = None) -> tuple[dict[int, np.ndarray], dict[str, int]]:
+    """(row index -> out-of-fold calibrated posterior before the temperature; alias-group folds)."""
+    gfolds, w_group = calibrators(rows, deal)
+    return {i: row_posterior(r, w_group[gfolds[group_key(r.model)]]) for i, r in enumerate(rows)}, gfolds
+
+
+def oof_posteriors(rows: list[Row], deal: int | None = None
+                   ) -> tuple[dict[int, np.ndarray], list[np.ndarray], dict[str, int]]:
+    """(row index -> calibrated, tempered out-of-fold posterior; the temperatures fitted per fold;
+    the alias-group folds).
+
+    Each row's channel weights come from the calibrator fitted without its alias-group fold
+    (``calibrators``); the evidence-dependent temperature applied to it is fitted on the other
+    folds' out-of-fold posteriors, so neither stage saw the row's own model."""
+    raw, gfolds = raw_posteriors(rows, deal)
+    fold = [gfolds[group_key(r.model)] for r in rows]
+    thetas = [fit_temperature(_temperature_data(rows, {i: p for i, p in raw.items() if fold[i] != k}))
+              for k in range(CAL_FOLDS)]
+    return {i: temper(p, row_profile(rows[i]), thetas[fold[i]]) for i, p in raw.items()}, thetas, gfolds
+
+
 def prediction(r: Row, p: np.ndarray) -> dict[str, Any]:
     """A row's out-of-fold creator prediction from its calibrated posterior ``p``."""
     order = np.argsort(-p)
@@ -694,7 +775,8 @@ def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None =
     ``deal``: the seed of the calibrator's fold deal (None: name order).
     """
     cfolds = creator_folds(creators)
-    gfolds, w_group = calibrators(rows, deal)
+    post, _, gfolds = oof_posteriors(rows, deal)
+    index = {id(r): i for i, r in enumerate(rows)}
     w_family = ([fit_family_calibrator([r for r in rows if gfolds[group_key(r.model)] != k], families, family_creator)
                  for k in range(CAL_FOLDS)] if families and family_creator else None)
     preds: list[dict[str, Any]] = []
@@ -704,7 +786,7 @@ def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None =
         w, v = fit_combiner(train)
         for r in test:
             pu = p_unknown(reject_features(row_posterior(r, w), r.labels, r.claims, r.counts, r.fit), v)
-            preds.append(prediction(r, row_posterior(r, w_group[gfolds[group_key(r.model)]])))
+            preds.append(prediction(r, post[index[id(r)]]))
             preds[-1].update({"p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
             if w_family is not None and r.mode == "lomo" and r.fsize is not None:
                 fam, pf = family_guess(r, preds[-1]["top"][0], preds[-1]["p_top"], w_family[gfolds[group_key(r.model)]],
@@ -848,6 +930,46 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
     return out
 
 
+PROFILE_MIN_MODELS = 20     # profiles with fewer LOMO models are printed but not the headline
+RICH_ANSWERS = 50           # "models with 50 or more answers to the probes"
+
+
+def profile_name(subset: str) -> str:
+    """An out-of-fold row's evidence profile: every probe the model answered ("all"), a random
+    half of them ("half"), or one corpus source's answers ("style:alpaca_eval", "identity",
+    "cutoff", "refusal:xstest", ...), as a run whose other probes failed would have."""
+    return profile_of_source(subset[4:]) if subset.startswith("src:") else subset
+
+
+def profile_figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict[str, Any]:
+    """Per evidence profile, over LOMO predictions of models whose creator is known: models,
+    top-1, mean confidence, ECE and the gap (mean confidence minus top-1; positive is
+    over-confident); ``worst``: the profile (with PROFILE_MIN_MODELS or more models) whose gap is
+    largest in size, the headline calibration figure."""
+    by: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for p in preds:
+        if p["mode"] == "lomo" and known.get(p["model"]):
+            by[profile_name(p["subset"])].append(p)
+    out: dict[str, Any] = {}
+    for name in sorted(by, key=lambda n: (n not in ("all", "half"), n)):
+        ps = by[name]
+        ok = [p["top"][0] == p["creator"] for p in ps]
+        conf = [p["p_top"] for p in ps]
+        top1, mc = float(np.mean(ok)), float(np.mean(conf))
+        out[name] = {"models": len(ps), "top1": round(top1, 4), "mean_confidence": round(mc, 4),
+                     "ece": round(ece(conf, ok), 4), "gap": round(mc - top1, 4),
+                     "log_loss": _log_loss([p.get("p_true") for p in ps])}
+    big = {k: v for k, v in out.items() if v["models"] >= PROFILE_MIN_MODELS}
+    worst = max(big, key=lambda k: abs(big[k]["gap"])) if big else None
+    return {"profiles": out, "worst": worst, "worst_gap": big[worst]["gap"] if worst else None}
+
+
+def anonymous(rows: list[Row]) -> list[Row]:
+    """The rows as an anonymous endpoint would give them: without the upstream provider a
+    router names (the corpus's greetings carry it; a stealth or relayed endpoint never does)."""
+    return [replace(r, provider=None) if r.provider is not None else r for r in rows]
+
+
 def _log_loss(ps: list[float | None]) -> float | None:
     xs = [p for p in ps if p is not None]
     return round(float(np.mean([-math.log(max(p, 1e-6)) for p in xs])), 4) if xs else None
@@ -905,10 +1027,11 @@ def deal_spread(rows: list[Row], known: dict[str, bool], deals: int) -> dict[str
     alone moves ECE by a few hundredths, so one deal's ECE is not a figure to tune against.
     Each entry is [min, mean, max] over the deals."""
     lomo = [r for r in rows if r.mode == "lomo" and r.subset == "all" and known.get(r.model)]
+    lomo_set = {id(r) for r in lomo}
     got: dict[str, list[float]] = {"lomo_top1": [], "lomo_ece": [], "lomo_log_loss": []}
     for seed in range(1, deals + 1):
-        gfolds, w = calibrators(rows, seed)
-        f = lomo_scores([prediction(r, row_posterior(r, w[gfolds[group_key(r.model)]])) for r in lomo])
+        post, _, _ = oof_posteriors(rows, seed)
+        f = lomo_scores([prediction(r, post[i]) for i, r in enumerate(rows) if id(r) in lomo_set])
         for key, vals in got.items():
             if f.get(key) is not None:
                 vals.append(float(f[key]))
@@ -1015,11 +1138,21 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
         rows = tr.rows(budget, nested_orders(tr))
     else:
         rows = tr.rows(budget, order)
-    preds = cross_fit(rows, tr.creators, tr.families, tr.family_creator)
+    # the headline: what an anonymous endpoint gives (no upstream provider named by a router)
+    preds = cross_fit(anonymous(rows), tr.creators, tr.families, tr.family_creator)
     known = {m: tr.known(m) for m in tr.eval_by_model}
     greeting_only = {m for m, ans in tr.eval_by_model.items()
                      if all(a.key.endswith(":greeting:hi") for a in ans)}
     figs = figures(preds, known, greeting_only)
+    figs.update(profile_figures(preds, known))
+    rich = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])
+            and p["n"] >= RICH_ANSWERS]
+    figs["rich"] = {"min_answers": RICH_ANSWERS, "lomo_models": len(rich),
+                    "lomo_top1": _mean([p["top"][0] == p["creator"] for p in rich])}
+    if any(r.provider is not None for r in rows):
+        aided = figures(cross_fit(rows, tr.creators), known)
+        figs["with_provider"] = {k: aided[k] for k in ("lomo_models", "lomo_top1", "lomo_ece", "lomo_log_loss",
+                                                       "lomo_reported_accuracy", "loco_unknown_rate")}
     figs["reach"] = evidence_reach(rows, preds, known, tr.unreferenced())
     if deals:
         _log(f"re-dealing the calibrator's folds {deals} times", log)
@@ -1042,8 +1175,15 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
            log: Callable[[str], None] | None = None) -> Path:
     from .artifact import write_artifact
     labels = tr.creators
-    w, v = fit_combiner(rows)
+    # channel weights, rejector and temperature as an anonymous endpoint meets them; the provider's
+    # weight (used only when a router names one) from the calibrator fitted with it
+    anon = anonymous(rows)
+    w, v = fit_combiner(anon)
+    if any(r.provider is not None for r in rows):
+        w[N_DESIGN] = fit_calibrator([r for r in rows if r.mode == "lomo"])[N_DESIGN]
+    theta = fit_temperature(_temperature_data(anon, raw_posteriors(anon)[0]))
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
+                                     "temperature": theta.astype(np.float64),
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
     provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())
     arrays["provider_logp"] = provider_logp.astype(np.float32)
@@ -1094,6 +1234,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "aligned": aligned_meta,
         "score_channels": list(SCORE_CHANNELS),
         "reject_features": list(REJECT_FEATURES),
+        "profile_features": list(PROFILE_FEATURES),
         "families": families,
         "family_creator": fam_creator,
         "family_channels": list(family_model.FAMILY_CHANNELS),

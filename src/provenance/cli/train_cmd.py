@@ -55,10 +55,19 @@ def register(app: typer.Typer) -> None:
         without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
         # 10 is train.DEALS (a test ties the two), not imported here so that --help stays fast
         deals: int = typer.Option(10, "--deals", min=0, help="Also re-deal the calibrator's alias-group folds N times at random and report the spread of top-1, ECE and log loss (only the calibrators are refitted: about 2 s a deal on the full corpus); 0 skips it."),
+        derivatives: bool = typer.Option(True, "--derivatives/--no-derivatives", help="Also score the corpus's third-party fine-tunes (derivatives.jsonl.gz) with the model this run would ship: how often they are called unknown, named as their base maker, and given it as lineage."),
+        plots: Optional[Path] = typer.Option(None, "--plots", help="Write reliability.svg (one curve per evidence profile) and confusion.svg into this directory."),
     ) -> None:
-        """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, top-3, ECE, unknown rate.
+        """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, calibration per evidence
+        profile, unknown rate, derivatives.
 
-        Example: provenance eval --corpus ../shared/reference --budget 8
+        The headline figures use only what an anonymous endpoint gives (no upstream provider named
+        by a router); the provider-aided figures are a separate row.
+
+        Examples:
+          provenance eval --corpus ../shared/reference
+          provenance eval --corpus ../shared/reference --json --plots docs/img > eval.json
+          provenance eval --corpus ../shared/reference --budget 8
         """
         _check_corpus(corpus)
         from ..classifier.train import run_training
@@ -80,10 +89,41 @@ def register(app: typer.Typer) -> None:
         figs["budget_order"] = None if budget is None else ("stored" if stored_order else "nested")
         figs["api_channel"] = not without_api
         figs["aligned_channels"] = not without_aligned
+        if derivatives and budget is None:
+            from ..classifier.derivatives import evaluate_training
+            if not as_json:
+                _log("scoring the third-party fine-tunes with the model this run would ship")
+            got = evaluate_training(tr, rows, preds, figs, corpus)
+            if got is not None:
+                figs["derivatives"] = {k: v for k, v in got.items() if k != "rows"}
+        if plots is not None:
+            figs["plots"] = _write_plots(plots, preds, {m for m in tr.eval_by_model if tr.known(m)},
+                                         figs.get("confusion") or {})
         if as_json:
             typer.echo(json.dumps(figs, indent=1, sort_keys=True))
             return
         _render(figs)
+
+
+def _write_plots(out: Path, preds: list, known: set, confusion: dict) -> list[str]:
+    """reliability.svg (LOMO, one curve per evidence profile with 20+ models; models of known
+    creators) and confusion.svg into ``out``; the paths written."""
+    from ..classifier.train import profile_name
+    from ..errors import ConfigError
+    from ..plots import confusion_svg, reliability_svg
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"--plots {out}: cannot create the directory ({e.strerror or e})") from None
+    curves: dict[str, list] = {}
+    for p in preds:
+        if p["mode"] == "lomo" and p["model"] in known:
+            curves.setdefault(profile_name(p["subset"]), []).append((p["p_top"], p["top"][0] == p["creator"]))
+    keep = {k: v for k, v in curves.items() if len(v) >= 20}
+    files = {"reliability.svg": reliability_svg(keep), "confusion.svg": confusion_svg(confusion)}
+    for name, text in files.items():
+        (out / name).write_text(text, encoding="utf-8")
+    return [str(out / name) for name in files]
 
 
 def _fmt(x: object) -> str:
@@ -91,8 +131,11 @@ def _fmt(x: object) -> str:
 
 
 def _headline(f: dict) -> str:
-    return (f"LOMO top-1 {_fmt(f['lomo_top1'])} top-3 {_fmt(f['lomo_top3'])} over {f['lomo_models']} models; "
-            f"reported (unknown counts wrong) {_fmt(f['lomo_reported_accuracy'])}; ECE {_fmt(f['lomo_ece'])}; "
+    worst = (f"; worst evidence profile ({f['worst']}) gap {_fmt(f.get('worst_gap'))}"
+             if f.get("worst") else "")
+    return (f"anonymous endpoint (no provider): LOMO top-1 {_fmt(f['lomo_top1'])} top-3 {_fmt(f['lomo_top3'])} "
+            f"over {f['lomo_models']} models; ECE {_fmt(f['lomo_ece'])}; log loss {_fmt(f.get('lomo_log_loss'))}"
+            f"{worst}; reported (unknown counts wrong) {_fmt(f['lomo_reported_accuracy'])}; "
             f"LOCO unknown {_fmt(f['loco_unknown_rate'])} over {f['loco_models']} models")
 
 
@@ -119,6 +162,34 @@ def _render(f: dict) -> None:
               "budget_order"):
         t.add_row(k, _fmt(f.get(k)))
     con.print(t)
+    wp = f.get("with_provider")
+    if wp:
+        con.print(escape(f"with the upstream provider a router names (not available from an anonymous endpoint): "
+                         f"LOMO top-1 {_fmt(wp['lomo_top1'])}, ECE {_fmt(wp['lomo_ece'])}, log loss "
+                         f"{_fmt(wp['lomo_log_loss'])}, reported {_fmt(wp['lomo_reported_accuracy'])}, LOCO unknown "
+                         f"{_fmt(wp['loco_unknown_rate'])}"))
+    rich = f.get("rich")
+    if rich:
+        con.print(escape(f"models with {rich['min_answers']}+ answers to the probes: LOMO top-1 "
+                         f"{_fmt(rich['lomo_top1'])} over {rich['lomo_models']}"))
+    prof = f.get("profiles") or {}
+    if prof:
+        t = Table(title="per evidence profile (LOMO; gap = mean confidence - top-1, positive is over-confident)")
+        for c in ("profile", "models", "top-1", "mean conf", "ECE", "gap", "log loss"):
+            t.add_column(c, justify="left" if c == "profile" else "right")
+        for name, v in prof.items():
+            t.add_row(escape(name), _fmt(v["models"]), _fmt(v["top1"]), _fmt(v["mean_confidence"]), _fmt(v["ece"]),
+                      _fmt(v["gap"]), _fmt(v["log_loss"]))
+        con.print(t)
+    der = f.get("derivatives")
+    if der and der.get("models"):
+        con.print(escape(
+            f"third-party fine-tunes ({der['models']}, none in training): unknown {_fmt(der['unknown'])}, named as "
+            f"their base maker {_fmt(der['named_base'])} (at 0.9+ {_fmt(der['named_base_confident'])}), named as "
+            f"another maker {_fmt(der['named_other'])}; any named at 0.9+ {_fmt(der['named_confident'])}; "
+            f"base maker given as lineage {_fmt(der['lineage_right'])}"))
+    for path in f.get("plots") or []:
+        con.print(escape(f"wrote {path}"))
     iv = f.get("interval95") or {}
     if iv:
         a, b = iv["lomo_top1"]
