@@ -43,6 +43,9 @@ class Attribution:
     stack: dict[str, Any] | None = None         # serving stack guess
     reliability: list[str] = field(default_factory=list)        # why it may be unreliable
     probes_used: int = 0
+    # set by pipeline.finalize (classifier/headline.py, features/model_echo.py); None from a bare classify()
+    best_guess: dict[str, Any] | None = None    # the best candidate the tokenizer allows, and those it excludes
+    model_echo: dict[str, Any] | None = None    # requested vs echoed model names
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
