@@ -66,6 +66,18 @@ def register(app: typer.Typer) -> None:
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
                             db=db, store=not no_store, progress=not json_out,
                             budget=budget, until_confident=until_confident)
+        echo_warning(report)
         output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":
             raise typer.Exit(EXIT_UNUSABLE)
+
+
+def echo_warning(report: dict) -> None:
+    """One line on stderr when the replies named another model than the one requested."""
+    from ..features.model_echo import mismatch_note
+    note = mismatch_note((report.get("attribution") or {}).get("model_echo"))
+    if note:
+        import sys
+        from ..render import safe_line
+        sys.stderr.write(f"provenance: warning: {safe_line(note, 400)}\n")
+        sys.stderr.flush()
