@@ -42,6 +42,13 @@ def _pct(x: object) -> str:
         return "?"
 
 
+def _tokens(cost: dict) -> str:
+    if cost.get("basis") == "none" or (not cost.get("tokens_total") and not cost.get("probes_with_usage")
+                                       and not cost.get("probes_estimated") and "basis" in cost):
+        return "none counted (no answer)"
+    return f"{cost.get('tokens_total', '?')} ({markup_escape(cost.get('basis'), 20)})"
+
+
 HEADLINES = {
     "match": "Creator match",
     "ambiguous": "Aggressive creator guess (ambiguous)",
@@ -168,6 +175,6 @@ def render_verdict(report: dict, console=None) -> None:
     cost = report.get("cost") or {}
     clf = report.get("classifier") or {}
     con.print(f"[dim]probes: {s.get('ok', 0)} ok, {s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped"
-              f" | tokens: {cost.get('tokens_total', '?')} ({markup_escape(cost.get('basis'), 20)})"
+              f" | tokens: {_tokens(cost)}"
               f" | classifier: {markup_escape(clf.get('name'), 60)} {markup_escape(clf.get('version'), 30)}"
               f" | run {markup_escape((report.get('run') or {}).get('id'), 40)}[/dim]")
