@@ -146,15 +146,21 @@ def render_verdict(report: dict, console=None) -> None:
             con.print(f"  candidates: {line}")
     tok = a.get("tokenizer")
     if isinstance(tok, dict):
-        if tok.get("family"):
-            con.print(f"  tokenizer: {markup_escape(tok.get('family'), 60)} ({_pct(tok.get('confidence'))})")
+        # the classifier stores {available, summary: {family, label, confidence}, reason}
+        ts = tok.get("summary") if isinstance(tok.get("summary"), dict) else tok
+        if ts.get("family"):
+            con.print(f"  tokenizer: {markup_escape(ts.get('label') or ts.get('family'), 60)}"
+                      f" ({_pct(ts.get('confidence'))} match)")
         elif tok.get("reason"):
             con.print(f"  tokenizer: {markup_escape(tok.get('reason'), 120)}")
     stack = a.get("stack")
-    if isinstance(stack, dict) and (stack.get("stack") or stack.get("reason")):
-        label = stack.get("stack") or stack.get("reason")
-        con.print(f"  serving stack: {markup_escape(label, 60)}"
-                  + (f" ({_pct(stack.get('confidence'))})" if stack.get("confidence") is not None else ""))
+    if isinstance(stack, dict):
+        ss = stack.get("summary") if isinstance(stack.get("summary"), dict) else stack
+        label = ss.get("label") or ss.get("stack") or stack.get("reason")
+        if label:
+            con.print(f"  serving stack: {markup_escape(label, 60)}"
+                      + (f" ({_pct(ss.get('confidence'))} match)"
+                         if ss.get("stack") not in (None, "", "unrecognised") and ss.get("confidence") is not None else ""))
     ev = a.get("evidence") or []
     if ev:
         table = Table(title="Strongest evidence", show_header=True, header_style="bold", title_justify="left")
