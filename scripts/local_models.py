@@ -471,40 +471,111 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _prompt_id(system_prompt: str) -> str:
+    return hashlib.sha256(system_prompt.encode("utf-8")).hexdigest()[:12]
+
+
+def _port_of(url: str) -> int:
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+def _start_proxy(name: str, upstream: str, system_prompt: str, port: int) -> tuple[int, str]:
+    """Start the disguise proxy (provenance.testing.disguise_proxy) in front of ``upstream`` in
+    the background; returns (pid, its base URL) once it answers /v1/models through the proxy."""
+    pport = port or free_port()
+    log = cache_dir() / "logs" / f"proxy-{name}-{pport}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    sp_file = cache_dir() / "run" / f"{name}.{_prompt_id(system_prompt)}.system-prompt"
+    sp_file.parent.mkdir(parents=True, exist_ok=True)
+    sp_file.write_text(system_prompt, encoding="utf-8")
+    with open(log, "wb") as lf:
+        pproc = subprocess.Popen([sys.executable, "-m", "provenance.testing.disguise_proxy", "--upstream", upstream,
+                                  "--system-prompt-file", str(sp_file), "--port", str(pport)],
+                                 env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    try:
+        _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log)   # /v1/models through the proxy
+    except SetupError:
+        _kill(pproc.pid)
+        raise
+    return pproc.pid, f"http://127.0.0.1:{pport}/v1"
+
+
+def _live_info(name: str) -> dict | None:
+    """The run file of a served model whose server is alive, else None (a stale file is removed)."""
+    rf = _run_file(name)
+    if not rf.is_file():
+        return None
+    try:
+        info = json.loads(rf.read_text())
+    except ValueError:
+        info = {}
+    server_pids = info.get("server_pids", info.get("pids", [])[:1])
+    if server_pids and all(_alive(int(pid)) for pid in server_pids):
+        return info
+    for pid in reversed(info.get("pids", [])):      # a half-dead set: clean up what is left
+        _kill(int(pid))
+    rf.unlink(missing_ok=True)
+    return None
+
+
 def cmd_serve(name: str, port: int, system_prompt: str | None) -> int:
+    """Serve ``name`` in the background and print the base URL to use.
+
+    With ``--system-prompt`` the printed URL is always a disguise proxy's that injects it.
+    When ``name`` is already served, the running server is reused: without a system
+    prompt the undisguised server's URL is printed; with one, a proxy for that prompt
+    (started now in front of the running server, or the one already running for it).
+    """
     _spec(name)
     rf = _run_file(name)
-    if rf.is_file():
-        info = json.loads(rf.read_text())
-        if any(_alive(pid) for pid in info.get("pids", [])):
-            print(info["base_url"])
-            _log(f"{name} is already served (stop it first to change options)")
+    info = _live_info(name)
+    if info is not None:
+        upstream = info.get("upstream")
+        if not upstream:
+            raise SetupError(f"{name} is served by an older local_models.py that did not record its server's "
+                             f"URL: run `python scripts/local_models.py stop {name}` and serve it again")
+        if system_prompt is None:
+            if port and port != _port_of(upstream):
+                raise SetupError(f"{name} is already served at {upstream}, not on port {port}: use that URL, "
+                                 f"or `python scripts/local_models.py stop {name}` first")
+            _log(f"{name} is already served (undisguised)")
+            print(upstream, flush=True)
             return 0
+        pid_key = _prompt_id(system_prompt)
+        proxies = info.setdefault("proxies", {})
+        have = proxies.get(pid_key)
+        if have and _alive(int(have["pid"])):
+            if port and port != _port_of(have["base_url"]):
+                raise SetupError(f"{name} with this system prompt is already served at {have['base_url']}, "
+                                 f"not on port {port}")
+            _log(f"{name} is already served behind a proxy with this system prompt")
+            print(have["base_url"], flush=True)
+            return 0
+        ppid, purl = _start_proxy(name, upstream, system_prompt, port)
+        proxies[pid_key] = {"pid": ppid, "base_url": purl}
+        info["pids"] = list(info.get("pids", [])) + [ppid]
+        rf.write_text(json.dumps(info) + "\n")
+        _log(f"{name} was already served at {upstream}; started a disguise proxy in front of it")
+        print(purl, flush=True)
+        return 0
     proc, base = start_server(name, 0 if system_prompt is not None else port, detach=True)
-    pids = [proc.pid]
+    info = {"name": name, "upstream": base, "base_url": base, "server_pids": [proc.pid], "pids": [proc.pid],
+            "proxies": {}}
     if system_prompt is not None:
-        pport = port or free_port()
-        log = cache_dir() / "logs" / f"proxy-{name}-{pport}.log"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(REPO_ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        sp_file = cache_dir() / "run" / f"{name}.system-prompt"
-        sp_file.write_text(system_prompt, encoding="utf-8")
-        with open(log, "wb") as lf:
-            pproc = subprocess.Popen([sys.executable, "-m", "provenance.testing.disguise_proxy", "--upstream", base,
-                                      "--system-prompt-file", str(sp_file), "--port", str(pport)],
-                                     env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        pids.append(pproc.pid)
         try:
-            _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log)   # /v1/models through the proxy
+            ppid, purl = _start_proxy(name, base, system_prompt, port)
         except SetupError:
-            for pid in pids:
-                _kill(pid)
+            _kill(proc.pid)
             raise
-        base = f"http://127.0.0.1:{pport}/v1"
-    rf.write_text(json.dumps({"name": name, "base_url": base, "pids": pids,
-                              "system_prompt": system_prompt is not None}) + "\n")
-    print(base, flush=True)
+        info["pids"].append(ppid)
+        info["proxies"][_prompt_id(system_prompt)] = {"pid": ppid, "base_url": purl}
+        info["base_url"] = purl
+    rf.parent.mkdir(parents=True, exist_ok=True)
+    rf.write_text(json.dumps(info) + "\n")
+    print(info["base_url"], flush=True)
     return 0
 
 
@@ -549,7 +620,10 @@ def cmd_status() -> int:
         if rf.is_file():
             info = json.loads(rf.read_text())
             if any(_alive(pid) for pid in info.get("pids", [])):
-                out["serving"][name] = info["base_url"]
+                out["serving"][name] = info.get("upstream") or info["base_url"]
+                disguised = [p["base_url"] for p in (info.get("proxies") or {}).values() if _alive(int(p["pid"]))]
+                if disguised:
+                    out["serving"][name + " (disguised)"] = disguised
     print(json.dumps(out, indent=2))
     return 0
 
