@@ -452,9 +452,17 @@ def server_threads() -> int:
 SERVER_SLOTS = 4
 
 
+# Runs as deterministic as llama.cpp allows: the probes ask for temperature 0 (greedy) and the
+# server samples with a fixed seed (a request may still name its own). What remains is
+# llama.cpp's own: batches of different make-up (slots decoding together, a reused prompt
+# cache) are not bit-for-bit identical, so an answer can still change between runs.
+SERVER_SEED = 42
+
+
 def _server_cmd(binary: Path, model: Path, alias: str, port: int) -> list[str]:
     return [str(binary), "-m", str(model), "-a", alias, "--host", "127.0.0.1", "--port", str(port),
-            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads())]
+            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads()),
+            "--seed", str(SERVER_SEED)]
 
 
 def _require(name: str, cache: Path) -> tuple[Path, Path]:
