@@ -135,6 +135,9 @@ def render_verdict(report: dict, console=None) -> None:
     if status == "unknown":
         for line in unknown_lines(a):
             con.print(line)
+    elif status == "failed":
+        why = next(iter(a.get("reliability") or []), "no probe succeeded")
+        con.print(f"[bold {color}]{head}:[/bold {color}] {markup_escape(why, 300)}")
     else:
         con.print(f"[bold {color}]{head}:[/bold {color}] {creator} ({_pct(a.get('confidence'))})")
         fam = a.get("family")
@@ -173,6 +176,8 @@ def render_verdict(report: dict, console=None) -> None:
                           markup_escape(probes, 200))
         con.print(table)
     rel = a.get("reliability") or []
+    if status == "failed":
+        rel = rel[1:]                 # the first is the headline's reason
     if rel:
         con.print("[bold]Why this may be unreliable:[/bold]")
         for r in rel[:8]:
