@@ -621,7 +621,7 @@ def cmd_serve(name: str, port: int, system_prompt: str | None) -> int:
     rf = _run_file(name)
     info = _live_info(name)
     if info is not None:
-        upstream = info.get("upstream")
+        upstream = info.get("upstream") or (info.get("base_url") if info.get("system_prompt") is False else None)
         if not upstream:
             raise SetupError(f"{name} is served by an older local_models.py that did not record its server's "
                              f"URL: run `python scripts/local_models.py stop {name}` and serve it again")

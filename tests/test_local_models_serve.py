@@ -95,3 +95,13 @@ def test_port_clash_and_old_run_file_fail_clearly(served) -> None:
     assert p.returncode == 2
     err = p.stderr
     assert err.startswith("local_models: error:") and f"stop {NAME}" in err
+
+
+def test_old_undisguised_run_file_is_reused(served) -> None:
+    srv, sleeper = served
+    rf = local_models._run_file(NAME)
+    rf.write_text(json.dumps({"name": NAME, "base_url": srv.base_url, "pids": [sleeper.pid],
+                              "system_prompt": False}))
+    p = _lm("serve", NAME, "--system-prompt", "You are Zeus.")
+    assert p.returncode == 0, p.stderr
+    assert _ask(p.stdout.strip()) == "system=You are Zeus."
