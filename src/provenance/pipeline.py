@@ -33,7 +33,30 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
     if counts["skipped"]:
         notes.append(f"{counts['skipped']} of {counts['total']} probes not run ({transcript.stopped_because or 'skipped'})")
     attribution.reliability = notes + [n for n in attribution.reliability if n not in notes]
+    _headline_and_echo(transcript, attribution)
     return attribution
+
+
+def _headline_and_echo(transcript: Transcript, attribution: Attribution) -> None:
+    """The best guess the tokenizer allows (classifier/headline.py) and the requested vs
+    echoed model name (features/model_echo.py): a mismatch is a reliability note and evidence."""
+    from .classifier.base import Evidence
+    from .classifier.headline import best_guess
+    from .features.model_echo import mismatch_note, model_echo
+
+    cands = [{"creator": c.creator, "probability": c.probability} if hasattr(c, "creator") else dict(c)
+             for c in attribution.candidates]
+    attribution.best_guess = best_guess(transcript, cands) if cands else None
+    echo = model_echo(transcript)
+    attribution.model_echo = echo
+    note = mismatch_note(echo)
+    if note:
+        if note not in attribution.reliability:
+            attribution.reliability.append(note)
+        probes = [r.probe_id for r in transcript.results
+                  if r.status == "ok" and r.response_model and r.response_model != echo["requested"]][:8]
+        attribution.evidence.insert(min(1, len(attribution.evidence)),
+                                    Evidence(text="model name echo: " + note, probes=probes, channel="api"))
 
 
 def classify_report_dict(transcript: Transcript, classifier: Classifier, run_id: str | None = None) -> dict[str, Any]:

@@ -42,12 +42,76 @@ def _pct(x: object) -> str:
         return "?"
 
 
+def _tokens(cost: dict) -> str:
+    if cost.get("basis") == "none" or (not cost.get("tokens_total") and not cost.get("probes_with_usage")
+                                       and not cost.get("probes_estimated") and "basis" in cost):
+        return "none counted (no answer)"
+    return f"{cost.get('tokens_total', '?')} ({markup_escape(cost.get('basis'), 20)})"
+
+
 HEADLINES = {
     "match": "Creator match",
     "ambiguous": "Aggressive creator guess (ambiguous)",
     "unknown": "No confident creator match",
     "failed": "Probe run failed",
 }
+
+
+def best_guess_of(a: dict) -> dict:
+    """The report's best guess (``attribution.best_guess``), or for a report written before it
+    existed, the first candidate with nothing excluded."""
+    bg = a.get("best_guess")
+    if isinstance(bg, dict) and isinstance(bg.get("excluded", []), list):
+        return bg
+    c0 = next((c for c in (a.get("candidates") or []) if isinstance(c, dict)), {})
+    return {"creator": c0.get("creator"), "probability": c0.get("probability"), "excluded": [], "tokenizer": None}
+
+
+def unknown_lines(a: dict) -> list[str]:
+    """The lines of an ``unknown`` verdict (rich markup, endpoint text escaped).
+
+    One meaning per percentage on a line: P(unknown) on its own; the best guess and the
+    candidates are probabilities if the maker is one the classifier knows. A candidate the
+    tokenizer excludes is never the best guess: it is named in a note.
+    """
+    bg = best_guess_of(a)
+    excluded = [e for e in bg.get("excluded") or [] if isinstance(e, dict)]
+    ex_names = {str(e.get("creator")) for e in excluded}
+    cands = [c for c in (a.get("candidates") or []) if isinstance(c, dict)]
+    tok = markup_escape(bg.get("tokenizer") or "?", 40)
+    top = cands[0] if cands else {}
+    out: list[str] = []
+    if top and str(top.get("creator")) in ex_names:
+        out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown: the tokenizer ({tok}) rules out "
+                   "the answers' best guess")
+        out.append(f"  P(unknown) from the answers alone: {_pct(a.get('confidence'))}")
+    else:
+        out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown (P(unknown) {_pct(a.get('confidence'))})")
+    if bg.get("creator"):
+        out.append(f"  best guess, if the maker is one this classifier knows: "
+                   f"{markup_escape(bg.get('creator'), 60)} ({_pct(bg.get('probability'))})")
+    elif cands:
+        out.append(f"  best guess: none; no maker this classifier knows fits the tokenizer ({tok})")
+    # name the excluded candidates that rank above the best guess (all of them: the first
+    # when none is allowed), one note each
+    for c in cands:
+        name = str(c.get("creator"))
+        if bg.get("creator") and name == str(bg.get("creator")):
+            break
+        if name in ex_names:
+            out.append(f"  note: the answers alone favour {markup_escape(name, 60)} "
+                       f"({_pct(c.get('probability'))}), which the tokenizer ({tok}) rules out")
+            if not bg.get("creator"):
+                break
+    allowed = [c for c in cands[:5] if str(c.get("creator")) not in ex_names]
+    ruled = [c for c in cands[:5] if str(c.get("creator")) in ex_names]
+    fmt = lambda cs: ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})"  # noqa: E731
+                               for c in cs)
+    if allowed:
+        out.append(f"  candidates, if the maker is one this classifier knows: {fmt(allowed)}")
+    if ruled:
+        out.append(f"  ruled out by the tokenizer: {fmt(ruled)}")
+    return out
 
 
 def render_verdict(report: dict, console=None) -> None:
@@ -69,30 +133,37 @@ def render_verdict(report: dict, console=None) -> None:
     color = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}.get(status, "white")
     creator = markup_escape(a.get("creator"), 80)
     if status == "unknown":
-        cands0 = (a.get("candidates") or [{}])[0]
-        guess = (f"; best guess {markup_escape(cands0.get('creator'), 60)} ({_pct(cands0.get('probability'))})"
-                 if cands0.get("creator") else "")
-        con.print(f"[bold {color}]{head}:[/bold {color}] unknown (P(unknown) {_pct(a.get('confidence'))}){guess}")
+        for line in unknown_lines(a):
+            con.print(line)
+    elif status == "failed":
+        why = next(iter(a.get("reliability") or []), "no probe succeeded")
+        con.print(f"[bold {color}]{head}:[/bold {color}] {markup_escape(why, 300)}")
     else:
         con.print(f"[bold {color}]{head}:[/bold {color}] {creator} ({_pct(a.get('confidence'))})")
-    fam = a.get("family")
-    if isinstance(fam, dict) and fam.get("name"):
-        con.print(f"  model family guess: {markup_escape(fam.get('name'), 80)} ({_pct(fam.get('confidence'))})")
-    cands = a.get("candidates") or []
-    if cands:
-        line = ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})" for c in cands[:5])
-        con.print(f"  candidates: {line}")
+        fam = a.get("family")
+        if isinstance(fam, dict) and fam.get("name"):
+            con.print(f"  model family guess: {markup_escape(fam.get('name'), 80)} ({_pct(fam.get('confidence'))})")
+        cands = a.get("candidates") or []
+        if cands:
+            line = ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})" for c in cands[:5])
+            con.print(f"  candidates: {line}")
     tok = a.get("tokenizer")
     if isinstance(tok, dict):
-        if tok.get("family"):
-            con.print(f"  tokenizer: {markup_escape(tok.get('family'), 60)} ({_pct(tok.get('confidence'))})")
+        # the classifier stores {available, summary: {family, label, confidence}, reason}
+        ts = tok.get("summary") if isinstance(tok.get("summary"), dict) else tok
+        if ts.get("family"):
+            con.print(f"  tokenizer: {markup_escape(ts.get('label') or ts.get('family'), 60)}"
+                      f" ({_pct(ts.get('confidence'))} match)")
         elif tok.get("reason"):
             con.print(f"  tokenizer: {markup_escape(tok.get('reason'), 120)}")
     stack = a.get("stack")
-    if isinstance(stack, dict) and (stack.get("stack") or stack.get("reason")):
-        label = stack.get("stack") or stack.get("reason")
-        con.print(f"  serving stack: {markup_escape(label, 60)}"
-                  + (f" ({_pct(stack.get('confidence'))})" if stack.get("confidence") is not None else ""))
+    if isinstance(stack, dict):
+        ss = stack.get("summary") if isinstance(stack.get("summary"), dict) else stack
+        label = ss.get("label") or ss.get("stack") or stack.get("reason")
+        if label:
+            con.print(f"  serving stack: {markup_escape(label, 60)}"
+                      + (f" ({_pct(ss.get('confidence'))} match)"
+                         if ss.get("stack") not in (None, "", "unrecognised") and ss.get("confidence") is not None else ""))
     ev = a.get("evidence") or []
     if ev:
         table = Table(title="Strongest evidence", show_header=True, header_style="bold", title_justify="left")
@@ -105,6 +176,8 @@ def render_verdict(report: dict, console=None) -> None:
                           markup_escape(probes, 200))
         con.print(table)
     rel = a.get("reliability") or []
+    if status == "failed":
+        rel = rel[1:]                 # the first is the headline's reason
     if rel:
         con.print("[bold]Why this may be unreliable:[/bold]")
         for r in rel[:8]:
@@ -113,6 +186,6 @@ def render_verdict(report: dict, console=None) -> None:
     cost = report.get("cost") or {}
     clf = report.get("classifier") or {}
     con.print(f"[dim]probes: {s.get('ok', 0)} ok, {s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped"
-              f" | tokens: {cost.get('tokens_total', '?')} ({markup_escape(cost.get('basis'), 20)})"
+              f" | tokens: {_tokens(cost)}"
               f" | classifier: {markup_escape(clf.get('name'), 60)} {markup_escape(clf.get('version'), 30)}"
               f" | run {markup_escape((report.get('run') or {}).get('id'), 40)}[/dim]")

@@ -37,7 +37,9 @@ def new_run_id() -> str:
 
 
 def cost_of(transcript: Transcript) -> dict[str, Any]:
-    """Tokens sent and received: from ``usage`` where reported, else estimated from characters."""
+    """Tokens sent and received: from ``usage`` where reported, else estimated from characters.
+
+    A probe that got no answer counts nothing; basis ``none`` when no probe got one."""
     sent = received = 0
     reported = estimated = 0
     for r in transcript.results:
@@ -51,7 +53,9 @@ def cost_of(transcript: Transcript) -> dict[str, Any]:
             received += c
             reported += 1
             continue
-        if not r.request and not r.text:
+        if not r.text and (r.status != "ok" or not r.request):
+            # no answer (unreachable, refused, timed out, an error status): nothing is known
+            # to have been processed, so nothing is estimated
             continue
         body = r.request.get("json") or r.request.get("body") or {}
         msgs = body.get("messages") or []
@@ -61,7 +65,8 @@ def cost_of(transcript: Transcript) -> dict[str, Any]:
         estimated += 1
     return {"tokens_sent": sent, "tokens_received": received, "tokens_total": sent + received,
             "probes_with_usage": reported, "probes_estimated": estimated,
-            "basis": "usage" if estimated == 0 else ("estimate" if reported == 0 else "mixed")}
+            "basis": ("none" if reported == estimated == 0 else
+                      "usage" if estimated == 0 else ("estimate" if reported == 0 else "mixed"))}
 
 
 def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapping[str, Any],

@@ -66,6 +66,15 @@ def redact_url(url: str) -> str:
     return f"{p.scheme}://{host}{p.path}"
 
 
+def _as_typed(url: str) -> str:
+    """A URL as the user typed it, for an error message: without a query string or any
+    ``user:secret@`` part (either may carry a key), capped."""
+    u = url.split("?", 1)[0].split("#", 1)[0]
+    if "@" in u:
+        u = u.rsplit("@", 1)[1]
+    return u[:200]
+
+
 def validate_base_url(url: str) -> str:
     if not isinstance(url, str) or not url.strip():
         raise ConfigError("the endpoint URL is empty")
@@ -75,8 +84,9 @@ def validate_base_url(url: str) -> str:
         p.hostname  # noqa: B018 - may raise for malformed IPv6 brackets
     except ValueError:
         raise ConfigError(f"URL {url.split('?')[0][:200]!r} is malformed") from None
-    if not p.scheme:
-        raise ConfigError(f"URL {redact_url(url)!r} has no scheme: write http://... or https://...")
+    if not p.scheme or "://" not in url:
+        raise ConfigError(f"URL {_as_typed(url)!r} has no scheme: write http://{_as_typed(url)} "
+                          "or https://...")
     if p.scheme not in ("http", "https"):
         raise ConfigError(f"URL scheme {p.scheme!r} is not supported: use http or https")
     try:
@@ -88,6 +98,10 @@ def validate_base_url(url: str) -> str:
     if p.username or p.password:
         raise ConfigError("credentials in the URL are not accepted: use --api-key-env")
     del port
+    for tail in ("/chat/completions", "/completions", "/messages"):
+        if p.path.rstrip("/").endswith(tail):
+            base = _as_typed(url).rstrip("/")[: -len(tail)]
+            raise ConfigError(f"URL {_as_typed(url)!r} is an endpoint path: give the base URL, e.g. {base}")
     return url.rstrip("/")
 
 

@@ -46,6 +46,9 @@ class Attribution:
     # the open weights an `unknown` model appears to build on (a third party's fine-tune):
     # {"creator": "Meta", "family": "Llama 3", "basis": "tokenizer" | "behaviour", "confidence": 0.8}
     lineage: dict[str, Any] | None = None
+    # set by pipeline.finalize (classifier/headline.py, features/model_echo.py); None from a bare classify()
+    best_guess: dict[str, Any] | None = None    # the best candidate the tokenizer allows, and those it excludes
+    model_echo: dict[str, Any] | None = None    # requested vs echoed model names
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -28,7 +28,10 @@ EPILOG = """Examples:
 def register(app: typer.Typer) -> None:
     @app.command("probe", epilog=EPILOG)
     def probe(
-        url: str = typer.Argument(..., help="Base URL as OpenAI-compatible clients take it (ending in /v1), or the Anthropic API root."),
+        url: str = typer.Argument(..., help="The API's base URL, as OpenAI-compatible clients take it: ending in /v1 "
+                                            "(e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), without "
+                                            "/chat/completions; with --protocol anthropic the API root "
+                                            "(https://api.anthropic.com)."),
         model: str = typer.Option(..., "--model", "-m", help="Model name to request."),
         protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
         api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY when set)."),
@@ -48,7 +51,10 @@ def register(app: typer.Typer) -> None:
         until_confident: Optional[float] = typer.Option(None, "--until-confident", min=0.0, max=1.0,
                                                         help="Stop once a creator is matched with this confidence (0..1)."),
     ) -> None:
-        """Probe one endpoint and name the model's likely creator."""
+        """Probe one endpoint and name the model's likely creator.
+
+        URL is the base URL ending in /v1 (the probes go to URL/chat/completions).
+        """
         from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
         from ..settings import RunSettings, make_target
         from ..run import run_single
@@ -66,6 +72,18 @@ def register(app: typer.Typer) -> None:
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
                             db=db, store=not no_store, progress=not json_out,
                             budget=budget, until_confident=until_confident)
+        echo_warning(report)
         output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":
             raise typer.Exit(EXIT_UNUSABLE)
+
+
+def echo_warning(report: dict) -> None:
+    """One line on stderr when the replies named another model than the one requested."""
+    from ..features.model_echo import mismatch_note
+    note = mismatch_note((report.get("attribution") or {}).get("model_echo"))
+    if note:
+        import sys
+        from ..render import safe_line
+        sys.stderr.write(f"provenance: warning: {safe_line(note, 400)}\n")
+        sys.stderr.flush()

@@ -30,6 +30,54 @@ Exit codes: 0 scan completed (even with unknowns or some failed entrants);
 2 configuration error; 3 every entrant was unusable.
 """
 
+def _verdict_cell(r: dict) -> str:
+    status = str(r.get("status") or "")
+    verdict, creator, conf = r.get("verdict"), r.get("creator"), r.get("confidence")
+    pct = f" {conf * 100:.0f}%" if isinstance(conf, (int, float)) else ""
+    if status != "complete":
+        return status or "-"
+    if verdict == "match":
+        return f"{creator}{pct}"
+    if verdict == "ambiguous":
+        return f"{creator}?{pct}"
+    return str(verdict or creator or "-")
+
+
+def runs_table(rows: list[dict], width: int):
+    """Stored runs as a table that fits ``width`` columns: id, time, model and verdict always
+    (the id never cut: `runs show` takes it); the endpoint and probe counts when there is room;
+    only the model and endpoint columns shrink, with an ellipsis."""
+    from rich import box
+    from rich.table import Table
+    from ..render import markup_escape as esc
+    wide = width >= 110
+    table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
+    id_w = max([len(str(r["id"])) for r in rows] + [2])
+    verdict_w = min(24, max([len(_verdict_cell(r)) for r in rows] + [7]))
+    table.add_column("id", no_wrap=True, min_width=min(id_w, 40))
+    table.add_column("started", no_wrap=True, min_width=11)
+    # what is left for the model (and endpoint) columns: each column costs 2 more (padding)
+    ncols = 6 if wide else 4
+    room = max(8, width - (id_w + 11 + verdict_w + (7 if wide else 0)) - 2 * ncols - 2)
+    model_w = max([len(str(r.get("entrant") or (r.get("target") or {}).get("model") or "-")) for r in rows] + [5])
+    model_w = min(model_w, room if not wide else max(8, room * 2 // 5))
+    table.add_column("model", no_wrap=True, overflow="ellipsis", width=model_w)
+    table.add_column("verdict", no_wrap=True, overflow="ellipsis", min_width=verdict_w)
+    if wide:
+        table.add_column("endpoint", no_wrap=True, overflow="ellipsis", max_width=max(8, room - model_w))
+        table.add_column("probes", no_wrap=True, justify="right", min_width=7)
+    for r in rows:
+        t = r.get("target") or {}
+        model = r.get("entrant") or t.get("model") or "-"
+        cells = [esc(r["id"], 40), esc((r.get("started_at") or "")[5:16].replace("T", " "), 30), esc(model, 120),
+                 esc(_verdict_cell(r), 80)]
+        if wide:
+            p = r.get("probes") or {}
+            cells += [esc(t.get("base_url") or "-", 200), f"{p.get('ok', 0)}/{p.get('total', 0)}"]
+        table.add_row(*cells)
+    return table
+
+
 DB_HELP = "Run store (SQLite) path; default $PROVENANCE_DB or your data directory."
 
 
@@ -147,20 +195,7 @@ def register(app: typer.Typer) -> None:
         if not rows:
             con.print("no runs stored yet")
             return
-        table = Table(header_style="bold")
-        table.add_column("id", no_wrap=True, min_width=20)
-        for col in ("started", "entrant", "status", "creator", "conf", "probes"):
-            table.add_column(col)
-        for r in rows:
-            t = r.get("target") or {}
-            who = r.get("entrant") or f"{t.get('model')} @ {t.get('base_url')}"
-            conf = r.get("confidence")
-            p = r.get("probes") or {}
-            table.add_row(esc(r["id"], 40), esc((r.get("started_at") or "")[5:16].replace("T", " "), 30), esc(who, 80),
-                          esc(r["status"], 20), esc(r.get("creator") or "-", 60),
-                          f"{conf * 100:.0f}%" if isinstance(conf, (int, float)) else "-",
-                          f"{p.get('ok', 0)}/{p.get('total', 0)}")
-        con.print(table)
+        con.print(runs_table(rows, con.width))
 
     @runs.command("show")
     def runs_show(

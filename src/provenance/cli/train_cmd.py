@@ -31,6 +31,8 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress lines."),
     ) -> None:
         """Train the creator classifier on the corpus; writes manifest.json + arrays.npz."""
+        from .extras import require_extra
+        require_extra("train", "train")
         _check_corpus(corpus)
         from ..classifier.train import DEALS, export, run_training
         log = None if quiet else _log
@@ -46,7 +48,8 @@ def register(app: typer.Typer) -> None:
     def evaluate(
         corpus: Path = typer.Option(..., "--corpus", help="Reference corpus directory (responses.jsonl.gz)."),
         extra: Optional[List[Path]] = typer.Option(None, "--extra", help="Extra JSONL(.gz) corpus files (repeatable)."),
-        model: Optional[Path] = typer.Option(None, "--model", help="Model directory whose stored probe order --stored-order uses (default: shipped)."),
+        model: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory whose stored probe order --stored-order uses (default: the shipped model)."),
+        model_old: Optional[Path] = typer.Option(None, "--model", hidden=True, help="Deprecated spelling of --model-dir."),
         probes: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Use at most N probes per model, most informative per token first, in an order ranked without the model's fold (as an unseen model would meet it)."),
         stored_order: bool = typer.Option(False, "--stored-order", help="With --budget: use the model's stored probe order instead, which was ranked on these same models (optimistic; for comparison)."),
@@ -69,9 +72,16 @@ def register(app: typer.Typer) -> None:
           provenance eval --corpus ../shared/reference --json --plots docs/img > eval.json
           provenance eval --corpus ../shared/reference --budget 8
         """
+        from ..errors import ArtifactError, ConfigError
+        if model_old is not None:       # --model is a model *name* in probe: the old spelling still works
+            if model is not None:
+                raise ConfigError("give --model-dir once (--model is its deprecated spelling)")
+            _log("provenance: warning: eval --model is deprecated: use --model-dir")
+            model = model_old
+        from .extras import require_extra
+        require_extra("train", "eval")
         _check_corpus(corpus)
         from ..classifier.train import run_training
-        from ..errors import ArtifactError, ConfigError
         if stored_order and budget is None:
             raise ConfigError("--stored-order needs --budget N")
         order = None
