@@ -119,3 +119,14 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path) -> None:
         assert r.stderr.count("\n") == 1 and r.stderr.startswith("error: ")
     r = run(str(tmp_path / "missing.json"))
     assert r.returncode == 2 and "cannot read" in r.stderr
+
+
+def test_plot_paths_are_made_relative_to_the_page(tmp_path: Path) -> None:
+    (tmp_path / "docs" / "img").mkdir(parents=True)
+    (tmp_path / "docs" / "img" / "reliability.png").write_bytes(b"\x89PNG")
+    r = run("-o", "docs/accuracy.md", stdin=json.dumps({"plots": ["docs/img/reliability.png", "elsewhere/x.svg"]}),
+            cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    page = (tmp_path / "docs" / "accuracy.md").read_text()
+    assert "![reliability](<img/reliability.png>)" in page     # exists from here: relative to docs/
+    assert "![x](<elsewhere/x.svg>)" in page                     # does not: kept as given
