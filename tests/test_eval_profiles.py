@@ -163,3 +163,19 @@ def test_a_one_source_run_quotes_its_profile(corpus, tmp_path):
     prof = figs["profiles"]["style:alpaca_eval"]
     note = [r for r in a.reliability if r.startswith("evidence: only style answers from alpaca_eval")]
     assert note and f"on {prof['models']} unseen models" in note[0]
+
+
+def test_unknown_verdict_shows_the_lineage():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from provenance.render import render_verdict
+    report = {"target": {"base_url": "http://x/v1", "model": "m", "protocol": "openai"},
+              "attribution": {"creator": "unknown", "status": "unknown", "confidence": 0.8,
+                              "candidates": [{"creator": "Meta", "probability": 0.7}], "evidence": [],
+                              "lineage": {"creator": "Meta", "family": "Llama 3", "basis": "tokenizer",
+                                          "confidence": 0.99}}}
+    buf = StringIO()
+    render_verdict(report, Console(file=buf, width=200))
+    assert "lineage: Llama 3 (Meta), by its tokenizer" in buf.getvalue()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .classifier.lineage import describe as describe_lineage
+
 _ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
 
@@ -107,6 +109,9 @@ def unknown_lines(a: dict) -> list[str]:
     ruled = [c for c in cands[:5] if str(c.get("creator")) in ex_names]
     fmt = lambda cs: ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})"  # noqa: E731
                                for c in cs)
+    lin = describe_lineage(a.get("lineage") if isinstance(a.get("lineage"), dict) else None)
+    if lin:
+        out.append(f"  {markup_escape(lin, 120)} (a fine-tune of open weights shares them; not its maker)")
     if allowed:
         out.append(f"  candidates, if the maker is one this classifier knows: {fmt(allowed)}")
     if ruled:
