@@ -73,6 +73,32 @@ def filtered_corpus(corpus: Path, out: Path, hold: set[str], creators: set[str])
     return held
 
 
+def capped_tokens(report: dict) -> int:
+    """Tokens a run costs as a real endpoint would bill it: the replay server returns whole
+    recorded answers whatever ``max_tokens`` asks, so each answer counts at most its probe's
+    max_tokens (about four characters a token), plus the prompt."""
+    total = 0
+    for p in report.get("probes") or []:
+        req = (p.get("request") or {}).get("json") or {}
+        cap = int(req.get("max_tokens") or req.get("max_completion_tokens") or 10**9)
+        sent = sum(len(str(m.get("content", ""))) for m in req.get("messages") or [] if isinstance(m, dict))
+        text = p.get("text") or ""
+        if text:
+            total += sent // 4 + 1 + min(len(text) // 4, cap)
+    return total
+
+
+def probe(url: str, model_dir: Path, env: dict, extra: list[str]) -> tuple[dict | None, float]:
+    t0 = time.time()
+    got = subprocess.run([sys.executable, "-m", "provenance", "probe", url, "--model", "anonymous", "--json",
+                          "--no-store", "--model-dir", str(model_dir), *extra],
+                         capture_output=True, text=True, env=env, timeout=900)
+    try:
+        return json.loads(got.stdout), time.time() - t0
+    except ValueError:
+        return None, time.time() - t0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--corpus", default=str(ROOT.parent / "shared" / "reference"))
@@ -80,6 +106,8 @@ def main() -> int:
     ap.add_argument("--model-dir", default=None, help="use this trained model instead of training one")
     ap.add_argument("--replay", default=str(ROOT.parent / "shared" / "tools" / "replay_server.py"))
     ap.add_argument("--json", dest="as_json", default=None, help="also write the per-model rows here")
+    ap.add_argument("--until-confident", type=float, default=None,
+                    help="also probe each model with --until-confident P and compare tokens and verdicts")
     args = ap.parse_args()
     corpus = Path(args.corpus)
     if not (corpus / "responses.jsonl.gz").is_file():
@@ -100,29 +128,33 @@ def main() -> int:
         port = free_port()
         srv = subprocess.Popen([sys.executable, args.replay, str(corpus / "responses.jsonl.gz"), m,
                                 "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"http://127.0.0.1:{port}/v1"
         try:
             wait_port(port)
-            t0 = time.time()
-            got = subprocess.run([sys.executable, "-m", "provenance", "probe", f"http://127.0.0.1:{port}/v1",
-                                  "--model", "anonymous", "--json", "--no-store", "--model-dir", str(model_dir)],
-                                 capture_output=True, text=True, env=env, timeout=900)
-            wall = time.time() - t0
+            rep, wall = probe(url, model_dir, env, [])
+            adaptive = (probe(url, model_dir, env, ["--until-confident", str(args.until_confident)])[0]
+                        if args.until_confident else None)
         finally:
             srv.terminate()
             srv.wait(10)
-        try:
-            a = json.loads(got.stdout)["attribution"]
-            rep = json.loads(got.stdout)
-            n_ok = rep.get("summary", {}).get("ok")
-        except (ValueError, KeyError):
-            a, n_ok = {"status": "failed", "creator": "-", "confidence": 0.0}, 0
+        failed = {"status": "failed", "creator": "-", "confidence": 0.0}
+        a = (rep or {}).get("attribution") or failed
+        n_ok = ((rep or {}).get("summary") or {}).get("ok", 0)
         truth = held[m]
         row = {"model": m, "truth": truth, "known_creator": truth in known_creators, "status": a["status"],
                "creator": a["creator"], "confidence": a["confidence"], "ok": n_ok, "wall": round(wall, 1),
-               "lineage": (a.get("lineage") or {}).get("creator")}
+               "lineage": (a.get("lineage") or {}).get("creator"), "tokens": capped_tokens(rep or {})}
+        if adaptive is not None:
+            aa = adaptive.get("attribution") or failed
+            row.update({"adaptive_status": aa["status"], "adaptive_creator": aa["creator"],
+                        "adaptive_confidence": aa["confidence"], "adaptive_tokens": capped_tokens(adaptive),
+                        "adaptive_ok": (adaptive.get("summary") or {}).get("ok", 0)})
         rows.append(row)
         print(f"{m:34s} {truth:12s} -> {a['status']:9s} {a['creator']:12s} {a['confidence']:.2f} "
-              f"(ok {n_ok}, {wall:.1f}s)", flush=True)
+              f"(ok {n_ok}, {row['tokens']} tokens, {wall:.1f}s)"
+              + (f" | adaptive {row['adaptive_status']} {row['adaptive_creator']} {row['adaptive_confidence']:.2f} "
+                 f"({row['adaptive_ok']} ok, {row['adaptive_tokens']} tokens)" if adaptive is not None else ""),
+              flush=True)
     kn = [r for r in rows if r["known_creator"] and r["status"] != "failed"]
     un = [r for r in rows if not r["known_creator"] and r["status"] != "failed"]
     named = [r for r in kn if r["status"] != "unknown"]
@@ -138,6 +170,19 @@ def main() -> int:
              and r["confidence"] >= 0.8]
     print("confident (0.8+) wrong verdicts: " + (", ".join(f"{r['model']} -> {r['creator']} {r['confidence']:.2f}"
                                                    for r in wrong) or "none"))
+    lin = [r for r in un if r["status"] == "unknown" and r["lineage"]]
+    print(f"unknown makers' models given a lineage: {len(lin)}/{len(un)}")
+    if rows:
+        toks = sorted(r["tokens"] for r in rows if r["status"] != "failed")
+        print(f"tokens of a full run (answers capped at max_tokens): median {toks[len(toks) // 2] if toks else '-'}")
+    ad = [r for r in rows if "adaptive_tokens" in r and r["status"] != "failed"]
+    if ad:
+        toks = sorted(r["adaptive_tokens"] for r in ad)
+        full_right = sum(r["creator"] == r["truth"] for r in ad if r["known_creator"])
+        ad_right = sum(r["adaptive_creator"] == r["truth"] for r in ad if r["known_creator"])
+        nk = sum(r["known_creator"] for r in ad)
+        print(f"--until-confident {args.until_confident}: median tokens {toks[len(toks) // 2]}; known makers' "
+              f"models named right {ad_right}/{nk} (full run {full_right}/{nk})")
     if args.as_json:
         Path(args.as_json).write_text(json.dumps(rows, indent=1))
     if not args.work:

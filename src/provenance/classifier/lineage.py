@@ -24,10 +24,13 @@ TOKENIZER_LINEAGE = {
     "command_r": ("Cohere", "Command R"),
     "smollm2": ("Hugging Face", "SmolLM2"),
 }
-# makers that publish weights others fine-tune (a behavioural best guess names lineage only for these)
+# makers that publish weights others fine-tune (a behavioural best guess names lineage only for
+# these). Not OpenAI: fine-tunes trained on GPT-4's outputs write like it (distillation, not lineage),
+# and its one open family is rarely the base of one (on the corpus's fine-tunes, every behavioural
+# "OpenAI lineage" was wrong).
 OPEN_WEIGHT_MAKERS = frozenset({"Meta", "Alibaba", "Mistral", "Google", "DeepSeek", "Microsoft", "01.AI", "TII",
                                 "Shanghai AI Lab", "Zhipu", "Cohere", "Hugging Face", "Baichuan", "MosaicML",
-                                "Stability AI", "RWKV", "OpenAI"})
+                                "Stability AI", "RWKV"})
 TOKENIZER_MIN = 0.95      # tokenizer posterior for a tokenizer lineage
 BEHAVIOUR_MIN = 0.5       # calibrated probability of the best guess for a behavioural lineage
 

@@ -1156,7 +1156,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     figs["reach"] = evidence_reach(rows, preds, known, tr.unreferenced())
     if deals:
         _log(f"re-dealing the calibrator's folds {deals} times", log)
-        figs["deal_spread"] = deal_spread(rows, known, deals)
+        figs["deal_spread"] = deal_spread(anonymous(rows), known, deals)
     figs["train_seconds"] = round(time.time() - t0, 1)
     return tr, rows, preds, figs
 
