@@ -27,9 +27,17 @@ def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
                           timeout=timeout, env=e, cwd=tmp_path)
 
 
+def claude(body: dict) -> str:
+    """The Claude self-description, worded per prompt: one text pasted under every prompt would be
+    degenerate evidence (tests/test_degenerate.py), which no verdict rests on."""
+    msgs = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
+    asked = str(msgs[-1].get("content", ""))[:60] if msgs else ""
+    return f"{CLAUDE} You asked: {asked}"
+
+
 @pytest.fixture
 def claude_server():
-    with FakeLLMServer(answer_fn=lambda b: CLAUDE) as srv:
+    with FakeLLMServer(answer_fn=claude) as srv:
         yield srv
 
 
@@ -59,7 +67,7 @@ def test_readable_verdict_is_escaped(claude_server: FakeLLMServer, tmp_path: Pat
 
 
 def test_anthropic_protocol(tmp_path: Path) -> None:
-    with FakeLLMServer(answer_fn=lambda b: CLAUDE) as srv:
+    with FakeLLMServer(answer_fn=claude) as srv:
         p = run_cli(["probe", srv.anthropic_base_url, "--protocol", "anthropic", "--model", "claude-x",
                      "--api-key-env", "MY_ANTHROPIC", "--json"], tmp_path, env={"MY_ANTHROPIC": FAKE_KEY})
         sent_keys = {r.headers.get("x-api-key") for r in srv.requests}
@@ -83,7 +91,7 @@ def test_retries_and_partial_failure(tmp_path: Path) -> None:
             return Fault.status(500)
         return None
 
-    with FakeLLMServer(answer_fn=lambda b: CLAUDE, fault_fn=fault_fn) as srv:
+    with FakeLLMServer(answer_fn=claude, fault_fn=fault_fn) as srv:
         p = run_cli(["probe", srv.base_url, "--model", "m", "--json", "--retries", "1"], tmp_path)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
@@ -133,7 +141,7 @@ def test_usage_errors_exit_2(args: list[str], msg: str, tmp_path: Path) -> None:
 
 def test_secret_never_written_anywhere(tmp_path: Path) -> None:
     """A recognisable key: sent to the server, never in stdout, stderr, report, or store."""
-    with FakeLLMServer(answer_fn=lambda b: f"echo {FAKE_KEY} " + CLAUDE) as srv:
+    with FakeLLMServer(answer_fn=lambda b: f"echo {FAKE_KEY} " + claude(b)) as srv:
         p = run_cli(["probe", srv.base_url, "--model", "m", "--api-key-env", "K", "--json", "-o", "r.json"],
                     tmp_path, env={"K": FAKE_KEY})
         assert {r.headers.get("authorization") for r in srv.requests} == {f"Bearer {FAKE_KEY}"}

@@ -100,7 +100,8 @@ def test_family_guess_names_the_family_that_writes_alike(trained):
     clf = TrainedClassifier.load(out, load_probeset(probes))
     assert clf.family_w is not None and clf.family_v is not None
     for stem, name in (("gpt-3.5-turbo", "GPT-3.5"), ("gpt-4o", "GPT-4o")):
-        texts = {f"style.{p}": STYLES[("OpenAI", stem)].format(w="maps", v="lamps") for p in PROMPTS}
+        texts = {f"style.{p}": STYLES[("OpenAI", stem)].format(w=WORDS[i % len(WORDS)], v="lamps")
+                 for i, p in enumerate(PROMPTS)}
         a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
         assert a.candidates[0].creator == "OpenAI"
         assert a.family["name"] == name and a.family["calibrated"] is True
@@ -123,7 +124,8 @@ def test_no_family_when_no_creator_is_named(trained):
     out, probes, _ = trained
     clf = TrainedClassifier.load(out, load_probeset(probes))
     clf.thresholds["unknown"] = 0.0          # every transcript is then reported unknown
-    texts = {f"style.{p}": STYLES[("OpenAI", "gpt-4o")].format(w="maps", v="lamps") for p in PROMPTS}
+    texts = {f"style.{p}": STYLES[("OpenAI", "gpt-4o")].format(w=WORDS[i % len(WORDS)], v="lamps")
+             for i, p in enumerate(PROMPTS)}
     a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
     assert a.status == "unknown" and a.candidates[0].creator == "OpenAI"
     assert a.family is None
