@@ -162,6 +162,23 @@ def test_genuine_answers_under_their_own_name_are_never_inconsistent(qwen_server
     assert (c["source"], c["family"]) == ("--claim", "Qwen2.5") and c["verdict"] != "inconsistent"
 
 
+def test_behaviour_alone_grades_the_claim(shipped) -> None:
+    """No usage reported, so no tokenizer: the verdict is graded on what the answers say."""
+    from provenance.testing.fakeserver import FakeLLMServer
+    with FakeLLMServer(answer_fn=lambda b: "I am Claude, an AI assistant made by Anthropic.",
+                       report_usage=False) as srv:
+        r = cli("verify", srv.base_url, "--model", "gpt-4o", "--no-store", "--json")
+        assert r.returncode == 0, r.stderr
+        c = json.loads(r.stdout)["claim"]
+        assert c["verdict"] == "inconsistent" and c["decided_by"] == "behaviour"
+        assert c["probability"] < c["thresholds"]["inconsistent_below"] and c["best_guess"] == "Anthropic"
+        assert c["evidence"][0]["stance"] == "contradicts"
+        assert not any(e["channel"] == "tokenizer" for e in c["evidence"])
+        r = cli("verify", srv.base_url, "--model", "claude-3-opus", "--no-store", "--json")
+        c = json.loads(r.stdout)["claim"]
+        assert r.returncode == 0 and c["verdict"] != "inconsistent" and c["evidence"][0]["stance"] in ("supports", "contradicts")
+
+
 def test_a_name_of_no_maker_is_a_usage_error_naming_claim(qwen_server) -> None:
     r = cli("verify", qwen_server.base_url, "--model", "zeus-1", "--no-store")
     assert r.returncode == 2
@@ -238,3 +255,35 @@ def _check_schema(doc) -> None:
     jsonschema = pytest.importorskip("jsonschema")
     from provenance.report import report_schema
     jsonschema.validate(doc, report_schema())
+
+
+def _tok_transcript(family: str | None):
+    """Billed prompt tokens as a server with ``family``'s tokenizer would bill them (None: counts
+    that match no family in the table)."""
+    from importlib import resources
+    from provenance.probes import load_probeset
+    from provenance.transcript import ProbeResult, Transcript
+    table = json.loads(resources.files("provenance").joinpath("data/tokenizers.json").read_text())
+    fam = table["families"][family or "qwen2"]
+    results = []
+    for i, p in enumerate(load_probeset().probes):
+        usage = None
+        if p.id == table["baseline"]["probe"]:
+            usage = {"prompt_tokens": 20 + fam["baseline"], "completion_tokens": 1}
+        elif p.id in fam["counts"]:
+            odd = 0 if family else 7 + 5 * (i % 4)            # far from every family's count
+            usage = {"prompt_tokens": 20 + fam["counts"][p.id] + odd, "completion_tokens": 1}
+        results.append(ProbeResult(probe_id=p.id, family=p.family, text="ok", usage=usage))
+    return Transcript(target={}, probeset={}, results=results)
+
+
+def test_tokenizer_stance() -> None:
+    from provenance.verify import tokenizer_stance
+    qwen = _tok_transcript("qwen2")
+    assert tokenizer_stance("Meta", qwen)[0] == "decisive"
+    assert tokenizer_stance("OpenAI", qwen)[0] == "decisive"
+    assert tokenizer_stance("Alibaba", qwen)[0] == "supports"
+    assert tokenizer_stance("DeepSeek", qwen)[0] != "decisive"          # R1 distills use Qwen's tokenizer
+    assert tokenizer_stance("OpenAI", _tok_transcript("o200k"))[0] == "supports"
+    odd = tokenizer_stance("OpenAI", _tok_transcript(None))
+    assert odd is not None and odd[0] != "decisive"   # counts matching no known family: graded, not proof
