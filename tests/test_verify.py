@@ -287,3 +287,45 @@ def test_tokenizer_stance() -> None:
     assert tokenizer_stance("OpenAI", _tok_transcript("o200k"))[0] == "supports"
     odd = tokenizer_stance("OpenAI", _tok_transcript(None))
     assert odd is not None and odd[0] != "decisive"   # counts matching no known family: graded, not proof
+
+
+def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
+    """run_training computes the claim thresholds from its LOMO predictions; export stores them
+    in the manifest; verify reads them from there (a synthetic corpus written here)."""
+    import gzip
+    import random
+    from provenance.classifier.model import TrainedClassifier
+    from provenance.classifier.train import export, run_training
+    from provenance.probes import load_probeset
+    from provenance.transcript import Transcript
+    from provenance.verify import check_claim, thresholds_for
+    import test_train_synthetic as synth
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
+        for r in synth._records(random.Random(0)):
+            f.write(json.dumps(r) + "\n")
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
+    (probes / "p.toml").write_text(synth.PROBES)
+    tr, rows, preds, figs = run_training(corpus, (), probes)
+    c = figs["claims"]
+    assert c["genuine_models"] == 9 and c["false_alarm"] <= 0.01
+    assert all(isinstance(p.get("p"), dict) and abs(sum(p["p"].values()) - 1) < 1e-6 for p in preds)
+    clf = TrainedClassifier.load(export(tr, rows, preds, figs, tmp_path / "model"), load_probeset(probes))
+    th = thresholds_for(clf)
+    assert th["source"] == "model manifest"
+    assert th["inconsistent_below"] == pytest.approx(c["thresholds"]["inconsistent_below"])
+    # OpenAI's style and claim, claimed as Anthropic: graded by behaviour against those thresholds
+    texts = {f"style.{p}": synth.CREATORS["OpenAI"][0].format(w="lamps", v="maps") for p in synth.PROMPTS}
+    texts["identity.who"] = synth.CREATORS["OpenAI"][1]
+    t = Transcript.from_texts(texts, {k: k.split(".")[0] for k in texts})
+    from provenance.pipeline import classify_report_dict
+    rep = classify_report_dict(t, clf, claim=parse_claim("Anthropic"))
+    got = rep["claim"]
+    assert got["decided_by"] == "behaviour" and got["best_guess"] == "OpenAI"
+    assert got["verdict"] == ("inconsistent" if got["probability"] < th["inconsistent_below"] else
+                              "consistent" if got["probability"] >= th["consistent_at"] else "inconclusive")
+    assert check_claim(parse_claim("OpenAI"), rep, clf)["verdict"] != "inconsistent"
