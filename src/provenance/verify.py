@@ -172,6 +172,8 @@ def check_claim(claim: Claim, report: Mapping[str, Any], classifier: Any, transc
     if tok is not None and tok[0] == "decisive":
         out.update(verdict="inconsistent", decided_by="tokenizer",
                    reason=f"the tokenizer rules out {c}: {tok[1]['text']}")
+    elif p is None and c in labels:
+        out["reason"] = "the answers gave the classifier nothing to score, so the claim could not be graded"
     elif p is None:
         out.update(decided_by=None,
                    reason=(f"this classifier was not trained on {c}'s models, so only a tokenizer {c} never uses "
