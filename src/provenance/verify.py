@@ -133,7 +133,11 @@ def posterior_of(attribution: Mapping[str, Any]) -> dict[str, float]:
 
 
 def _labels(classifier: Any, post: Mapping[str, float]) -> list[str]:
+    """The makers the classifier can name (the keyword baseline: those it has names for)."""
     labels = getattr(classifier, "labels", None)
+    if not labels and getattr(classifier, "name", None) == "keyword-baseline":
+        from .classifier.keyword import NAMES
+        labels = list(NAMES)
     return list(labels) if labels else list(post)
 
 
@@ -173,7 +177,9 @@ def check_claim(claim: Claim, report: Mapping[str, Any], classifier: Any, transc
         out.update(verdict="inconsistent", decided_by="tokenizer",
                    reason=f"the tokenizer rules out {c}: {tok[1]['text']}")
     elif p is None and c in labels:
-        out["reason"] = "the answers gave the classifier nothing to score, so the claim could not be graded"
+        out["reason"] = (f"this classifier reports no probability for {c} (not among its candidates), so the claim "
+                         "could not be graded" if post else
+                         "the answers gave the classifier nothing to score, so the claim could not be graded")
     elif p is None:
         out.update(decided_by=None,
                    reason=(f"this classifier was not trained on {c}'s models, so only a tokenizer {c} never uses "
