@@ -209,8 +209,13 @@ def check_claim(claim: Claim, report: Mapping[str, Any], classifier: Any, transc
 
 class Settler:
     """The early-stop rule of ``verify``: stop once the tokenizer rules the claim out, or once
-    at least ``SETTLE_MIN_BEHAVIOURAL`` behavioural answers are in and the (non-inconclusive)
-    verdict has been the same on ``SETTLE_REPEATS`` consecutive checks."""
+    at least ``SETTLE_MIN_BEHAVIOURAL`` behavioural answers are in and the verdict has been
+    ``consistent`` on ``SETTLE_REPEATS`` consecutive checks.
+
+    A behavioural ``inconsistent`` verdict never stops probing early: its 1% false-alarm bound
+    is measured on full runs, and with 16 probes per model the same thresholds give 1.2%
+    (scratch run of ``run_training(budget=16)`` on the corpus), while a ``consistent`` verdict
+    wrongly given to an impostor is as rare at 16 probes as with all of them."""
 
     def __init__(self, claim: Claim, classifier: Any) -> None:
         self.claim = claim
@@ -226,9 +231,9 @@ class Settler:
         self.history.append(got["verdict"])
         n_behav = int(a.get("probes_used") or 0)
         last = self.history[-SETTLE_REPEATS:]
-        if (n_behav >= SETTLE_MIN_BEHAVIOURAL and len(last) == SETTLE_REPEATS and len(set(last)) == 1
-                and last[0] != "inconclusive"):
-            return f"settled: {last[0]} on {SETTLE_REPEATS} consecutive checks ({n_behav} behavioural answers)"
+        if (n_behav >= SETTLE_MIN_BEHAVIOURAL and len(last) == SETTLE_REPEATS
+                and all(v == "consistent" for v in last)):
+            return f"settled: consistent on {SETTLE_REPEATS} consecutive checks ({n_behav} behavioural answers)"
         return None
 
 
