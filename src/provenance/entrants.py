@@ -2,8 +2,10 @@
 
 Each entrant has ``name``, ``base_url`` and ``model``, and optionally
 ``protocol`` (openai|anthropic), ``api_key_env`` (the NAME of an environment
-variable holding the key; keys never go in the file) and ``headers`` (extra
-request headers; credentials are refused there too). An entrant without
+variable holding the key; keys never go in the file), ``headers`` (extra
+request headers; credentials are refused there too) and ``claim`` (the maker,
+and optionally family, the entrant claims to be: ``CREATOR[/FAMILY]``; without
+it the scan reads the claim from the model name, see docs/claims.md). An entrant without
 ``api_key_env`` is sent no key at all: ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY``
 are never handed to entrants implicitly.
 
@@ -42,7 +44,7 @@ from .settings import PROTOCOLS, Target, make_target, validate_base_url
 MAX_FILE_BYTES = 8_000_000
 MAX_ENTRANTS = 100_000
 MAX_NAME = 200
-FIELDS = ("name", "base_url", "model", "protocol", "api_key_env", "headers")
+FIELDS = ("name", "base_url", "model", "protocol", "api_key_env", "headers", "claim")
 REQUIRED = ("name", "base_url", "model")
 CREDENTIAL_HEADERS = ("authorization", "proxy-authorization", "x-api-key", "api-key", "cookie",
                       "x-goog-api-key", "ocp-apim-subscription-key")
@@ -54,6 +56,7 @@ class Entrant:
     name: str
     target: Target
     where: str          # "FILE:LINE" or "FILE entry #N": for messages
+    claim: Any = None   # claim.Claim from the 'claim' column (CREATOR[/FAMILY]), else None
 
 
 def _safe(s: Any, n: int = 80) -> str:
@@ -222,6 +225,14 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
                               "(letters, digits, _), not hold the key itself")
         if require_keys and not os.environ.get(key_env):
             raise ConfigError(f"{where}: environment variable {key_env} (field 'api_key_env') is not set")
+    claim_s = _str_field(d, "claim", where, False)
+    claim = None
+    if claim_s is not None:
+        from .claim import SOURCE_FILE, parse_claim
+        try:
+            claim = parse_claim(claim_s, source=SOURCE_FILE)
+        except ConfigError as e:
+            raise ConfigError(f"{where}: field 'claim': {str(e).split(': ', 1)[-1]}") from None
     headers_raw = d.get("headers")
     headers: dict[str, str] = {}
     if headers_raw is not None:
@@ -256,7 +267,7 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
         # make_target falls back to OPENAI_API_KEY / ANTHROPIC_API_KEY; an entrant that names no
         # key variable must not receive the operator's own key.
         target = dataclasses.replace(target, api_key_env=None)
-    return Entrant(name=name, target=target, where=where)
+    return Entrant(name=name, target=target, where=where, claim=claim)
 
 
 def parse_entrants(text: str, path: Path | str = "<entrants>", fmt: str | None = None,

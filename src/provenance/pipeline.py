@@ -59,9 +59,15 @@ def _headline_and_echo(transcript: Transcript, attribution: Attribution) -> None
                                     Evidence(text="model name echo: " + note, probes=probes, channel="api"))
 
 
-def classify_report_dict(transcript: Transcript, classifier: Classifier, run_id: str | None = None) -> dict[str, Any]:
+def classify_report_dict(transcript: Transcript, classifier: Classifier, run_id: str | None = None,
+                         claim: Any = None) -> dict[str, Any]:
+    """The report; with ``claim`` (a ``claim.Claim``) it also carries the claim check (``verify.py``)."""
     from .report import build_report
-    return build_report(transcript, finalize(transcript, classifier), classifier.info(), run_id=run_id)
+    report = build_report(transcript, finalize(transcript, classifier), classifier.info(), run_id=run_id)
+    if claim is not None:
+        from .verify import check_claim
+        report["claim"] = check_claim(claim, report, classifier, transcript=transcript)
+    return report
 
 
 def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
@@ -98,7 +104,8 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
                       existing: Iterable[ProbeResult] | None = None,
                       probes: Iterable[Any] | None = None,
                       budget: int | None = None,
-                      until_confident: float | None = None) -> dict[str, Any]:
+                      until_confident: float | None = None,
+                      claim: Any = None, until_settled: bool = False) -> dict[str, Any]:
     """Probe one target and return its report (a dict).
 
     With ``budget`` (a number of probes) or ``until_confident`` (a confidence in
@@ -107,11 +114,19 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
     stops once a creator is matched with that confidence or the budget is spent.
     Probes never sent are recorded as skipped, and the report's
     ``run.stopped_because`` says why probing stopped.
+
+    ``claim``: check the report against this claimed maker (``verify.check_claim``);
+    ``until_settled``: probe in batches as above and stop once the claim's verdict is
+    settled (``verify.Settler``).
     """
     from .endpoints.base import make_endpoint
     from .runner import run_probes
 
-    if budget is None and until_confident is None:
+    settled = None
+    if until_settled and claim is not None:
+        from .verify import Settler
+        settled = Settler(claim, classifier)
+    if budget is None and until_confident is None and settled is None:
         # Send in the informative order too: on a slow server whose deadline cuts the run
         # short, what is lost is the least informative probes, not whichever came last.
         if probes is None:
@@ -119,7 +134,7 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
         endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
         transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
                                       on_result=on_result, existing=list(existing or []))
-        return classify_report_dict(transcript, classifier, run_id=run_id)
+        return classify_report_dict(transcript, classifier, run_id=run_id, claim=claim)
 
     import time
 
@@ -160,6 +175,11 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
             if attribution.status == "match" and attribution.confidence >= until_confident:
                 reason = f"confident: {attribution.creator} at {attribution.confidence:.2f} >= {until_confident:.2f}"
                 break
+        if settled is not None and sent < limit and i < len(order):
+            why = settled(transcript, classifier.classify(transcript))
+            if why:
+                reason = why
+                break
     else:
         reason = "all probes sent"
     if transcript is None:
@@ -168,4 +188,4 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
                                                           error="not sent: " + reason)
                           for p in order]
     transcript.stopped_because = reason
-    return classify_report_dict(transcript, classifier, run_id=run_id)
+    return classify_report_dict(transcript, classifier, run_id=run_id, claim=claim)

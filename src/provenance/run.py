@@ -14,8 +14,10 @@ from .settings import RunSettings, Target
 
 def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
                db: Path | None = None, store: bool = True, progress: bool = True,
-               budget: int | None = None, until_confident: float | None = None) -> dict[str, Any]:
-    """Probe one target; record the run in the store (unless ``store`` is False); return the report."""
+               budget: int | None = None, until_confident: float | None = None,
+               claim: Any = None, until_settled: bool = False) -> dict[str, Any]:
+    """Probe one target; record the run in the store (unless ``store`` is False); return the report
+    (with its claim check when ``claim`` is given, see ``pipeline.probe_async``)."""
     run_store = None
     if store:
         from .store import RunStore
@@ -23,7 +25,8 @@ def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, se
     try:
         return asyncio.run(_run_single(target, probeset=probeset, classifier=classifier, settings=settings,
                                        run_store=run_store, progress=progress, budget=budget,
-                                       until_confident=until_confident))
+                                       until_confident=until_confident, claim=claim,
+                                       until_settled=until_settled))
     finally:
         if run_store is not None:
             run_store.close()
@@ -31,7 +34,8 @@ def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, se
 
 async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
                       run_store: Any, progress: bool, budget: int | None,
-                      until_confident: float | None) -> dict[str, Any]:
+                      until_confident: float | None, claim: Any = None,
+                      until_settled: bool = False) -> dict[str, Any]:
     from .pipeline import probe_async
     from .report import new_run_id
 
@@ -54,7 +58,8 @@ async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classif
     try:
         report = await probe_async(target, probeset=probeset, classifier=classifier, settings=settings,
                                    run_id=run_id, on_result=on_result, budget=budget,
-                                   until_confident=until_confident)
+                                   until_confident=until_confident, claim=claim,
+                                   until_settled=until_settled)
     except BaseException as exc:
         if run_store is not None:
             from .render import safe_line

@@ -104,9 +104,15 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
     async def probe_one(e: Entrant) -> Outcome:
         t0 = time.monotonic()
         pub = e.target.public()
+        claim = entrant_claim(e)
         prior = store.find_resumable(e.target, ps_hash) if resume else None
         if prior is not None and prior["status"] == "complete":
             report = store.load_report(prior["id"])
+            if claim is not None:                 # re-checked offline: the claim may be new
+                from .verify import check_claim
+                report["claim"] = check_claim(claim, report, classifier)
+            else:
+                report.pop("claim", None)
             return finish(Outcome(e.name, pub, STATE_REUSED, run_id=prior["id"], report=report,
                                   elapsed_s=time.monotonic() - t0))
         sem = host_sems.setdefault(host_key(e.target.base_url), asyncio.Semaphore(max(1, per_host)))
@@ -128,7 +134,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
             ev.started(e, total, len(existing))
             try:
                 report = await probe_async(e.target, probeset=probeset, classifier=classifier, settings=settings,
-                                           run_id=run_id, on_result=on_result, existing=existing)
+                                           run_id=run_id, on_result=on_result, existing=existing, claim=claim)
                 store.finish_run(run_id, report)
             except (asyncio.CancelledError, StoreError):
                 raise
@@ -154,6 +160,31 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
         raise
 
 
+def entrant_claim(e: Entrant) -> Any:
+    """The maker an entrant claims: its 'claim' column, else its model name's (None when the
+    name maps to no maker; such an entrant is not checked)."""
+    if getattr(e, "claim", None) is not None:
+        return e.claim
+    from .claim import claim_from_model_name
+    return claim_from_model_name(e.target.model)
+
+
+def claim_summary(outs: Sequence[Outcome]) -> dict[str, int]:
+    """How many usable entrants' claims were checked, and with what verdicts."""
+    got = {"checked": 0, "consistent": 0, "inconsistent": 0, "inconclusive": 0, "not_checked": 0}
+    for o in outs:
+        if o.state not in USABLE:
+            continue
+        c = (o.report or {}).get("claim")
+        v = c.get("verdict") if isinstance(c, dict) else None
+        if v in ("consistent", "inconsistent", "inconclusive"):
+            got["checked"] += 1
+            got[v] += 1
+        else:
+            got["not_checked"] += 1
+    return got
+
+
 def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s: float | None = None,
               probeset: dict[str, Any] | None = None) -> dict[str, Any]:
     outs = list(outcomes)
@@ -169,7 +200,7 @@ def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s
     return {"type": "summary", "scan_id": scan_id, "entrants": len(outs), **states,
             "usable": states[STATE_COMPLETE] + states[STATE_REUSED],
             "creators": dict(sorted(creators.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "verdicts": verdicts, "probeset": probeset,
+            "verdicts": verdicts, "claims": claim_summary(outs), "probeset": probeset,
             "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3)}
 
 
@@ -212,7 +243,8 @@ def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: 
     from .render import markup_escape as esc
 
     table = Table(title="Scan results", title_justify="left", header_style="bold")
-    for col in ("entrant", "creator", "confidence", "status", "tokenizer", "stack", "time"):
+    from .render_claim import claim_cell
+    for col in ("entrant", "creator", "confidence", "status", "claim", "tokenizer", "stack", "time"):
         table.add_column(col, justify="right" if col in ("confidence", "time") else "left")
     colors = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}
     for o in outcomes:
@@ -224,10 +256,24 @@ def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: 
             status = f"[{colors.get(st, 'white')}]{esc(st, 20)}[/]" + (" (stored)" if o.state == STATE_REUSED else "")
             creator = esc(a.get("creator"), 60)
         table.add_row(esc(o.name, 60), creator, _pct(a.get("confidence")) if o.report else "-", status,
+                      claim_cell((o.report or {}).get("claim")),
                       esc(_sub(a.get("tokenizer"), "family") or "-", 30),
                       esc(_sub(a.get("stack"), "stack") or "-", 30), f"{o.elapsed_s:.1f}s")
     console.print(table)
     console.print(summary_line(summary))
+    line = claims_line(summary)
+    if line:
+        console.print(line)
+
+
+def claims_line(s: dict[str, Any]) -> str:
+    """'3 of 40 entrants inconsistent with their claimed maker (...)', or '' when none was checked."""
+    c = s.get("claims") or {}
+    if not c.get("checked"):
+        return ""
+    return (f"{c['inconsistent']} of {s['entrants']} entrants inconsistent with their claimed maker "
+            f"({c['checked']} checked: {c['consistent']} consistent, {c['inconclusive']} inconclusive"
+            + (f"; {c['not_checked']} without a claim" if c.get("not_checked") else "") + ")")
 
 
 def summary_line(s: dict[str, Any]) -> str:

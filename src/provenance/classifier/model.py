@@ -412,6 +412,8 @@ class TrainedClassifier:
         else:
             family = self._family(top, fsumm, counts, wmap)
         channel_info["p_unknown"] = round(pu, 4)
+        # the whole calibrated posterior over the labels (claim checks read P(claimed maker), verify.py)
+        channel_info["posterior"] = {self.labels[int(i)]: round(float(p[i]), 6) for i in order}
         return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
                            reliability=reliability, probes_used=n_behav, tokenizer=tokenizer_info,

@@ -761,7 +761,9 @@ def prediction(r: Row, p: np.ndarray) -> dict[str, Any]:
     order = np.argsort(-p)
     return {"model": r.model, "creator": r.creator, "subset": r.subset, "mode": r.mode,
             "top": [r.labels[i] for i in order[:3]], "p_top": float(p[order[0]]),
-            "p_true": float(p[r.labels.index(r.creator)]) if r.creator in r.labels else None}
+            "p_true": float(p[r.labels.index(r.creator)]) if r.creator in r.labels else None,
+            # the whole posterior, for the claim-check thresholds (claims.py)
+            "p": dict(zip(r.labels, (float(x) for x in p)))}
 
 
 def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None = None,
@@ -1154,6 +1156,8 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
         figs["with_provider"] = {k: aided[k] for k in ("lomo_models", "lomo_top1", "lomo_ece", "lomo_log_loss",
                                                        "lomo_reported_accuracy", "loco_unknown_rate")}
     figs["reach"] = evidence_reach(rows, preds, known, tr.unreferenced())
+    from .claims import claim_figures          # claim-check thresholds and their figures (verify)
+    figs["claims"] = claim_figures(preds, known)
     if deals:
         _log(f"re-dealing the calibrator's folds {deals} times", log)
         figs["deal_spread"] = deal_spread(anonymous(rows), known, deals)
@@ -1242,6 +1246,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "creator_models": n_models,
         "cutoff_probes": cutoff_kw,
         "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD},
+        "claims": {"thresholds": (figs.get("claims") or {}).get("thresholds")},   # read by verify (claims.py)
         "probe_order": probe_order(tr),
         "figures": figs,
         "features": {"hash": "crc32 of utf-8 token, low 18 bits", "tokens": "word uni+bigrams, formatting markers, "

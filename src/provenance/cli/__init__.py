@@ -21,7 +21,8 @@ features from the answers and from the API itself, and names the likely
 creator with a calibrated confidence, or says "unknown".
 
 Exit codes: 0 run completed (also when the answer is "unknown"); 1 unexpected
-error; 2 usage or configuration error; 3 endpoint unusable (no probe succeeded).
+error; 2 usage or configuration error; 3 endpoint unusable (no probe succeeded);
+4 `verify --fail-on` and the verdict failed.
 
 Examples:
 
@@ -30,10 +31,13 @@ Examples:
   provenance probe https://api.example.com/v1 --model m --api-key-env EXAMPLE_API_KEY --json > report.json
 
   provenance scan entrants.yaml --concurrency 16 --out results.jsonl
+
+  provenance verify https://relay.example.com/v1 --model gpt-4o --fail-on inconsistent
 """
 
 # Modules holding command groups, registered in this order.
-COMMAND_MODULES = ("probe_cmd", "demo_cmd", "probes_cmd", "report_cmd", "train_cmd", "collect_cmd", "scan_cmd")
+COMMAND_MODULES = ("probe_cmd", "demo_cmd", "probes_cmd", "report_cmd", "train_cmd", "collect_cmd", "scan_cmd",
+                   "verify_cmd")
 
 
 def build_app() -> typer.Typer:

@@ -20,7 +20,10 @@ SCAN_EPILOG = """Examples:
 
 Entrants file (YAML, JSON or CSV): name, base_url, model, and optionally
 protocol (openai|anthropic), api_key_env (the NAME of a variable holding the
-key), headers. Every run is kept in the run store (--db); a scan that was
+key), headers, claim (CREATOR[/FAMILY] the entrant claims to be; without it
+the claim is read from the model name). Each entrant's claim is checked: a
+claim column in the table, and "N of M entrants inconsistent with their
+claimed maker" at the end. Every run is kept in the run store (--db); a scan that was
 interrupted continues where it stopped unless --no-resume is given.
 
 JSONL output: one report per line, an {"type": "error", ...} line for an
@@ -242,10 +245,16 @@ def register(app: typer.Typer) -> None:
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
+        claim: Optional[str] = typer.Option(None, "--claim", metavar="CREATOR[/FAMILY]",
+                                            help="Check the answers against this claimed maker (default: re-check the claim the report carries, if any)."),
     ) -> None:
         """Re-classify recorded raw responses with the current model (no network traffic).
 
-        Examples: provenance classify report.json --json; provenance classify --run 018f2a7c
+        A report that carries a claim check (provenance verify, scan) has its claim
+        re-checked too.
+
+        Examples: provenance classify report.json --json; provenance classify --run 018f2a7c;
+        provenance classify report.json --claim Anthropic
         """
         from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..errors import ConfigError
@@ -259,6 +268,9 @@ def register(app: typer.Typer) -> None:
             check_output_path(output)
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
+        from ..claim import parse_claim
+        from ..verify import claim_of_report
+        the_claim = parse_claim(claim) if claim is not None else None
         if report_file is not None:
             doc = read_report(report_file)
             transcript = transcript_from_report(doc)
@@ -268,7 +280,26 @@ def register(app: typer.Typer) -> None:
             with RunStore.open(db) as store:
                 rid = store.resolve_id(run_id or "")
                 transcript = store.load_transcript(rid)
+                try:
+                    doc = store.load_report(rid)
+                except ConfigError:
+                    doc = {}            # an unfinished run has no report, so no claim to re-check
+        if the_claim is None:
+            the_claim = claim_of_report(doc)
         if not transcript.results:
             raise ConfigError("nothing to classify: no probe results recorded")
-        report = classify_report_dict(transcript, classifier, run_id=rid if isinstance(rid, str) else None)
-        output_report(report, output, json_out)
+        report = classify_report_dict(transcript, classifier, run_id=rid if isinstance(rid, str) else None,
+                                      claim=the_claim)
+        if json_out or report.get("claim") is None:
+            output_report(report, output, json_out)
+        else:
+            if output is not None:
+                from ..report import dumps, write_atomic
+                write_atomic(output, dumps(report) + "\n")
+            from rich.console import Console
+            from ..render import render_verdict
+            from ..render_claim import render_claim
+            con = Console(highlight=False, soft_wrap=False)
+            render_claim(report, con)
+            con.print()
+            render_verdict(report, con)

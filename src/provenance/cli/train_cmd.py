@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
         spread = _spread(figs)
         if spread:
             typer.echo(spread)
+        if figs.get("claims"):
+            typer.echo(_claims_headline(figs["claims"]))
 
     @app.command("eval")
     def evaluate(
@@ -257,6 +259,7 @@ def _render(f: dict) -> None:
         t.add_row(_fmt(row["threshold"]), _fmt(row["lomo_reported_accuracy"]), _fmt(row["lomo_unknown_rate"]),
                   _fmt(row["loco_unknown_rate"]))
     con.print(t)
+    _render_claims(con, f.get("claims"))
     conf = f["confusion"]
     t = Table(title="confusion (LOMO): true creator -> reported (counts)")
     t.add_column("true")
@@ -264,4 +267,36 @@ def _render(f: dict) -> None:
     for c in sorted(conf):
         cells = sorted(conf[c].items(), key=lambda kv: (-kv[1], kv[0]))
         t.add_row(escape(c), escape(", ".join(f"{k} {n}" for k, n in cells)))
+    con.print(t)
+
+
+def _claims_headline(c: dict) -> str:
+    th = c["thresholds"]
+    return (f"claim checks (verify): inconsistent below P(claimed) {th['inconsistent_below']:.4f}, consistent at "
+            f"{th['consistent_at']:.3f}; false alarms {_fmt(c['false_alarm'])} of {c['genuine_models']} genuine "
+            f"unseen models ({_fmt(c['false_alarm_cv'])} with the threshold chosen without the model's creator fold); "
+            f"detection {_fmt(c['detection'])} over {c['impostor_pairs']} impostor claims, "
+            f"{_fmt(c['hardest_detection'])} when claiming the most similar other maker")
+
+
+def _render_claims(con, c: dict | None) -> None:
+    """The claim-check thresholds chosen on these LOMO predictions and their figures (classifier/claims.py)."""
+    if not c:
+        return
+    from rich.markup import escape
+    from rich.table import Table
+    con.print(escape(_claims_headline(c)))
+    con.print(escape(
+        f"  inconclusive: {_fmt(c['genuine_inconclusive'])} of genuine models (consistent {_fmt(c['genuine_consistent'])}), "
+        f"{_fmt(c['impostor_inconclusive'])} of impostor claims (consistent {_fmt(c['impostor_consistent'])}), "
+        f"{_fmt(c['hardest_inconclusive'])} of the hardest (consistent {_fmt(c['hardest_consistent'])}); models of makers "
+        f"outside the labels claimed as a known maker: detection {_fmt(c['unknown_maker_detection'])} over "
+        f"{c['unknown_maker_pairs']} claims"))
+    t = Table(title="claim checks per claimed maker (LOMO; impostor = another maker's model under this maker's name)")
+    for col in ("claimed maker", "genuine", "false alarms", "genuine consistent", "impostors", "detection",
+                "hardest", "hardest detection"):
+        t.add_column(col, justify="left" if col == "claimed maker" else "right")
+    for m, v in (c.get("per_claim") or {}).items():
+        t.add_row(escape(m), _fmt(v["genuine_models"]), _fmt(v["false_alarms"]), _fmt(v["genuine_consistent"]),
+                  _fmt(v["impostors"]), _fmt(v["detection"]), _fmt(v["hardest_impostors"]), _fmt(v["hardest_detection"]))
     con.print(t)

@@ -1,0 +1,74 @@
+"""Terminal rendering of a report's claim check (``provenance verify``, ``classify``).
+
+Everything that came from an endpoint or a user (model names, claims, evidence
+quoting answers) goes through ``render.markup_escape``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .render import markup_escape as esc
+
+COLORS = {"consistent": "green", "inconsistent": "red", "inconclusive": "yellow"}
+MARKS = {"contradicts": "against", "supports": "for", "neutral": "-"}
+
+
+def _pct(x: Any, digits: int = 1) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return "?"
+    if 0 < v < 0.001:
+        return f"{v * 100:.3f}%"
+    if 0 < v < 0.01:
+        return f"{v * 100:.2f}%"
+    return f"{v * 100:.{digits}f}%"
+
+
+def claim_cell(c: Mapping[str, Any] | None) -> str:
+    """One short cell for a scan table: 'OpenAI: inconsistent'."""
+    if not isinstance(c, Mapping):
+        return "-"
+    v = str(c.get("verdict") or "?")
+    return f"{esc(c.get('creator'), 40)}: [{COLORS.get(v, 'white')}]{esc(v, 20)}[/]"
+
+
+def render_claim(report: Mapping[str, Any], console: Any) -> None:
+    from rich.table import Table
+
+    c = report.get("claim")
+    if not isinstance(c, Mapping):
+        return
+    v = str(c.get("verdict") or "inconclusive")
+    color = COLORS.get(v, "white")
+    fam = f" ({esc(c.get('family'), 60)})" if c.get("family") else ""
+    src = str(c.get("source") or "")
+    given = esc(c.get("given"), 120)
+    where = f"from the model name {given!s}" if src == "model name" else f"from {esc(src, 30)} {given}"
+    console.print(f"[bold]Claim[/bold]    {esc(c.get('creator'), 60)}{fam}, {where}")
+    p = c.get("probability")
+    pt = f"P({esc(c.get('creator'), 60)}) {_pct(p)}" if p is not None else "no probability for this maker"
+    console.print(f"[bold {color}]Verdict: {v.upper()}[/bold {color}]  {pt}"
+                  + (" (decided by the tokenizer)" if c.get("decided_by") == "tokenizer" else ""))
+    if c.get("reason"):
+        console.print(f"  {esc(c.get('reason'), 400)}")
+    th = c.get("thresholds") or {}
+    if th:
+        console.print(f"  [dim]thresholds: inconsistent below {_pct(th.get('inconsistent_below'))}, consistent at "
+                      f"{_pct(th.get('consistent_at'))} or above ({esc(th.get('source'), 40)})[/dim]")
+    ev = c.get("evidence") or []
+    if ev:
+        t = Table(title="Evidence on the claim", title_justify="left", header_style="bold")
+        t.add_column("")
+        t.add_column("channel")
+        t.add_column("evidence")
+        for e in ev[:8]:
+            st = str(e.get("stance") or "neutral")
+            mark = {"contradicts": "[red]against[/red]", "supports": "[green]for[/green]"}.get(st, "-")
+            t.add_row(mark, esc(e.get("channel"), 20), esc(e.get("text"), 300))
+        console.print(t)
+    tokens = c.get("tokens")
+    console.print(f"  [dim]took {c.get('probes_sent', '?')} probes, {tokens if tokens is not None else '?'} tokens"
+                  + (f"; stopped: {esc(c.get('stopped_because'), 120)}" if c.get("stopped_because") else "")
+                  + "[/dim]")
