@@ -24,7 +24,7 @@ from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
 from .combine import (PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design,
-                      p_unknown, posterior, profile_features, reject_features, temper)
+                      named_confidence, p_unknown, posterior, profile_features, reject_features, temper)
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from . import aligned as aligned_mod
 from . import family_model
@@ -332,9 +332,11 @@ class TrainedClassifier:
         order = np.argsort(-p)
         top = self.labels[int(order[0])]
         ptop = float(p[order[0]])
+        # a named verdict states P(named creator right), the chance of an unknown maker included
+        conf = named_confidence(ptop, pu, self.thresholds.get("unknown_prior"))
         if pu >= self.thresholds["unknown"]:
             creator, status = UNKNOWN, "unknown"
-        elif ptop >= self.thresholds["match"]:
+        elif conf >= self.thresholds["match"]:
             creator, status = top, "match"
         else:
             creator, status = top, "ambiguous"
@@ -414,7 +416,7 @@ class TrainedClassifier:
         channel_info["p_unknown"] = round(pu, 4)
         # the whole calibrated posterior over the labels (claim checks read P(claimed maker), verify.py)
         channel_info["posterior"] = {self.labels[int(i)]: round(float(p[i]), 6) for i in order}
-        return Attribution(creator=creator, confidence=round(pu if status == "unknown" else ptop, 4), status=status,
+        return Attribution(creator=creator, confidence=round(pu if status == "unknown" else conf, 4), status=status,
                            candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
                            reliability=reliability, probes_used=n_behav, tokenizer=tokenizer_info,
                            stack=stack_info, lineage=lin)

@@ -30,8 +30,8 @@ import numpy as np
 
 from ..features.identity import CLAIM_LABELS
 from ..probes import ProbeSet, load_probeset
-from .combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, design, p_unknown, posterior,
-                      profile_features, reject_features, temper)
+from .combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, UNKNOWN_PRIOR, design,
+                      named_confidence, p_unknown, posterior, profile_features, reject_features, temper)
 from .corpus import group_key, load_events, load_records
 from .corpus_sources import profile_of_source
 from .dataset import Dataset, featurise
@@ -966,6 +966,49 @@ def profile_figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict
     return {"profiles": out, "worst": worst, "worst_gap": big[worst]["gap"] if worst else None}
 
 
+def weighted_ece(conf: list[float], correct: list[bool], weight: list[float], bins: int = 10) -> float | None:
+    if not conf:
+        return None
+    c, y, w = np.asarray(conf), np.asarray(correct, dtype=float), np.asarray(weight, dtype=float)
+    k = np.minimum((c * bins).astype(int), bins - 1)
+    tot = 0.0
+    for b in range(bins):
+        sel = k == b
+        if w[sel].sum() > 0:
+            tot += w[sel].sum() / w.sum() * abs(np.average(c[sel], weights=w[sel]) - np.average(y[sel], weights=w[sel]))
+    return round(float(tot), 4)
+
+
+def verdict_figures(preds: list[dict[str, Any]], known: dict[str, bool], prior: float = UNKNOWN_PRIOR
+                    ) -> dict[str, Any]:
+    """What the verdict line says, on a mix of endpoints of which ``prior`` are by makers the
+    classifier does not know: LOMO rows (known makers, all probes) weigh 1 - prior in all, LOCO
+    rows (the maker left out) prior. A named verdict (P(unknown) under the threshold) states
+    ``named_confidence``; it is right when the model's maker is known and named. Figures over
+    the named verdicts: their share, accuracy, mean stated confidence, gap and ECE; and the
+    share of unknown makers' models named, and of verdicts stated at 0.9+ that are right."""
+    lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
+    loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
+    if not lomo or not loco:
+        return {}
+    rows = [(p, True, (1 - prior) / len(lomo)) for p in lomo] + [(p, False, prior / len(loco)) for p in loco]
+    named = [(named_confidence(p["p_top"], p["p_unknown"], prior), kn and p["top"][0] == p["creator"], w)
+             for p, kn, w in rows if p["p_unknown"] < REJECT_THRESHOLD]
+    if not named:
+        return {"prior": prior, "named_share": 0.0}
+    conf, ok, w = [c for c, _, _ in named], [o for _, o, _ in named], [x for _, _, x in named]
+    acc = float(np.average(ok, weights=w))
+    mc = float(np.average(conf, weights=w))
+    high = [(o, x) for c, o, x in named if c >= 0.9]
+    return {"prior": prior, "named_share": round(sum(w) / sum(x for _, _, x in rows), 4),
+            "accuracy": round(acc, 4), "mean_confidence": round(mc, 4), "gap": round(mc - acc, 4),
+            "ece": weighted_ece(conf, ok, w),
+            "confident_models": len(high),
+            "confident_accuracy": (round(float(np.average([o for o, _ in high], weights=[x for _, x in high])), 4)
+                                   if high else None),
+            "unknown_makers_named": _mean([p["p_unknown"] < REJECT_THRESHOLD for p in loco])}
+
+
 def anonymous(rows: list[Row]) -> list[Row]:
     """The rows as an anonymous endpoint would give them: without the upstream provider a
     router names (the corpus's greetings carry it; a stealth or relayed endpoint never does)."""
@@ -1147,6 +1190,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
                      if all(a.key.endswith(":greeting:hi") for a in ans)}
     figs = figures(preds, known, greeting_only)
     figs.update(profile_figures(preds, known))
+    figs["verdicts"] = verdict_figures(preds, known)
     rich = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])
             and p["n"] >= RICH_ANSWERS]
     figs["rich"] = {"min_answers": RICH_ANSWERS, "lomo_models": len(rich),
@@ -1245,7 +1289,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "aligned_model_family": {m: family_of(m) for m in tr.aligned.models},
         "creator_models": n_models,
         "cutoff_probes": cutoff_kw,
-        "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD},
+        "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD, "unknown_prior": UNKNOWN_PRIOR},
         "claims": {"thresholds": (figs.get("claims") or {}).get("thresholds")},   # read by verify (claims.py)
         "probe_order": probe_order(tr),
         "figures": figs,
