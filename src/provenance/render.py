@@ -150,8 +150,10 @@ def render_verdict(report: dict, console=None) -> None:
             con.print(f"  model family guess: {markup_escape(fam.get('name'), 80)} ({_pct(fam.get('confidence'))})")
         cands = a.get("candidates") or []
         if cands:
+            # the headline states P(named creator right), the chance of an unknown maker included;
+            # the candidates are the posterior among the makers the classifier knows
             line = ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})" for c in cands[:5])
-            con.print(f"  candidates: {line}")
+            con.print(f"  candidates, if the maker is one this classifier knows: {line}")
     tok = a.get("tokenizer")
     if isinstance(tok, dict):
         # the classifier stores {available, summary: {family, label, confidence}, reason}
