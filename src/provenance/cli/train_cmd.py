@@ -180,6 +180,14 @@ def _render(f: dict) -> None:
                          f"LOMO top-1 {_fmt(wp['lomo_top1'])}, ECE {_fmt(wp['lomo_ece'])}, log loss "
                          f"{_fmt(wp['lomo_log_loss'])}, reported {_fmt(wp['lomo_reported_accuracy'])}, LOCO unknown "
                          f"{_fmt(wp['loco_unknown_rate'])}"))
+    vd = f.get("verdicts")
+    if vd and vd.get("accuracy") is not None:
+        con.print(escape(
+            f"verdicts as stated, on a mix with {_fmt(vd['prior'])} of endpoints by unknown makers: "
+            f"{_fmt(vd['named_share'])} named, right {_fmt(vd['accuracy'])} at stated confidence "
+            f"{_fmt(vd['mean_confidence'])} (gap {_fmt(vd['gap'])}, ECE {_fmt(vd['ece'])}); stated at 0.9+: "
+            f"{vd['confident_models']} models, right {_fmt(vd['confident_accuracy'])}; unknown makers' models named "
+            f"{_fmt(vd['unknown_makers_named'])}"))
     rich = f.get("rich")
     if rich:
         con.print(escape(f"models with {rich['min_answers']}+ answers to the probes: LOMO top-1 "
