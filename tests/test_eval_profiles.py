@@ -149,6 +149,7 @@ def test_exported_model_carries_the_temperature(corpus, tmp_path):
     out = export(tr, rows, preds, figs, tmp_path / "m")
     clf = TrainedClassifier.load(out, load_probeset(probes))
     assert clf.theta_profile is not None and len(clf.theta_profile) == len(PROFILE_FEATURES)
+    assert clf.top_coef is not None and len(clf.top_coef) == len(PROFILE_FEATURES) + 1
 
 
 def test_a_one_source_run_quotes_its_profile(corpus, tmp_path):
@@ -179,3 +180,15 @@ def test_unknown_verdict_shows_the_lineage():
     buf = StringIO()
     render_verdict(report, Console(file=buf, width=200))
     assert "lineage: Llama 3 (Meta), by its tokenizer" in buf.getvalue()
+def test_top_recalibration_restates_the_top_and_keeps_the_ranking():
+    from provenance.classifier.combine import recalibrate_top, top_features
+    p = np.array([0.9, 0.06, 0.04])
+    x = profile_features({"style": 10})
+    coef = np.zeros(len(top_features(0.9, x)))
+    coef[1] = 1.0                                   # identity on the logit: unchanged
+    assert np.allclose(recalibrate_top(p, x, coef), p)
+    coef[0] = -3.0                                  # much less sure of the top
+    q = recalibrate_top(p, x, coef)
+    assert q.sum() == pytest.approx(1.0) and int(np.argmax(q)) == 0
+    assert q[0] < 0.9 and q[1] / q[2] == pytest.approx(0.06 / 0.04)
+    assert recalibrate_top(p, x, None) is p

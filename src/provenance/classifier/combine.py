@@ -142,3 +142,35 @@ def named_confidence(p_top: float, pu: float, prior: float | None) -> float:
     pu = min(max(pu, 1e-9), 1 - 1e-9)
     z = np.log(pu / (1 - pu)) + np.log(prior / (1 - prior))
     return float(p_top) * float(1.0 / (1.0 + np.exp(z)))
+
+
+# -- top-label recalibration ----------------------------------------------------------------------
+# Scaling the log-posterior (``temper``) keeps its shape, and some evidence profiles are over-confident
+# in the middle and right at the top (a greeting that names its maker, or none). The last stage
+# re-states the top creator's probability with a logistic model of its logit and the run's evidence
+# profile, fitted on out-of-fold rows (``train.fit_top``); the other candidates share the rest in
+# their proportions. (With the logit's interactions with the profile too, the worst profile's gap
+# was the same and the log loss 0.11 worse on the 0.3.0 out-of-fold rows: not adopted.)
+def top_features(p_top: float, x: np.ndarray) -> np.ndarray:
+    pt = min(max(float(p_top), 1e-6), 1 - 1e-6)
+    lg = np.log(pt / (1 - pt))
+    return np.r_[1.0, lg, x[1:]]
+
+
+def recalibrate_top(p: np.ndarray, x: np.ndarray, coef: np.ndarray | None) -> np.ndarray:
+    """``p`` with its top re-stated by ``coef`` (unchanged without it); never below the next."""
+    if coef is None or not len(coef):
+        return p
+    j = int(np.argmax(p))
+    f = top_features(p[j], x)
+    k = min(len(coef), len(f))
+    q = float(1.0 / (1.0 + np.exp(-np.clip(f[:k] @ coef[:k], -30, 30))))
+    rest = 1.0 - p[j]
+    out = p * ((1.0 - q) / rest) if rest > 1e-12 else np.zeros_like(p)
+    out[j] = q
+    if len(p) > 1:
+        second = float(np.max(np.delete(out, j)))
+        if second > out[j]:               # a re-stated top stays the top: the ranking is the posterior's
+            out[j] = second
+            out = out / out.sum()
+    return out

@@ -24,7 +24,8 @@ from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 from .provider import loglik as provider_loglik
 from .combine import (PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design,
-                      named_confidence, p_unknown, posterior, profile_features, reject_features, temper)
+                      named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
+                      temper)
 from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from . import aligned as aligned_mod
 from . import family_model
@@ -98,6 +99,11 @@ class TrainedClassifier:
         self.theta_profile = (_by_name(arrays["temperature"].astype(np.float64),
                                        list(manifest.get("profile_features", PROFILE_FEATURES)), PROFILE_FEATURES)
                               if "temperature" in arrays else None)
+        # the top-label recalibration over [1, logit(top), profile features]; absent from older
+        # artifacts, and unused where the artifact's profile features are laid out otherwise
+        same_profile = list(manifest.get("profile_features", ())) == list(PROFILE_FEATURES)
+        self.top_coef = (arrays["top_calibrator"].astype(np.float64)
+                         if "top_calibrator" in arrays and same_profile else None)
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}
@@ -328,7 +334,8 @@ class TrainedClassifier:
         pu = p_unknown(reject_features(p, self.labels, [c for _, c, _ in claims], counts, fits), self.v)
         answered: Counter[str] = Counter(self.probes.get(r.probe_id, {}).get("source", "")
                                          for r in transcript.ok_results() if r.family in BEHAVIOURAL and r.text)
-        p = temper(p, profile_features(counts, answered), self.theta_profile)
+        profile = profile_features(counts, answered)
+        p = recalibrate_top(temper(p, profile, self.theta_profile), profile, self.top_coef)
         order = np.argsort(-p)
         top = self.labels[int(order[0])]
         ptop = float(p[order[0]])

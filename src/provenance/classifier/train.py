@@ -31,7 +31,8 @@ import numpy as np
 from ..features.identity import CLAIM_LABELS
 from ..probes import ProbeSet, load_probeset
 from .combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, UNKNOWN_PRIOR, design,
-                      named_confidence, p_unknown, posterior, profile_features, reject_features, temper)
+                      named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
+                      temper, top_features)
 from .corpus import group_key, load_events, load_records
 from .corpus_sources import profile_of_source
 from .dataset import Dataset, featurise
@@ -753,7 +754,32 @@ def oof_posteriors(rows: list[Row], deal: int | None = None
     fold = [gfolds[group_key(r.model)] for r in rows]
     thetas = [fit_temperature(_temperature_data(rows, {i: p for i, p in raw.items() if fold[i] != k}))
               for k in range(CAL_FOLDS)]
-    return {i: temper(p, row_profile(rows[i]), thetas[fold[i]]) for i, p in raw.items()}, thetas, gfolds
+    tempered = {i: temper(p, row_profile(rows[i]), thetas[fold[i]]) for i, p in raw.items()}
+    tops = [fit_top(rows, {i: p for i, p in tempered.items() if fold[i] != k}) for k in range(CAL_FOLDS)]
+    return ({i: recalibrate_top(p, row_profile(rows[i]), tops[fold[i]]) for i, p in tempered.items()},
+            thetas, gfolds)
+
+
+TOP_L2 = 0.01
+
+
+def fit_top(rows: list[Row], post: dict[int, np.ndarray]) -> np.ndarray:
+    """The top-label recalibration (``combine.recalibrate_top``): a logistic model of "the top is
+    right" on the top's logit and the evidence profile, over LOMO rows' out-of-fold posteriors."""
+    X, y = [], []
+    for i, p in post.items():
+        r = rows[i]
+        if r.mode != "lomo" or r.creator not in r.labels:
+            continue
+        j = int(np.argmax(p))
+        X.append(top_features(p[j], row_profile(r)))
+        y.append(float(r.labels[j] == r.creator))
+    if not X:
+        return np.zeros(0)
+    Xa, ya = np.array(X), np.array(y)
+    x0 = np.zeros(Xa.shape[1])
+    x0[1] = 1.0                                  # start from "the top as it is"
+    return fit_logistic(Xa, ya, np.full(len(ya), 1.0), x0, l2=TOP_L2)
 
 
 def prediction(r: Row, p: np.ndarray) -> dict[str, Any]:
@@ -1229,9 +1255,11 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     w, v = fit_combiner(anon)
     if any(r.provider is not None for r in rows):
         w[N_DESIGN] = fit_calibrator([r for r in rows if r.mode == "lomo"])[N_DESIGN]
-    theta = fit_temperature(_temperature_data(anon, raw_posteriors(anon)[0]))
+    raw = raw_posteriors(anon)[0]
+    theta = fit_temperature(_temperature_data(anon, raw))
+    top = fit_top(anon, {i: temper(p, row_profile(anon[i]), theta) for i, p in raw.items()})
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
-                                     "temperature": theta.astype(np.float64),
+                                     "temperature": theta.astype(np.float64), "top_calibrator": top.astype(np.float64),
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
     provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())
     arrays["provider_logp"] = provider_logp.astype(np.float32)
