@@ -33,7 +33,8 @@ Examples:
 """
 
 # Modules holding command groups, registered in this order.
-COMMAND_MODULES = ("probe_cmd", "probes_cmd", "report_cmd", "train_cmd", "collect_cmd", "scan_cmd")
+COMMAND_MODULES = ("probe_cmd", "probes_cmd", "report_cmd", "train_cmd", "collect_cmd", "scan_cmd",
+                   "questionnaire_cmd")
 
 
 def build_app() -> typer.Typer:
