@@ -55,13 +55,15 @@ class Answers:
 
 
 def clean_answer(text: str) -> str:
-    """Line ends normalised, trailing spaces and surrounding blank lines dropped."""
+    """Line ends normalised, trailing spaces, surrounding blank lines and an indentation common
+    to every line (a paste indented as a whole) dropped; relative indentation stays."""
+    import textwrap
     lines = [ln.rstrip() for ln in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
     while lines and not lines[0]:
         lines.pop(0)
     while lines and not lines[-1]:
         lines.pop()
-    return "\n".join(lines)
+    return textwrap.dedent("\n".join(lines))
 
 
 def _read_text(path: Path) -> str:

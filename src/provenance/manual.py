@@ -227,6 +227,9 @@ class ManualSession:
                 why = "input ended"
                 break
         t = self.transcript()
+        if not any(r.ok for r in t.results):
+            raise ConfigError(f"no answer given ({why}); the session is kept: "
+                              f"provenance probe --manual --resume {self.run_id}")
         if why.startswith("confident") or why == "input ended":
             t.stopped_because = f"{t.stopped_because} ({why})"
         report = classify_report_dict(t, self.classifier, run_id=self.run_id)
