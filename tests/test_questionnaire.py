@@ -367,10 +367,12 @@ def test_manual_bad_inputs_exit_2(tmp_path: Path) -> None:
                       (["probe", "--manual", "--resume", rid], "not a `probe --manual` session"),
                       (["probe", "--manual", "http://127.0.0.1:9/v1"], "takes no URL"),
                       (["probe", "--manual", "--no-store"], "--no-store"),
-                      (["probe", "--manual"], "no answer given"),
                       (["probe", "http://127.0.0.1:9/v1"], "--model")):
         p = run_cli(args, tmp_path, input="")
         assert p.returncode == 2 and why in p.stderr and len(p.stderr.strip().splitlines()) == 1, (args, p.stderr)
+    p = run_cli(["probe", "--manual"], tmp_path, input="")      # nothing pasted: the session is kept
+    last = p.stderr.strip().splitlines()[-1]
+    assert p.returncode == 2 and "no answer given" in last and "--resume" in last
 
 
 # ------------------------------------------------------------------ channels and eval wiring
