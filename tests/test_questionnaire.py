@@ -395,3 +395,15 @@ def test_eval_questionnaire_options(tmp_path: Path) -> None:
     for args, why in ((["--questionnaire", "5", "--budget", "3"], "--budget"), (["--questionnaire", "0"], "5,10,20")):
         p = run_cli(["eval", "--corpus", str(tmp_path), *args], tmp_path)
         assert p.returncode == 2 and why in p.stderr, p.stderr
+
+
+def test_text_pasted_outside_the_markers_is_reported(tmp_path: Path) -> None:
+    assert run_cli(["questionnaire", "-n", "2", "-o", "form.md"], tmp_path).returncode == 0
+    form = (tmp_path / "form.md").read_text(encoding="utf-8")
+    ids = [q["id"] for q in questions(tmp_path, 2)["questions"]]
+    text = fill(form, {None: {ids[0]: CLAUDE}}).replace("<!-- end answer -->", "<!-- end answer -->\n" + GPT, 2)
+    (tmp_path / "f.md").write_text(text, encoding="utf-8")
+    p = run_cli(["classify", "--answers", "f.md", "--json"], tmp_path)
+    assert p.returncode == 0, p.stderr
+    assert "warning" in p.stderr and "outside the answer markers" in p.stderr
+    assert json.loads(p.stdout)["summary"]["ok"] == 1

@@ -23,7 +23,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import ConfigError
 from .probes import ProbeSet
@@ -35,6 +35,9 @@ MAX_FILE_BYTES = 8_000_000
 _HEADER = re.compile(r"<!--\s*" + re.escape(FORM_TAG) + r"\s*;(?P<body>.*?)-->", re.IGNORECASE)
 _START = re.compile(r"^\s*<!--\s*answer(?:\s+(?P<side>[A-Za-z]))?\s*:\s*(?P<id>\S+?)\s*-->\s*$", re.IGNORECASE)
 _END = re.compile(r"^\s*<!--\s*end\s+(?:of\s+)?answer(?:\s+(?P<side>[A-Za-z]))?\s*-->\s*$", re.IGNORECASE)
+_FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
+# the form's own lines between answer blocks (questionnaire.form_markdown)
+_TEMPLATE = re.compile(r"^\s*(#{1,6}\s*question\b.*|id:\s*`[^`]*`\s*|paste .*(below|answer).*)$", re.IGNORECASE)
 _VISIBLE = re.compile(r"^\s*probe set:\s*(?P<name>\S+)\s+(?P<version>\S+)\s+\((?P<hash>sha256:[0-9a-f]+)\)\s*$",
                       re.IGNORECASE)
 
@@ -49,6 +52,7 @@ class Answers:
     sides: dict[str | None, dict[str, str]] = field(default_factory=dict)
     questions: list[str] = field(default_factory=list)
     truncated: set[str] = field(default_factory=set)   # "side:id" of answers cut to MAX_TEXT_CHARS
+    stray: list[int] = field(default_factory=list)     # Markdown: lines of text outside every answer block
 
     def answered(self, side: str | None = None) -> dict[str, str]:
         return self.sides.get(side, {})
@@ -105,7 +109,20 @@ def parse_markdown(text: str, where: str) -> Answers:
     truncated: set[str] = set()
     cur: tuple[str | None, str, int] | None = None      # (side, id, line number of the start marker)
     buf: list[str] = []
+    stray: list[int] = []                               # text outside the blocks, after the first question
+    fence: str | None = None                            # the question's fenced prompt, outside answers
     for no, line in enumerate(lines, 1):
+        if cur is None and questions and not _START.match(line):
+            f = _FENCE.match(line)
+            if fence is not None:
+                if f and f.group(1) == fence and not line.strip()[len(fence):]:
+                    fence = None
+                continue
+            if f:
+                fence = f.group(1)
+                continue
+            if line.strip() and not _TEMPLATE.match(line) and not _END.match(line):
+                stray.append(no)
         if cur is not None:
             m = _END.match(line)
             if m and (m.group("side") or "").upper() == (cur[0] or ""):
@@ -159,7 +176,8 @@ def parse_markdown(text: str, where: str) -> Answers:
         if None in used:
             raise ConfigError(f"{where}: a pair form mixes plain answers with answers A and B")
         pair = True
-    return Answers(where=where, probeset=info, pair=pair, sides=sides, questions=questions, truncated=truncated)
+    return Answers(where=where, probeset=info, pair=pair, sides=sides, questions=questions, truncated=truncated,
+                   stray=stray)
 
 
 def _end_text(side: str | None) -> str:
@@ -297,7 +315,3 @@ def check_answers(ans: Answers, probeset: ProbeSet, pair: bool | None = None) ->
 def read_answers(path: Path | str, probeset: ProbeSet, pair: bool | None = None) -> Answers:
     p = Path(path)
     return check_answers(parse_answers_text(_read_text(p), str(p)), probeset, pair)
-
-
-def answers_from_mapping(doc: Mapping[str, Any], where: str = "answers") -> Answers:
-    return parse_json(dict(doc), where)

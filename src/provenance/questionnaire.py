@@ -17,14 +17,14 @@ lines (HTML comments, invisible when the Markdown is rendered)::
     <!-- end answer -->
 
 A pair form (``pair=True``, a side-by-side battle) has an ``answer A`` and an
-``answer B`` block under each question. ``forms.parse_answers`` reads it back.
+``answer B`` block under each question. ``answers.read_answers`` reads it back.
 Light imports only: ``provenance questionnaire`` must start fast.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping
 
 from .probes import Probe, ProbeSet
 from .transcript import MANUAL_PROTOCOL  # noqa: F401 - re-exported: the manual runs' target protocol

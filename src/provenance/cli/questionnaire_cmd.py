@@ -76,6 +76,11 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
         check_output_path(output)
     probeset = load_probeset_opt(probes_dir)
     answers = read_answers(answers_file, probeset, pair=True if pair else None)
+    if answers.stray:
+        from ..render import safe_line
+        lines = ", ".join(str(n) for n in answers.stray[:8]) + (", ..." if len(answers.stray) > 8 else "")
+        sys.stderr.write(safe_line(f"provenance: warning: {answers_file}: text outside the answer markers was "
+                                   f"ignored (line {lines}); an answer belongs between its two marker lines") + "\n")
     classifier = load_classifier_opt(model_dir, probeset)
     reports = classify_answers(answers, probeset, classifier, label=label, db=db, store=not no_store)
     doc: Any = reports[None] if None in reports else {"A": reports["A"], "B": reports["B"]}
