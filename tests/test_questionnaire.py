@@ -407,3 +407,17 @@ def test_text_pasted_outside_the_markers_is_reported(tmp_path: Path) -> None:
     assert p.returncode == 0, p.stderr
     assert "warning" in p.stderr and "outside the answer markers" in p.stderr
     assert json.loads(p.stdout)["summary"]["ok"] == 1
+
+
+def test_eval_questionnaire_table_renders() -> None:
+    from io import StringIO
+    from rich.console import Console
+    from provenance.cli.questionnaire_cmd import render_eval
+    entry = {"n": 10, "lomo_models": 96, "models": 180, "models_without_answers": 80, "mean_answered": 4.49,
+             "lomo_top1": 0.6667, "lomo_top3": 0.8333, "lomo_reported_accuracy": 0.5625, "lomo_ece": 0.0525,
+             "loco_unknown_rate": 0.76, "deal_spread": {"lomo_ece": [0.0575, 0.0706, 0.0884]}}
+    buf = StringIO()
+    render_eval([entry, dict(entry, n=5, deal_spread=None, models_without_answers=0)],
+                Console(file=buf, width=200))
+    out = buf.getvalue()
+    assert "0.667" in out and "0.058-0.088" in out and "80 of 180 corpus models answered none" in out

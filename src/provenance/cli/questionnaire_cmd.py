@@ -169,9 +169,13 @@ def eval_questionnaire(corpus: Path, spec: str, extra: Iterable[Path], probes: O
         typer.echo(json.dumps({"questionnaire": entries, "api_channel": False, "aligned_channels": use_aligned},
                               indent=1, sort_keys=True))
         return
+    render_eval(entries)
+
+
+def render_eval(entries: list[dict[str, Any]], console: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
-    con = Console()
+    con = console or Console()
     t = Table(title="attribution from the questionnaire alone (LOMO; no API evidence; questions ranked "
                     "without each model's fold)")
     for c in ("questions", "models", "answered (mean)", "top-1", "top-3", "reported acc", "ECE", "ECE spread",
