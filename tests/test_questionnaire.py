@@ -421,3 +421,12 @@ def test_eval_questionnaire_table_renders() -> None:
                 Console(file=buf, width=200))
     out = buf.getvalue()
     assert "0.667" in out and "0.058-0.088" in out and "80 of 180 corpus models answered none" in out
+
+
+def test_an_answer_pasted_twice_is_pointed_out(tmp_path: Path) -> None:
+    ids = [q["id"] for q in questions(tmp_path, 3)["questions"]]
+    (tmp_path / "a.json").write_text(json.dumps({"answers": {pid: TRICKY for pid in ids}}), encoding="utf-8")
+    p = run_cli(["classify", "--answers", "a.json", "--json", "--no-store"], tmp_path)
+    assert p.returncode == 0 and "2 answer(s) pasted word for word twice" in p.stderr, p.stderr
+    p = run_cli(["probe", "--manual", "--budget", "2", "--json"], tmp_path, input=f"{TRICKY}\n.\n{TRICKY}\n.\n")
+    assert p.returncode == 0 and f"word for word the answer to {ids[0]}" in p.stderr, p.stderr

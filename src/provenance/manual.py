@@ -103,6 +103,19 @@ def classify_answers(answers: Any, probeset: ProbeSet, classifier: Any, *, label
 
 # ------------------------------------------------------------------ probe --manual
 
+def repeated_answers(answers: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(id, id of an earlier question with the same answer) for answers pasted twice word for
+    word: usually a clipboard that was not refreshed."""
+    first: dict[str, str] = {}
+    out = []
+    for pid, text in answers.items():
+        if text in first:
+            out.append((pid, first[text]))
+        else:
+            first[text] = pid
+    return out
+
+
 def read_answer(lines: Iterator[str], limit: int = MAX_TEXT_CHARS) -> tuple[str, bool, bool]:
     """One pasted answer: lines up to one holding only ``.`` (or the end of input).
 
@@ -214,7 +227,12 @@ class ManualSession:
             if ended and not text:
                 why = "input ended"
                 break
+            same = next((q.id for q in self.questions if q.id != p.id and self.results[q.id].ok
+                         and self.results[q.id].text == text), None) if text else None
             self.record(p, text, truncated)
+            if same:
+                self.out(f"[yellow]this answer is word for word the answer to {same}: was the new answer "
+                         "copied? (identical answers count as one piece of evidence)[/yellow]")
             if truncated:
                 self.out(f"[yellow]the answer was cut to {MAX_TEXT_CHARS} characters[/yellow]")
             a = finalize(self.transcript(), self.classifier)

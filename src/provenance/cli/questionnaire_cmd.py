@@ -81,6 +81,14 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
         lines = ", ".join(str(n) for n in answers.stray[:8]) + (", ..." if len(answers.stray) > 8 else "")
         sys.stderr.write(safe_line(f"provenance: warning: {answers_file}: text outside the answer markers was "
                                    f"ignored (line {lines}); an answer belongs between its two marker lines") + "\n")
+    from ..manual import repeated_answers
+    for side, got in answers.sides.items():
+        rep = repeated_answers(got)
+        if rep:
+            pairs = "; ".join(f"{a} = {b}" for a, b in rep[:4]) + ("; ..." if len(rep) > 4 else "")
+            sys.stderr.write(f"provenance: warning: {answers_file}: {'model ' + side + ': ' if side else ''}"
+                             f"{len(rep)} answer(s) pasted word for word twice ({pairs}); identical answers "
+                             "count as one piece of evidence\n")
     classifier = load_classifier_opt(model_dir, probeset)
     reports = classify_answers(answers, probeset, classifier, label=label, db=db, store=not no_store)
     doc: Any = reports[None] if None in reports else {"A": reports["A"], "B": reports["B"]}
