@@ -11,20 +11,25 @@ import typer
 
 EPILOG = """Examples:
 
-  provenance questionnaire -o form.md            # print the form, paste each answer, then:
+  provenance questionnaire -o form.md
+
   provenance classify --answers form.md
 
-  provenance questionnaire --pair -o battle.md   # a side-by-side battle: answers A and B
+  provenance questionnaire --pair -o battle.md
+
   provenance classify --answers battle.md --pair
 
   provenance questionnaire -n 20 --json > questions.json
 
-  provenance probe --manual                      # one question at a time at the terminal
+  provenance probe --manual
 
 For a model that only a chat page reaches (an arena battle, a stealth entrant):
-the questions are the probes whose evidence is the answer's text alone, the most
-informative per question first as measured on the reference corpus. Start a new
-chat for each question and paste the whole answer under it.
+print the form, start a new chat for each question, paste the model's whole
+answer between the two marker lines under it, then classify the file. On a pair
+form, paste model A's and model B's answers into their own blocks. `provenance
+probe --manual` asks the same questions one at a time at the terminal. The
+questions are the probes whose evidence is the answer's text alone, the most
+informative per question first, as measured on the reference corpus.
 """
 
 
