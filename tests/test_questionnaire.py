@@ -430,3 +430,56 @@ def test_an_answer_pasted_twice_is_pointed_out(tmp_path: Path) -> None:
     assert p.returncode == 0 and "2 answer(s) pasted word for word twice" in p.stderr, p.stderr
     p = run_cli(["probe", "--manual", "--budget", "2", "--json"], tmp_path, input=f"{TRICKY}\n.\n{TRICKY}\n.\n")
     assert p.returncode == 0 and f"word for word the answer to {ids[0]}" in p.stderr, p.stderr
+
+
+def _synthetic_corpus(d: Path) -> tuple[Path, Path]:
+    """Three makers, three models each: twenty style prompts and one identity question."""
+    import gzip
+    import random
+    rng = random.Random(0)
+    styles = {"OpenAI": ("Certainly! Here's a quick overview:\n\n- **{w}** matters\n- {v} helps", "I am ChatGPT by OpenAI."),
+              "Anthropic": ("I'd be happy to help. {w} is interesting because {v} shapes it.", "I'm Claude, made by Anthropic."),
+              "Google": ("## {w}\n\n{v} is key.\n\n### Summary\n* {w}\n* {v}", "I am Gemma, from Google DeepMind.")}
+    words = ["rivers", "clouds", "engines", "gardens", "maps", "bridges", "lamps", "forests"]
+    prompts = [f"p{i}" for i in range(20)]
+    corpus, probes = d / "corpus", d / "probes"
+    corpus.mkdir()
+    probes.mkdir()
+    with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
+        for creator, (style, claim) in styles.items():
+            for k in range(3):
+                model = f"{creator.lower()}-model-{k}"
+                for pid in prompts:
+                    f.write(json.dumps({"source": "alpaca_eval", "model": model, "creator": creator, "variant": "",
+                                        "prompt_id": pid, "kind": "style", "prompt": f"prompt {pid}",
+                                        "response": style.format(w=rng.choice(words), v=rng.choice(words)),
+                                        "extra": {}}) + "\n")
+                f.write(json.dumps({"source": "model_name_identity", "model": model, "creator": creator,
+                                    "variant": "", "prompt_id": "identity:x1", "kind": "identity",
+                                    "prompt": "who made you?", "response": claim, "extra": {"run": 0}}) + "\n")
+    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
+    (probes / "p.toml").write_text("\n".join(
+        [f'[[probe]]\nid = "style.{p}"\nfamily = "style"\ncorpus = "alpaca_eval:{p}"\nmax_tokens = 100\n'
+         f'messages = [{{ role = "user", content = "prompt {p}" }}]\n' for p in prompts]
+        + ['[[probe]]\nid = "identity.who"\nfamily = "identity"\ncorpus = "model_name_identity:identity:x1"\n'
+           'max_tokens = 100\nmessages = [{ role = "user", content = "who made you?" }]\n',
+           '[[probe]]\nid = "tokenizer.baseline"\nfamily = "tokenizer"\nmode = "baseline"\nmax_tokens = 1\n'
+           'messages = [{ role = "user", content = "hi" }]\n']))
+    return corpus, probes
+
+
+def test_eval_questionnaire_on_a_synthetic_corpus(tmp_path: Path, capsys) -> None:
+    from provenance.cli import main
+    corpus, probes = _synthetic_corpus(tmp_path)
+    with pytest.raises(SystemExit) as e:
+        main(["eval", "--corpus", str(corpus), "--probes", str(probes), "--questionnaire", "2,5", "--json",
+              "--deals", "0"])
+    assert e.value.code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["api_channel"] is False and [x["n"] for x in doc["questionnaire"]] == [2, 5]
+    ps = load_probeset(probes)
+    for x in doc["questionnaire"]:
+        assert x["lomo_models"] == 9 and x["models_without_answers"] == 0
+        assert 0 < x["mean_answered"] <= x["n"] and 0 <= x["lomo_top1"] <= 1
+        for qs in x["fold_questions"]:                 # per fold, N askable questions, never the tokenizer's
+            assert len(qs) == x["n"] and all(askable(ps.get(q)) for q in qs)
