@@ -133,8 +133,12 @@ def render_verdict(report: dict, console=None) -> None:
     t = report.get("target") or {}
     status = str(a.get("status", "unknown"))
     head = HEADLINES.get(status, status)
-    con.print(f"[bold]Target[/bold]   {markup_escape(t.get('base_url'), 200)}  model={markup_escape(t.get('model'), 120)}"
-              f"  protocol={markup_escape(t.get('protocol'), 20)}")
+    if t.get("protocol") == "manual":      # answers a person pasted from a chat page
+        con.print(f"[bold]Target[/bold]   {markup_escape(t.get('model'), 120)}: answers pasted by hand"
+                  f" ({markup_escape(t.get('source'), 200)})")
+    else:
+        con.print(f"[bold]Target[/bold]   {markup_escape(t.get('base_url'), 200)}  model={markup_escape(t.get('model'), 120)}"
+                  f"  protocol={markup_escape(t.get('protocol'), 20)}")
     color = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}.get(status, "white")
     creator = markup_escape(a.get("creator"), 80)
     if status == "unknown":

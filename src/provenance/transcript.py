@@ -21,6 +21,9 @@ MAX_ERROR_CHARS = 2_000          # cap on error strings and error bodies
 STATUS_OK = "ok"
 STATUS_FAILED = "failed"
 STATUS_SKIPPED = "skipped"
+# The target protocol of a run whose answers a person pasted from a chat page (questionnaire):
+# no request was sent, so the channels that read the API (tokenizer counts, headers) measure nothing.
+MANUAL_PROTOCOL = "manual"
 
 # Response headers worth keeping: they identify the serving stack. Never auth.
 KEPT_HEADERS = (
@@ -107,6 +110,11 @@ class Transcript:
     started_at: str | None = None
     finished_at: str | None = None
     stopped_because: str | None = None      # adaptive runs: why probing stopped
+
+    @property
+    def manual(self) -> bool:
+        """Answers pasted by hand (``provenance classify --answers``, ``probe --manual``)."""
+        return self.target.get("protocol") == MANUAL_PROTOCOL
 
     def by_id(self) -> dict[str, ProbeResult]:
         return {r.probe_id: r for r in self.results}

@@ -1204,6 +1204,8 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     # the corpus's only API-surface observation; --without-api measures the tool without it
     tr.model_providers = dict(providers) if use_provider else {}
     tr.fit_lexical()
+    if callable(order):     # questionnaire_eval.questionnaire_orders: may narrow tr.eval_by_model
+        order = order(tr)
     if budget is not None and order is None:
         _log("ranking the probes without each alias-group fold (--budget)", log)
         rows = tr.rows(budget, nested_orders(tr))

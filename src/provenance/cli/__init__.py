@@ -37,7 +37,7 @@ Examples:
 
 # Modules holding command groups, registered in this order.
 COMMAND_MODULES = ("probe_cmd", "demo_cmd", "probes_cmd", "report_cmd", "train_cmd", "collect_cmd", "scan_cmd",
-                   "verify_cmd")
+                   "verify_cmd", "questionnaire_cmd")
 
 
 def build_app() -> typer.Typer:

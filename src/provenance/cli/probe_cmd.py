@@ -22,17 +22,19 @@ EPILOG = """Examples:
   provenance probe https://api.anthropic.com --protocol anthropic --model claude-x -o report.json
 
   provenance probe http://127.0.0.1:8080/v1 -m qwen --until-confident 0.9 --budget 20
+
+  provenance probe --manual -m gpt2-chatbot --until-confident 0.9     # paste answers from a chat page
 """
 
 
 def register(app: typer.Typer) -> None:
     @app.command("probe", epilog=EPILOG)
     def probe(
-        url: str = typer.Argument(..., help="The API's base URL, as OpenAI-compatible clients take it: ending in /v1 "
-                                            "(e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), without "
-                                            "/chat/completions; with --protocol anthropic the API root "
-                                            "(https://api.anthropic.com)."),
-        model: str = typer.Option(..., "--model", "-m", help="Model name to request."),
+        url: Optional[str] = typer.Argument(None, help="The API's base URL, as OpenAI-compatible clients take it: ending "
+                                                       "in /v1 (e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), "
+                                                       "without /chat/completions; with --protocol anthropic the API root "
+                                                       "(https://api.anthropic.com). Not with --manual."),
+        model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name to request (with --manual: the name the chat page shows, recorded as the target)."),
         protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
         api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY when set)."),
         header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
@@ -50,14 +52,29 @@ def register(app: typer.Typer) -> None:
         budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Send at most N probes, most informative per token first."),
         until_confident: Optional[float] = typer.Option(None, "--until-confident", min=0.0, max=1.0,
                                                         help="Stop once a creator is matched with this confidence (0..1)."),
+        manual: bool = typer.Option(False, "--manual", help="No endpoint: ask the questionnaire's questions one at a time and read the answers you paste from a chat page (end each with a line holding only '.'); --budget N asks at most N (default 10)."),
+        resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN", help="With --manual: continue an interrupted session (its run id)."),
     ) -> None:
-        """Probe one endpoint and name the model's likely creator.
+        """Probe one endpoint and name the model's likely creator (--manual: from answers you paste).
 
         URL is the base URL ending in /v1 (the probes go to URL/chat/completions).
         """
         from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
+        from ..errors import ConfigError
         from ..settings import RunSettings, make_target
         from ..run import run_single
+
+        if manual or resume is not None:
+            if url is not None:
+                raise ConfigError("--manual takes no URL: the questions are put to the model by you, on its chat page")
+            if no_store:
+                raise ConfigError("--manual keeps every answer in the run store as it comes; --no-store does not apply")
+            from .questionnaire_cmd import manual_cmd
+            manual_cmd(label=model, resume=resume, n=budget, until_confident=until_confident, json_out=json_out,
+                       output=output, probes_dir=probes_dir, model_dir=model_dir, db=db)
+            return
+        if url is None or model is None:
+            raise ConfigError("give the endpoint URL and --model NAME (or --manual to paste answers from a chat page)")
 
         target = make_target(url, model, protocol=protocol, api_key_env=api_key_env, headers=parse_headers(header))
         probeset = load_probeset_opt(probes_dir)

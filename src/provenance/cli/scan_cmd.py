@@ -240,6 +240,11 @@ def register(app: typer.Typer) -> None:
     def classify(
         report_file: Optional[Path] = typer.Argument(None, metavar="[REPORT.json]", help="A JSON report to re-classify."),
         run_id: Optional[str] = typer.Option(None, "--run", help="Re-classify a stored run instead of a file."),
+        answers_file: Optional[Path] = typer.Option(None, "--answers", metavar="FILE",
+                                                    help="Classify answers pasted from a chat page: a filled-in `provenance questionnaire` form (Markdown) or JSON."),
+        pair: bool = typer.Option(False, "--pair", help="With --answers: a pair form (side-by-side battle); two attributions, A and B."),
+        label: Optional[str] = typer.Option(None, "--label", help="With --answers: the model's name as the chat page shows it (recorded as the target)."),
+        no_store: bool = typer.Option(False, "--no-store", help="With --answers: do not record the run in the local store."),
         json_out: bool = typer.Option(False, "--json", help="Print the new JSON report."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the new report here (atomically)."),
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
@@ -248,21 +253,30 @@ def register(app: typer.Typer) -> None:
         claim: Optional[str] = typer.Option(None, "--claim", metavar="CREATOR[/FAMILY]",
                                             help="Check the answers against this claimed maker (default: re-check the claim the report carries, if any)."),
     ) -> None:
-        """Re-classify recorded raw responses with the current model (no network traffic).
+        """Re-classify recorded raw responses with the current model (no network traffic), or
+        classify answers pasted from a chat page (--answers).
 
         A report that carries a claim check (provenance verify, scan) has its claim
         re-checked too.
 
         Examples: provenance classify report.json --json; provenance classify --run 018f2a7c;
-        provenance classify report.json --claim Anthropic
+        provenance classify report.json --claim Anthropic; provenance classify --answers form.md;
+        provenance classify --answers battle.md --pair
         """
         from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..errors import ConfigError
         from ..pipeline import classify_report_dict
         from ..report import read_report, transcript_from_report
 
-        if (report_file is None) == (run_id is None):
-            raise ConfigError("give a REPORT.json file or --run ID (exactly one)")
+        if sum(x is not None for x in (report_file, run_id, answers_file)) != 1:
+            raise ConfigError("give a REPORT.json file, --run ID or --answers FILE (exactly one)")
+        if answers_file is None and (pair or label is not None or no_store):
+            raise ConfigError("--pair, --label and --no-store go with --answers")
+        if answers_file is not None:
+            from .questionnaire_cmd import classify_answers_cmd
+            classify_answers_cmd(answers_file, pair=pair, label=label, json_out=json_out, output=output,
+                                 probes_dir=probes_dir, model_dir=model_dir, db=db, no_store=no_store)
+            return
         if output is not None:
             from ..report import check_output_path
             check_output_path(output)

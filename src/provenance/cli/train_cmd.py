@@ -62,6 +62,7 @@ def register(app: typer.Typer) -> None:
         deals: int = typer.Option(10, "--deals", min=0, help="Also re-deal the calibrator's alias-group folds N times at random and report the spread of top-1, ECE and log loss (only the calibrators are refitted: about 2 s a deal on the full corpus); 0 skips it."),
         derivatives: bool = typer.Option(True, "--derivatives/--no-derivatives", help="Also score the corpus's third-party fine-tunes (derivatives.jsonl.gz) with the model this run would ship: how often they are called unknown, named as their base maker, and given it as lineage."),
         plots: Optional[Path] = typer.Option(None, "--plots", help="Write reliability.svg (one curve per evidence profile) and confusion.svg into this directory."),
+        questionnaire: Optional[str] = typer.Option(None, "--questionnaire", metavar="N[,N...]", help="Measure attribution from a pasted questionnaire: only its N most informative chat-page questions, no API evidence, for each N given (e.g. 5,10,20)."),
     ) -> None:
         """Leave-one-model-out / leave-one-creator-out evaluation: accuracy, calibration per evidence
         profile, unknown rate, derivatives.
@@ -86,6 +87,11 @@ def register(app: typer.Typer) -> None:
         from ..classifier.train import run_training
         if stored_order and budget is None:
             raise ConfigError("--stored-order needs --budget N")
+        if questionnaire is not None:
+            from .questionnaire_cmd import eval_questionnaire
+            eval_questionnaire(corpus, questionnaire, extra or (), probes, as_json=as_json, deals=deals,
+                               use_aligned=not without_aligned, other=(budget, stored_order, without_api))
+            return
         order = None
         if stored_order:
             from ..classifier import default_model_dir

@@ -21,7 +21,12 @@ from .tokenizer import tokenizer_channel
 
 def content_independent_channels(transcript: Transcript, *, cross_check: bool = False) -> list[ChannelResult]:
     """``cross_check``: also score stream segmentation when usage counts already decided
-    (loading the run-time tokenizers costs a few seconds once per process)."""
+    (loading the run-time tokenizers costs a few seconds once per process). Answers pasted
+    by hand (a manual transcript) went through no API: both channels are not measured."""
+    if transcript.manual:
+        from ..questionnaire import NOT_MEASURED
+        return [ChannelResult(name="tokenizer", available=False, reason=NOT_MEASURED),
+                ChannelResult(name="api", available=False, reason=NOT_MEASURED)]
     tok = tokenizer_channel(transcript)
     seg: ChannelResult | None = None
     if not tok.available or cross_check:
