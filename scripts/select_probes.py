@@ -29,9 +29,11 @@ from provenance.classifier.dataset import featurise  # noqa: E402
 from provenance.classifier.nb import NBChannel, sparse_rows  # noqa: E402
 
 VOCAB = {"identity": 15000, "refusal": 15000, "cutoff": 15000, "style": 40000}
-# The shipped set, provenance-core 0.2.0 (0.1.0 took 10/10/8/5/4/11).
+# The shipped set, provenance-core 0.3.0 (0.2.0 took 25/25/8/10/8/25 and no benchpress or
+# speechmap; 0.1.0 took 10/10/8/5/4/11).
 PER_SOURCE = {"alpaca_eval": 25, "arena_hard": 25, "mt_bench": 8, "xstest": 10, "jailbreakbench": 8,
-              "knowledge_cutoff": 25}
+              "knowledge_cutoff": 25, "benchpress": 40, "speechmap": 40}
+STYLE_SOURCES = ("alpaca_eval", "arena_hard", "mt_bench", "benchpress", "speechmap")
 MAX_TOKENS = {"identity": 300, "refusal": 200, "cutoff": 200, "style": 300}
 
 
@@ -153,11 +155,11 @@ def choose(table, answered, prompt, events, per_source=PER_SOURCE):
             pick.append(t["key"])
     chosen += pick[:max(per_source["knowledge_cutoff"], len(seen_q))]
     # style: best per source, then coverage of models with few answered probes
-    for src in ("alpaca_eval", "arena_hard", "mt_bench"):
+    for src in STYLE_SOURCES:
         rows = sorted(by_src[src], key=lambda t: -t["score"])
         rows = [t for t in rows if t["n"] >= 0.8 * max(r["n"] for r in rows)]
         chosen += [t["key"] for t in rows[:per_source[src]]]
-    for src in ("alpaca_eval", "arena_hard", "mt_bench"):
+    for src in STYLE_SOURCES:
         rows = sorted(by_src[src], key=lambda t: -t["score"])
         models = set().union(*(answered[t["key"]] for t in rows))
         for m in sorted(models):
@@ -177,7 +179,8 @@ def prompt_text(r) -> str:
 
 FILES = {"identity": "identity.toml", "refusal": "refusal.toml", "cutoff": "cutoff.toml", "style": "style.toml"}
 SHORT = {"model_name_identity": "id", "xstest": "xstest", "jailbreakbench": "jbb", "knowledge_cutoff": "cutoff",
-         "alpaca_eval": "alpaca", "arena_hard": "arena", "mt_bench": "mtbench"}
+         "alpaca_eval": "alpaca", "arena_hard": "arena", "mt_bench": "mtbench", "benchpress": "bench",
+         "speechmap": "speech"}
 HEADER = ("# Behavioural probes chosen by scripts/select_probes.py from the reference corpus by\n"
           "# measured separation (per-prompt leave-one-model-out accuracy, cost-penalised).\n"
           "# Prompt texts only; `corpus` names the corpus prompt whose answers train the channel.\n")
