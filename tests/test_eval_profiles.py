@@ -192,3 +192,6 @@ def test_top_recalibration_restates_the_top_and_keeps_the_ranking():
     assert q.sum() == pytest.approx(1.0) and int(np.argmax(q)) == 0
     assert q[0] < 0.9 and q[1] / q[2] == pytest.approx(0.06 / 0.04)
     assert recalibrate_top(p, x, None) is p
+    sure = np.array([1.0, 0.0, 0.0])                # nothing left to the others: they share what is given up
+    q = recalibrate_top(sure, x, coef)
+    assert q.sum() == pytest.approx(1.0) and q[1] == pytest.approx(q[2]) and q[0] > q[1]

@@ -165,8 +165,11 @@ def test_genuine_answers_under_their_own_name_are_never_inconsistent(qwen_server
 def test_behaviour_alone_grades_the_claim(shipped) -> None:
     """No usage reported, so no tokenizer: the verdict is graded on what the answers say."""
     from provenance.testing.fakeserver import FakeLLMServer
-    with FakeLLMServer(answer_fn=lambda b: "I am Claude, an AI assistant made by Anthropic.",
-                       report_usage=False) as srv:
+    # the claim worded per prompt: one text pasted under every prompt is degenerate evidence
+    def claude(body: dict) -> str:
+        asked = str(((body.get("messages") or [{}])[-1]).get("content", ""))[:60]
+        return f"I am Claude, an AI assistant made by Anthropic. You asked: {asked}"
+    with FakeLLMServer(answer_fn=claude, report_usage=False) as srv:
         r = cli("verify", srv.base_url, "--model", "gpt-4o", "--no-store", "--json")
         assert r.returncode == 0, r.stderr
         c = json.loads(r.stdout)["claim"]

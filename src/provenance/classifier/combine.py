@@ -166,7 +166,12 @@ def recalibrate_top(p: np.ndarray, x: np.ndarray, coef: np.ndarray | None) -> np
     k = min(len(coef), len(f))
     q = float(1.0 / (1.0 + np.exp(-np.clip(f[:k] @ coef[:k], -30, 30))))
     rest = 1.0 - p[j]
-    out = p * ((1.0 - q) / rest) if rest > 1e-12 else np.zeros_like(p)
+    if len(p) == 1:
+        return p
+    if rest > 1e-12:
+        out = p * ((1.0 - q) / rest)
+    else:                                 # the others had no mass: they share what the top gives up
+        out = np.full_like(p, (1.0 - q) / (len(p) - 1))
     out[j] = q
     if len(p) > 1:
         second = float(np.max(np.delete(out, j)))
