@@ -23,8 +23,9 @@ The policy (AIMD, as TCP does it):
   round trip (signals from requests sent before the last cut are ignored);
 * ``Retry-After`` on a 429/503 pauses every new request to the endpoint (capped
   by ``settings.backoff_max``), not only the one that got it;
-* a probe that timed out while the endpoint was answering others was lost to
-  overload: the runner sends it again (at most ``settings.resend_max`` times);
+* a probe that timed out while the endpoint answered others sent after it was
+  lost to overload: the runner sends it again (at most ``settings.resend_max``
+  times) and it does not count toward the streak below;
 * after ``settings.timeout_streak`` probes in a row timed out, timeouts are no
   longer retried or re-sent (noted); if the endpoint never answered anything,
   or the streak reaches twice that, the endpoint is declared not answering:
@@ -80,6 +81,7 @@ class Pacer:
         self.streak = 0                  # probes in a row that timed out
         self.answered = 0                # complete HTTP replies (any status)
         self.ok = 0                      # complete 2xx replies
+        self.last_ok_at = float("-inf")  # loop time of the latest 2xx reply
         self.replied = False             # any byte of any reply seen
         self.retry_timeouts = True
         self.dead: str | None = None
@@ -190,6 +192,7 @@ class Pacer:
             elif 200 <= status < 300 or 400 <= status < 500:
                 if status < 300:
                     self.ok += 1
+                    self.last_ok_at = now
                 self._grow()
         elif error_kind == "timeout":
             self.stats.timeouts += 1
@@ -215,15 +218,28 @@ class Pacer:
         self.stats.final = int(self.limit)
 
     # ------------------------------------------------------------ signals from the runner
-    def probe_done(self, result: Any, resendable: bool) -> bool:
-        """Learn from one finished probe; -> True when the runner should send it again."""
+    def probe_done(self, result: Any, resendable: bool, sent_at: float | None = None) -> bool:
+        """Learn from one finished probe; -> True when the runner should send it again.
+
+        A probe that timed out while the endpoint answered others sent after it went out
+        (``sent_at``, loop time) was lost to overload: it does not count toward the streak
+        of timeouts and may be sent again. One that timed out while nothing else was
+        answered counts toward the streak."""
         if self.dead:
             return False
         timed_out = is_timeout(result)
+        err = getattr(result, "error", None) or ""
+        if not timed_out and err.startswith("connection failed") and self.answered == 0:
+            self.streak += 1
+            if self.streak >= max(1, int(self._s("timeout_streak", 4))):
+                self.declare_dead(f"{self.streak} probes in a row could not connect ({err[:160]})")
+            return False
         if not timed_out:
             if getattr(result, "http_status", None) is not None:
                 self.streak = 0
             return resendable and self._overloaded(result) and self._resend_ok()
+        if sent_at is not None and self.last_ok_at > sent_at:
+            return resendable and self.retry_timeouts and self._resend_ok()
         self.streak += 1
         n = max(1, int(self._s("timeout_streak", 4)))
         if self.answered == 0:

@@ -27,7 +27,9 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
             lead = f"endpoint not answering: {pacing['not_answering']}"
         else:
             from .lost import loss_reason
-            reasons = sorted({loss_reason(r.error) for r in transcript.results if r.family != "api"})[:3]
+            reasons = sorted({loss_reason(r.error) for r in transcript.results
+                              if r.family != "api" and r.status == "failed"}
+                             or {loss_reason(r.error) for r in transcript.results if r.status == "failed"})[:3]
             lead = f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"
         return Attribution(creator=UNKNOWN, confidence=0.0, status="failed",
                            reliability=[lead] + [n for n in pacing_notes(transcript) if "not answering" not in n])

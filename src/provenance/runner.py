@@ -95,11 +95,13 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                 if loop.time() >= deadline_at:
                     return _deadline_result(p)
                 in_flight.add(p.id)
+                sent_at = loop.time()
                 res = await endpoint.run_probe(p, deadline_at=deadline_at)
             finally:
                 in_flight.discard(p.id)
                 pacer.release()
-            again = pacer.probe_done(res, resendable=sent < resend_max and loop.time() < deadline_at)
+            again = pacer.probe_done(res, resendable=sent < resend_max and loop.time() < deadline_at,
+                                     sent_at=sent_at)
             if not again:
                 return res
             sent += 1

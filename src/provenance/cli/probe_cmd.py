@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Probe one endpoint and name the model's likely creator."""
         from .common import (failed_line, load_classifier_opt, load_probeset_opt, output_report, parse_headers,
-                             stderr_console, total_timeout)
+                             total_timeout)
         from ..settings import RunSettings, make_target
         from ..run import run_single
 
@@ -74,5 +74,6 @@ def register(app: typer.Typer) -> None:
                             budget=budget, until_confident=until_confident)
         output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":
-            stderr_console().print(failed_line(report), markup=False)
+            import sys
+            sys.stderr.write(failed_line(report) + "\n")
             raise typer.Exit(EXIT_UNUSABLE)
