@@ -217,7 +217,7 @@ def why_category(o: Outcome) -> str:
     """A short key for counting unusable entrants by cause."""
     w = unusable_why(o)
     if w.startswith("endpoint not answering"):
-        return "not answering"
+        return "could not connect" if "could not connect" in w else "not answering"
     if "(" in w and ":" in w:
         return w.split(":", 1)[1].split(";")[0].strip(" )")[:60]
     return w[:60]
