@@ -40,8 +40,9 @@ def register(app: typer.Typer) -> None:
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
                                                   help=f"Most probes in flight at once (default: every probe, up to {MAX_CONCURRENCY}). "
-                                                       "Within it the number adapts to the endpoint: it starts at 16, halves on timeouts, "
-                                                       "429/503 or queueing and grows while the endpoint keeps up."),
+                                                       "The number in flight adapts to the endpoint: it starts at 16 (at N when given), "
+                                                       "halves on timeouts, 429/503 or queueing, grows while the endpoint keeps up, "
+                                                       "and never exceeds N. A local llama.cpp server: its slot count, e.g. 4."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
         total_timeout_s: Optional[float] = typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
@@ -65,9 +66,13 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             from ..report import check_output_path
             check_output_path(output)
+        start = 16                        # adapts from there, up to the cap
         if concurrency is None:
             concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
-        settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
+        else:
+            start = concurrency           # the user says the endpoint takes this many: start there
+        settings = RunSettings(concurrency=concurrency, start_concurrency=start, read_timeout=timeout,
+                               deadline=deadline, retries=retries,
                                request_timeout=request_timeout)
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
                             db=db, store=not no_store, progress=not json_out,
