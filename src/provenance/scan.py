@@ -349,6 +349,11 @@ class ScanProgress(ScanEvents):
         if tid is not None:
             self.progress.advance(tid)
 
+    def parked(self, entrant: Entrant) -> None:
+        from .render import markup_escape as esc
+        self.progress.console.print(f"[yellow]stalled[/yellow]   {esc(entrant.name, 60)}: not answering; "
+                                    f"waiting out its timeout beside the scan")
+
     def finished(self, o: Outcome) -> None:
         from .render import markup_escape as esc
         tid = self.tasks.pop(o.name, None)
