@@ -18,8 +18,9 @@ The policy (AIMD, as TCP does it):
 * grow by one per answered request (doubling per round trip) until the first
   sign of overload, then by one per round trip;
 * halve on a sign of overload: an attempt that timed out, a 429/503/529, or a
-  reply slower than a third of the read timeout (requests waiting in the
-  server's queue: a llama.cpp server with 4 slots queues the rest); one cut per
+  reply whose status line took more than a third of the read timeout (requests
+  waiting in the server's queue: a llama.cpp server with 4 slots queues the
+  rest; a long stream after a prompt status line is not a sign); one cut per
   round trip (signals from requests sent before the last cut are ignored);
 * ``Retry-After`` on a 429/503 pauses every new request to the endpoint (capped
   by ``settings.backoff_max``), not only the one that got it;
@@ -171,9 +172,10 @@ class Pacer:
         self.replied = True
 
     def on_attempt(self, *, sent_at: float, now: float, status: int | None, error_kind: str | None,
-                   retry_after: float | None = None) -> None:
-        """One HTTP attempt ended (a complete reply, or an error)."""
-        latency = now - sent_at
+                   retry_after: float | None = None, wait_s: float | None = None) -> None:
+        """One HTTP attempt ended (a complete reply, or an error). ``wait_s``: how long until the
+        reply's status line came (what queueing delays; a long stream after it is not queueing)."""
+        latency = now - sent_at if wait_s is None else wait_s
         if error_kind is None and status is not None:
             self.answered += 1
             self.replied = True

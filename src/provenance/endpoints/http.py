@@ -70,6 +70,7 @@ class HTTPResult:
     error_kind: str | None = None               # deadline|timeout|connect|transport|redirect|decode
     received: int = 0                           # bytes of the last reply's body received
     got_headers: bool = False                   # the last attempt got a status line
+    ttfb_s: float | None = None                 # the last attempt: send to status line (queueing shows here)
 
     @property
     def is_sse(self) -> bool:
@@ -308,7 +309,7 @@ class HttpExecutor:
                 ra = parse_retry_after(res.header("retry-after"))
             if pacer is not None:
                 pacer.on_attempt(sent_at=sent_at, now=loop.time(), status=res.status if res.error is None else None,
-                                 error_kind=res.error_kind, retry_after=ra)
+                                 error_kind=res.error_kind, retry_after=ra, wait_s=res.ttfb_s)
             if res.error is not None:
                 retry = res.error_kind in ("timeout", "connect", "transport")
                 if res.error_kind == "timeout" and pacer is not None and not pacer.retry_timeouts:
@@ -383,6 +384,7 @@ class HttpExecutor:
     async def _exchange(self, client: Any, method: str, url: str, content: bytes | None,
                         headers: dict[str, str], stream: bool, res: HTTPResult) -> None:
         cur = url
+        t0 = asyncio.get_running_loop().time()
         for hop in range(MAX_REDIRECTS + 1):
             req = client.build_request(method, cur, content=content, headers=headers)
             resp = await client.send(req, stream=True)
@@ -402,6 +404,7 @@ class HttpExecutor:
                 res.status = resp.status_code
                 res.headers = list(resp.headers.items())
                 res.got_headers = True
+                res.ttfb_s = asyncio.get_running_loop().time() - t0
                 if self.pacer is not None:
                     self.pacer.on_headers()
                 await self._read_body(resp, stream, res)
