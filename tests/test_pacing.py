@@ -255,3 +255,24 @@ def test_pacer_never_exceeds_the_cap_and_cuts_once_per_round():
     for _ in range(50):
         p.on_attempt(sent_at=3.0, now=3.01, status=200, error_kind=None)
     assert p.limit == 5                      # grows back, never past the cap
+
+
+# ---------------------------------------------------------------- what lost probes would have told
+
+def test_lost_notes_name_the_missing_evidence():
+    from provenance.features.tokenizer import load_table
+    from provenance.lost import lost_notes
+    from provenance.transcript import ProbeResult, Transcript
+    base = load_table()["baseline"]["probe"]
+    rs = [ProbeResult(probe_id=base, family="tokenizer", status="failed",
+                      error="timeout: the server accepted the request but sent nothing for 60 s (the read timeout)"),
+          ProbeResult(probe_id="tok.count.1", family="tokenizer", text="x"),
+          ProbeResult(probe_id="id.1", family="identity", status="failed", error="rate limited: HTTP 429 after 4 attempts"),
+          ProbeResult(probe_id="id.2", family="identity", status="failed", error="not sent: endpoint not answering: x"),
+          ProbeResult(probe_id="st.1", family="style", text="y")]
+    notes = lost_notes(Transcript(target={}, probeset={}, results=rs))
+    assert notes[0] == "3 of 5 probes failed"
+    assert notes[1] == "why they failed: 1 given up (endpoint not answering), 1 rate limited (HTTP 429), 1 timed out"
+    assert "no tokenizer evidence (its baseline probe was lost" in notes[2]
+    assert "no self-identification answers (2 probes lost)" in notes[2]
+    assert any("did not keep up" in n for n in notes)
