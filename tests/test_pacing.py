@@ -199,7 +199,10 @@ def test_liveness_check_declares_a_silent_server_dead_before_the_read_timeout(tm
         paths = [q.path for q in srv.requests]
     assert "/v1/models" in paths
     assert "answered nothing" in tr.pacing["not_answering"]
-    assert all(r.error.startswith(("timeout: abandoned", "not sent: endpoint not answering")) for r in tr.results)
+    errs = [r.error for r in tr.results]
+    assert all(e.startswith(("abandoned in flight: endpoint not answering", "not sent: endpoint not answering"))
+               for e in errs)
+    assert sum(e.startswith("abandoned in flight") for e in errs) == 4    # the cap (4) were in flight
     assert took < 5                                # not the 30 s read timeout
 
 
@@ -238,7 +241,9 @@ def test_connection_refused_gives_up_fast(tmp_path):
     tr = run_probes_sync(Target(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"), ps, settings=s)
     assert time.monotonic() - t0 < 5
     assert tr.counts()["failed"] == 20
-    assert all(r.error.startswith("connection failed") or r.error.startswith("not sent") for r in tr.results)
+    assert all(r.error.startswith(("connection failed", "not sent: endpoint not answering",
+                                   "abandoned in flight: endpoint not answering")) for r in tr.results)
+    assert tr.pacing["not_answering"].startswith("4 probes in a row could not connect")
 
 
 # ---------------------------------------------------------------- the pacer on its own

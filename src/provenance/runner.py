@@ -49,7 +49,7 @@ from .transcript import STATUS_FAILED, ProbeResult, Transcript
 
 DEADLINE_REASON = "deadline"
 NOT_ANSWERING_REASON = "not sent: endpoint not answering"
-ABANDONED_REASON = "timeout: abandoned in flight, endpoint not answering"
+ABANDONED_REASON = "abandoned in flight: endpoint not answering"
 _GRACE_S = 0.25
 
 
@@ -141,6 +141,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                     if on_result is not None:
                         on_result(res)
         finally:
+            abandoned = set(in_flight)          # (cancelling empties in_flight)
             for t in [*pending, dead_wait, *([watch] if watch else [])]:
                 t.cancel()
             if pending:
@@ -149,8 +150,10 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                 http.pacer = None
         for t in pending:
             p = tasks[t]
-            if pacer.dead:
-                res = _not_sent(p, pacer.dead, started=p.id in in_flight)
+            if t.done() and not t.cancelled() and t.exception() is None:
+                res = t.result()                # finished just before it could be cancelled
+            elif pacer.dead:
+                res = _not_sent(p, pacer.dead, started=p.id in abandoned)
             else:
                 res = _deadline_result(p)
             done[p.id] = res
