@@ -15,8 +15,8 @@ when concurrency >= probe count), the sum of latencies (the serial wall), and
 the ideal wall ceil(probes / concurrency) x latency.
 
 Then the CLI end to end: ``provenance probe URL --model m --json --no-store``
-with ``--concurrency N`` (every probe, and 8: the pacer starts at N) and without it
-(the CLI's default: up to every probe, adaptive from 16) as a subprocess, minus the start-up of ``provenance --help``
+with ``--concurrency N`` (every probe, and 8: caps; the pacer starts at min(N, 16))
+and without it (the CLI's default: up to every probe, adaptive from 16) as a subprocess, minus the start-up of ``provenance --help``
 (interpreter + CLI import), and the probing span the report itself records
 (run.started_at .. finished_at).
 """
@@ -121,7 +121,7 @@ def main() -> int:
                 except (ValueError, KeyError):
                     print(f"  (no JSON report; rc={t.rc}: {t.stderr.strip()[-300:]})")
             ideal = math.ceil(n_probes / c) * args.latency
-            how = f"--concurrency {c}" if flag else f"(default: up to {c}, adaptive from 16)"
+            how = f"--concurrency {c}" if flag else f"(default: up to {c})"
             print(f"CLI probe {how:<22} rc={sorted(rcs)}  (CLI max is {MAX_CONCURRENCY})")
             print(f"  wall_s                  {spread(walls)}")
             print(f"  wall_minus_startup_s    {spread([w - med(start) for w in walls])}   ideal {ideal:.2f}")

@@ -40,7 +40,7 @@ def register(app: typer.Typer) -> None:
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
                                                   help=f"Most probes in flight at once (default: every probe, up to {MAX_CONCURRENCY}). "
-                                                       "The number in flight adapts to the endpoint: it starts at 16 (at N when given), "
+                                                       "The number in flight adapts to the endpoint: it starts at 16 (or N if lower), "
                                                        "halves on timeouts, 429/503 or queueing, grows while the endpoint keeps up, "
                                                        "and never exceeds N. A local llama.cpp server: its slot count, e.g. 4."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
@@ -66,12 +66,10 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             from ..report import check_output_path
             check_output_path(output)
-        start = 16                        # adapts from there, up to the cap
         if concurrency is None:
             concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
-        else:
-            start = concurrency           # the user says the endpoint takes this many: start there
-        settings = RunSettings(concurrency=concurrency, start_concurrency=start, read_timeout=timeout,
+        # the pacer starts at min(cap, RunSettings.start_concurrency) and adapts, never above the cap
+        settings = RunSettings(concurrency=concurrency, read_timeout=timeout,
                                deadline=deadline, retries=retries,
                                request_timeout=request_timeout)
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
