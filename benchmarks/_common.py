@@ -62,7 +62,7 @@ class Urls(list):
 
 @contextlib.contextmanager
 def fake_servers(*, latency: float = 1.0, ports: int = 1, answer: str | None = None,
-                 usage: str = "default", module: bool = False) -> Iterator[Urls]:
+                 usage: str = "default", module: bool = False, faults_by_path: bool = False) -> Iterator[Urls]:
     """Start one fake-server process; yield its OpenAI-style base URLs (one per port).
 
     ``module=True`` runs the shipped ``python -m provenance.testing.fakeserver``
@@ -76,6 +76,8 @@ def fake_servers(*, latency: float = 1.0, ports: int = 1, answer: str | None = N
                "--ports", str(ports), "--usage", usage]
         if answer is not None:
             cmd += ["--answer", answer]
+        if faults_by_path:
+            cmd += ["--faults-by-path"]
     p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
     try:
         line = p.stdout.readline() if p.stdout else ""

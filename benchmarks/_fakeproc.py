@@ -14,7 +14,10 @@ Beyond ``python -m provenance.testing.fakeserver`` it can
 * answer every probe with a fixed text (``--answer``), e.g. one that claims a creator;
 * count tokens as characters / 4 (``--usage chars4``): prompt tokens from the
   messages' text, completion tokens by streaming the answer in 4-character pieces
-  (the server reports completion_tokens = number of pieces).
+  (the server reports completion_tokens = number of pieces);
+* misbehave per entrant (``--faults-by-path``): the first path segment of a base
+  URL, up to its first ``-``, names a fault kind (see ``path_fault``), e.g.
+  ``http://127.0.0.1:PORT/hang-e012/v1`` accepts and never answers.
 """
 
 from __future__ import annotations
@@ -27,7 +30,41 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from provenance.testing.fakeserver import FakeLLMServer  # noqa: E402
+from provenance.testing.fakeserver import FakeLLMServer, Fault  # noqa: E402
+
+FAULT_KINDS = ("ok", "hang", "trickle", "stall", "ratelimited", "flaky")
+
+
+def path_fault():
+    """fault_fn by the base URL's first path segment: ``<kind>-<name>``.
+
+    hang: accept, never answer. trickle: headers, then one byte every 0.5 s.
+    stall: headers and 30 bytes of the body, then nothing. ratelimited: every
+    third request gets 429 with Retry-After: 1. flaky: every fourth gets 503.
+    anything else: normal answers."""
+    import itertools
+    import threading
+    counters: dict[str, itertools.count] = {}
+    lock = threading.Lock()
+
+    def fn(req):
+        seg = req.path.strip("/").split("/")[0]
+        kind = seg.split("-")[0]
+        if kind == "hang":
+            return Fault.hang()
+        if kind == "trickle":
+            return Fault.trickle(0.5)
+        if kind == "stall":
+            return Fault.stall(after_bytes=30)
+        if kind in ("ratelimited", "flaky") and req.method == "POST":
+            with lock:
+                n = next(counters.setdefault(seg, itertools.count()))
+            if kind == "ratelimited" and n % 3 == 2:
+                return Fault.status(429, retry_after="1")
+            if kind == "flaky" and n % 4 == 3:
+                return Fault.status(503)
+        return None
+    return fn
 
 
 def chars4_usage(messages: list) -> int:
@@ -68,8 +105,11 @@ def main() -> None:
     ap.add_argument("--ports", type=int, default=1)
     ap.add_argument("--answer", default=None)
     ap.add_argument("--usage", choices=("default", "chars4"), default="default")
+    ap.add_argument("--faults-by-path", action="store_true")
     a = ap.parse_args()
     kw: dict = {"latency": a.latency}
+    if a.faults_by_path:
+        kw["fault_fn"] = path_fault()
     if a.answer is not None:
         text = a.answer
         kw["answer_fn"] = lambda body: text

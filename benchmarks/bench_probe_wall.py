@@ -7,14 +7,16 @@ A fake LLM server runs in its own process (``python -m provenance.testing.fakese
 --latency L``), so its CPU is off the client's GIL, and answers every request
 after L seconds. The whole shipped probe set is run through
 ``pipeline.probe_async`` (what ``provenance probe`` runs) at a concurrency equal
-to the probe count and at 8. Printed per setting (medians of
+to the probe count and at 8 (all at once: the pacer starts at the cap), and
+adaptively (cap = the probe count, starting at ``RunSettings.start_concurrency``,
+what the CLI does without ``--concurrency``). Printed per setting (medians of
 --repeat runs): wall, slowest single probe latency, wall / slowest (target <= 1.3
 when concurrency >= probe count), the sum of latencies (the serial wall), and
 the ideal wall ceil(probes / concurrency) x latency.
 
 Then the CLI end to end: ``provenance probe URL --model m --json --no-store``
-with ``--concurrency N`` (every probe, and 8) and without it (the CLI's default:
-every probe, up to 256) as a subprocess, minus the start-up of ``provenance --help``
+with ``--concurrency N`` (every probe, and 8: caps; the pacer starts at min(N, 16))
+and without it (the CLI's default: up to every probe, adaptive from 16) as a subprocess, minus the start-up of ``provenance --help``
 (interpreter + CLI import), and the probing span the report itself records
 (run.started_at .. finished_at).
 """
@@ -39,7 +41,7 @@ def _iso(s: str) -> float:
     return datetime.fromisoformat(s.replace("Z", "+00:00")).timestamp()
 
 
-def in_process(url: str, *, concurrency: int, classifier_kind: str) -> dict:
+def in_process(url: str, *, concurrency: int, classifier_kind: str, start: int | None = None) -> dict:
     from provenance.classifier import load_classifier
     from provenance.classifier.keyword import KeywordClassifier
     from provenance.pipeline import probe_async
@@ -49,7 +51,9 @@ def in_process(url: str, *, concurrency: int, classifier_kind: str) -> dict:
     ps = load_probeset()
     clf = KeywordClassifier() if classifier_kind == "keyword" else load_classifier(None, ps)
     target = make_target(url, "m", require_key=False)
-    settings = RunSettings(concurrency=concurrency)
+    # start: the pacer's first level (default: all at once, the cap); "adaptive" rows use the
+    # library's default start instead (RunSettings.start_concurrency, 16)
+    settings = RunSettings(concurrency=concurrency, start_concurrency=start or concurrency)
     t0 = time.perf_counter()
     report = asyncio.run(probe_async(target, probeset=ps, classifier=clf, settings=settings))
     wall = time.perf_counter() - t0
@@ -82,12 +86,16 @@ def main() -> int:
         cold = in_process(url, concurrency=n_probes, classifier_kind=args.classifier)   # first run in this process
         print(f"first run in a fresh process (concurrency={n_probes}): wall_s {cold['wall']:.3f}  "
               f"probing_span_s {cold['span']:.3f}  classify_s {cold['classify']:.3f}  (one-off lazy loads)")
-        for c in concs:
-            rs = [in_process(url, concurrency=c, classifier_kind=args.classifier) for _ in range(args.repeat)]
+        from provenance.settings import RunSettings
+        adaptive = RunSettings().start_concurrency
+        for c, st in [(c, None) for c in concs] + [(n_probes, adaptive)]:
+            rs = [in_process(url, concurrency=c, classifier_kind=args.classifier, start=st)
+                  for _ in range(args.repeat)]
             ideal = math.ceil(n_probes / c) * args.latency
             walls = [r["wall"] for r in rs]
             slow = [r["slowest"] for r in rs]
-            print(f"in-process concurrency={c:<3} ok={rs[0]['ok']}/{rs[0]['n']} classifier={rs[0]['classifier']}")
+            label = f"concurrency={c:<3}" + (f" adaptive from {st}" if st else " all at once")
+            print(f"in-process {label} ok={rs[0]['ok']}/{rs[0]['n']} classifier={rs[0]['classifier']}")
             print(f"  wall_s            {spread(walls)}   ideal {ideal:.2f}")
             print(f"  slowest_probe_s   {spread(slow)}")
             print(f"  wall/slowest      {spread([w / s for w, s in zip(walls, slow)], '{:.2f}')}"
@@ -100,9 +108,8 @@ def main() -> int:
         start = [run_timed(cli_argv("--help")).wall_s for _ in range(max(5, args.repeat))]
         print(f"CLI start-up (provenance --help)  {spread(start)}")
         default = min(n_probes, MAX_CONCURRENCY)    # what `provenance probe` sends without --concurrency
-        for c in sorted({default, 8}, reverse=True):
+        for c, flag in ((default, []), (default, ["--concurrency", str(default)]), (8, ["--concurrency", "8"])):
             walls, spans, rcs = [], [], set()
-            flag = [] if c == default else ["--concurrency", str(c)]     # the default: no flag
             for _ in range(args.repeat):
                 t = run_timed(cli_argv("probe", url, "--model", "m", "--json", "--no-store",
                                        *flag, keyword=args.classifier == "keyword"))
@@ -114,7 +121,7 @@ def main() -> int:
                 except (ValueError, KeyError):
                     print(f"  (no JSON report; rc={t.rc}: {t.stderr.strip()[-300:]})")
             ideal = math.ceil(n_probes / c) * args.latency
-            how = f"--concurrency {c}" if flag else f"(default: {c} in flight)"
+            how = f"--concurrency {c}" if flag else f"(default: up to {c})"
             print(f"CLI probe {how:<22} rc={sorted(rcs)}  (CLI max is {MAX_CONCURRENCY})")
             print(f"  wall_s                  {spread(walls)}")
             print(f"  wall_minus_startup_s    {spread([w - med(start) for w in walls])}   ideal {ideal:.2f}")

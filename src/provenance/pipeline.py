@@ -22,19 +22,37 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
     # The API-surface probe is *meant* to be refused (its error reply is the observation), so it
     # alone does not make an endpoint usable: a server answering 401 to everything is unusable.
     if not any(r.ok and r.family != "api" for r in transcript.results):
-        reasons = sorted({(r.error or "no answer").split(":")[0]
-                          for r in transcript.results if r.family != "api"})[:3]
+        pacing = transcript.pacing or {}
+        if pacing.get("not_answering"):
+            lead = f"endpoint not answering: {pacing['not_answering']}"
+        else:
+            from .lost import loss_reason
+            reasons = sorted({loss_reason(r.error) for r in transcript.results
+                              if r.family != "api" and r.status == "failed"}
+                             or {loss_reason(r.error) for r in transcript.results if r.status == "failed"})[:3]
+            lead = f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"
         return Attribution(creator=UNKNOWN, confidence=0.0, status="failed",
-                           reliability=[f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"])
+                           reliability=[lead] + [n for n in pacing_notes(transcript) if "not answering" not in n])
     attribution = classifier.classify(transcript)
-    notes = []
-    if counts["failed"]:
-        notes.append(f"{counts['failed']} of {counts['total']} probes failed")
+    from .lost import lost_notes
+    notes = lost_notes(transcript) + pacing_notes(transcript)
     if counts["skipped"]:
         notes.append(f"{counts['skipped']} of {counts['total']} probes not run ({transcript.stopped_because or 'skipped'})")
     attribution.reliability = notes + [n for n in attribution.reliability if n not in notes]
     _headline_and_echo(transcript, attribution)
     return attribution
+
+
+def pacing_notes(transcript: Transcript) -> list[str]:
+    """Notes on how the run was paced that a reader of the verdict needs."""
+    p = transcript.pacing or {}
+    out = [n for n in p.get("notes") or [] if isinstance(n, str)]
+    if p.get("resent"):
+        out.append(f"{p['resent']} probes lost to overload were sent again")
+    if p.get("cuts") and p.get("final_concurrency") is not None:
+        out.append(f"the endpoint was overloaded: concurrency lowered to {p['final_concurrency']} "
+                   f"(from a peak of {p.get('peak_concurrency')})")
+    return out
 
 
 def _headline_and_echo(transcript: Transcript, attribution: Attribution) -> None:
@@ -98,6 +116,12 @@ def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
     return order
 
 
+# probes per batch of an adaptive run (--budget, --until-confident, verify): the posterior is
+# re-read after each batch, so a batch as large as the concurrency cap (every probe at once by
+# default) would never stop early
+ADAPTIVE_BATCH = 16
+
+
 async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classifier,
                       settings: RunSettings, run_id: str | None = None,
                       on_result: Callable[[ProbeResult], None] | None = None,
@@ -105,11 +129,11 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
                       probes: Iterable[Any] | None = None,
                       budget: int | None = None,
                       until_confident: float | None = None,
-                      claim: Any = None, until_settled: bool = False) -> dict[str, Any]:
+                      claim: Any = None, until_settled: bool = False, pacer: Any = None) -> dict[str, Any]:
     """Probe one target and return its report (a dict).
 
     With ``budget`` (a number of probes) or ``until_confident`` (a confidence in
-    0..1), probes go out in batches of ``settings.concurrency`` in
+    0..1), probes go out in batches of ``ADAPTIVE_BATCH`` (at most ``settings.concurrency``) in
     ``adaptive_order``; the posterior is updated after each batch and probing
     stops once a creator is matched with that confidence or the budget is spent.
     Probes never sent are recorded as skipped, and the report's
@@ -118,9 +142,15 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
     ``claim``: check the report against this claimed maker (``verify.check_claim``);
     ``until_settled``: probe in batches as above and stop once the claim's verdict is
     settled (``verify.Settler``).
+    ``pacer`` (``pacing.Pacer``, one per target; made here when not given) paces
+    every batch; a scan passes its own to see when an entrant stalls.
     """
     from .endpoints.base import make_endpoint
+    from .pacing import Pacer
     from .runner import run_probes
+
+    if pacer is None:
+        pacer = Pacer(settings)
 
     settled = None
     if until_settled and claim is not None:
@@ -133,7 +163,7 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
             probes = adaptive_order(probeset, classifier)
         endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
         transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
-                                      on_result=on_result, existing=list(existing or []))
+                                      on_result=on_result, existing=list(existing or []), pacer=pacer)
         return classify_report_dict(transcript, classifier, run_id=run_id, claim=claim)
 
     import time
@@ -157,12 +187,13 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
             reason = "deadline"
             break
         batch = []
-        while i < len(order) and len(batch) < settings.concurrency and sent + len(batch) < limit:
+        while i < len(order) and len(batch) < min(settings.concurrency, ADAPTIVE_BATCH) and sent + len(batch) < limit:
             batch.append(order[i])
             i += 1
         endpoint = make_endpoint(target, settings)
         part = await run_probes(endpoint, probeset, settings=settings.with_(deadline=remaining), probes=batch,
-                                on_result=on_result, existing=[have[p.id] for p in batch if p.id in have])
+                                on_result=on_result, existing=[have[p.id] for p in batch if p.id in have],
+                                pacer=pacer)
         sent += sum(1 for p in batch if p.id not in have)
         for r in part.results:
             results[r.probe_id] = r
@@ -170,6 +201,9 @@ async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classif
         first_started = first_started or part.started_at
         transcript.started_at = first_started
         transcript.results = [results[p.id] for p in order if p.id in results]
+        if pacer.dead:
+            reason = f"endpoint not answering: {pacer.dead}"
+            break
         if until_confident is not None:
             attribution = classifier.classify(transcript)
             if attribution.status == "match" and attribution.confidence >= until_confident:

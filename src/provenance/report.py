@@ -76,7 +76,8 @@ def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapp
         "schema_version": REPORT_SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
         "run": {"id": run_id or new_run_id(), "started_at": transcript.started_at,
-                "finished_at": transcript.finished_at, "stopped_because": transcript.stopped_because},
+                "finished_at": transcript.finished_at, "stopped_because": transcript.stopped_because,
+                **({"pacing": dict(transcript.pacing)} if transcript.pacing else {})},
         "target": dict(transcript.target),
         "probeset": dict(transcript.probeset),
         "classifier": dict(classifier_info),
@@ -95,6 +96,7 @@ def transcript_from_report(doc: Mapping[str, Any]) -> Transcript:
         "started_at": run.get("started_at"),
         "finished_at": run.get("finished_at"),
         "stopped_because": run.get("stopped_because"),
+        "pacing": run.get("pacing"),
         "results": doc.get("probes") or [],
     })
 

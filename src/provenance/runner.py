@@ -3,7 +3,7 @@
 CONTRACT:
 
     async def run_probes(endpoint, probeset, *, settings, probes=None,
-                         on_result=None, existing=None) -> Transcript
+                         on_result=None, existing=None, pacer=None) -> Transcript
 
 * ``endpoint``: an ``endpoints.base.Endpoint`` (see there), or a ``Target`` (an
   endpoint for its protocol is made here). The runner opens it (``async with``)
@@ -17,7 +17,14 @@ CONTRACT:
   again (whatever their status); those among ``probes`` appear in the transcript
   as given, and ``on_result`` is not called for them. Pass only the ok ones to
   retry failures.
-* Concurrency bounded by ``settings.concurrency``; the whole call finishes within
+* Concurrency adapts to the endpoint (``pacing.Pacer``: starts at
+  ``settings.start_concurrency``, never above ``settings.concurrency``); a probe
+  lost to overload (timed out while others were answered, or 429/503 after its
+  retries) is sent again; once the pacer declares the endpoint not answering,
+  probes in flight are abandoned and the rest are not sent (reason
+  "not sent: endpoint not answering ..."). Pass ``pacer`` to share one across
+  calls (adaptive batches, scans); ``transcript.pacing`` records what it saw.
+* The whole call finishes within
   ``settings.deadline`` seconds (plus a small grace for cleanup): probes still
   pending then are recorded as failed with reason "deadline"; a probe in flight
   when the deadline passes fails with a reason starting "deadline".
@@ -41,6 +48,8 @@ from .settings import RunSettings, Target
 from .transcript import STATUS_FAILED, ProbeResult, Transcript
 
 DEADLINE_REASON = "deadline"
+NOT_ANSWERING_REASON = "not sent: endpoint not answering"
+ABANDONED_REASON = "abandoned in flight: endpoint not answering"
 _GRACE_S = 0.25
 
 
@@ -56,7 +65,10 @@ def _deadline_result(probe: Probe) -> ProbeResult:
 async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
                      probes: Iterable[Probe] | None = None,
                      on_result: Callable[[ProbeResult], Any] | None = None,
-                     existing: Iterable[ProbeResult] | None = None) -> Transcript:
+                     existing: Iterable[ProbeResult] | None = None,
+                     pacer: Any = None) -> Transcript:
+    from .pacing import Pacer
+
     if isinstance(endpoint, Target):
         from .endpoints.base import make_endpoint
         endpoint = make_endpoint(endpoint, settings)
@@ -68,27 +80,54 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                             started_at=utc_now_iso())
     loop = asyncio.get_running_loop()
     deadline_at = loop.time() + max(0.0, settings.deadline)
-    sem = asyncio.Semaphore(max(1, settings.concurrency))
+    if pacer is None:
+        pacer = Pacer(settings)
+    resend_max = max(0, int(getattr(settings, "resend_max", 2)))
+    in_flight: set[str] = set()
 
     async def one(p: Probe) -> ProbeResult:
-        async with sem:
-            if loop.time() >= deadline_at:
-                return _deadline_result(p)
-            return await endpoint.run_probe(p, deadline_at=deadline_at)
+        sent = 0
+        while True:
+            await pacer.acquire()
+            try:
+                if pacer.dead:
+                    return _not_sent(p, pacer.dead)
+                if loop.time() >= deadline_at:
+                    return _deadline_result(p)
+                in_flight.add(p.id)
+                sent_at = loop.time()
+                res = await endpoint.run_probe(p, deadline_at=deadline_at)
+            finally:
+                in_flight.discard(p.id)
+                pacer.release()
+            again = pacer.probe_done(res, resendable=sent < resend_max and loop.time() < deadline_at,
+                                     sent_at=sent_at)
+            if not again:
+                return res
+            sent += 1
+            pacer.note_resent()
 
     send = [p for p in todo if p.id not in done]
     tasks: dict[asyncio.Task, Probe] = {}
     async with endpoint:
+        http = _executor_of(endpoint)
+        if http is not None:
+            http.pacer = pacer
         for p in send:
             tasks[asyncio.ensure_future(one(p))] = p
         pending: set[asyncio.Task] = set(tasks)
+        watch = (asyncio.ensure_future(_watch(endpoint, pacer, settings, http))
+                 if pending and not pacer.dead else None)
+        dead_wait = asyncio.ensure_future(pacer.dead_event.wait())
         try:
-            while pending:
+            while pending and not pacer.dead:
                 left = deadline_at + _GRACE_S - loop.time()
                 if left <= 0:
                     break
-                finished, pending = await asyncio.wait(pending, timeout=left,
+                finished, pending = await asyncio.wait(pending | {dead_wait}, timeout=left,
                                                        return_when=asyncio.FIRST_COMPLETED)
+                pending.discard(dead_wait)
+                finished.discard(dead_wait)
                 for t in finished:
                     p = tasks[t]
                     exc = t.exception()
@@ -102,25 +141,95 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                     if on_result is not None:
                         on_result(res)
         finally:
-            for t in pending:
+            abandoned = set(in_flight)          # (cancelling empties in_flight)
+            for t in [*pending, dead_wait, *([watch] if watch else [])]:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
+            if http is not None and http.pacer is pacer:
+                http.pacer = None
         for t in pending:
             p = tasks[t]
-            res = _deadline_result(p)
+            if t.done() and not t.cancelled() and t.exception() is None:
+                res = t.result()                # finished just before it could be cancelled
+            elif pacer.dead:
+                res = _not_sent(p, pacer.dead, started=p.id in abandoned)
+            else:
+                res = _deadline_result(p)
             done[p.id] = res
             if on_result is not None:
                 on_result(res)
     order = [p.id for p in todo]
     transcript.results = [done[i] for i in order if i in done]
     transcript.finished_at = utc_now_iso()
+    transcript.pacing = pacer.info()
     return transcript
+
+
+def _not_sent(probe: Probe, why: str, started: bool = False) -> ProbeResult:
+    """A probe given up because the endpoint is not answering: abandoned in flight, or never sent."""
+    lead = ABANDONED_REASON if started else NOT_ANSWERING_REASON
+    return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED,
+                       error=f"{lead}: {why}", stream=bool(probe.stream))
+
+
+def _executor_of(endpoint: Any) -> Any:
+    try:
+        return getattr(endpoint, "http", None)
+    except RuntimeError:
+        return None
+
+
+async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) -> None:
+    """Mark a silent endpoint stalled, and check whether it answers anything at all.
+
+    After ``liveness_after`` seconds with no reply of any kind, a ``GET .../models``
+    (any HTTP status counts as alive) with a short timeout: no answer, and the
+    endpoint is declared not answering (a dead server should not cost the full read
+    timeout times the retries)."""
+    loop = asyncio.get_running_loop()
+    stall_after = min(float(getattr(settings, "liveness_after", 15.0)), float(settings.read_timeout) / 2)
+    t0 = loop.time()
+    await asyncio.sleep(max(0.0, stall_after))
+    if pacer.answered == 0:
+        pacer.stalled.set()
+    delay = pacer.liveness_delay()
+    if delay is None or http is None:
+        return
+    await asyncio.sleep(max(0.0, t0 + delay - loop.time()))
+    if pacer.replied or pacer.dead:
+        return
+    url = _models_url(endpoint)
+    if url is None:
+        return
+    from .endpoints.http import HttpExecutor
+    check = settings.with_(retries=0, request_timeout=pacer.liveness_timeout(),
+                           read_timeout=pacer.liveness_timeout(), concurrency=1)
+    async with HttpExecutor(check) as ex:
+        res = await ex.request("GET", url, headers=endpoint.public_headers(),
+                               secret_headers=endpoint.auth_headers())
+    if pacer.replied or res.status is not None:
+        return
+    why = res.error or "no reply"
+    if res.error_kind == "timeout":
+        why = (f"the server accepted connections but answered nothing in {delay + pacer.liveness_timeout():g} s "
+               f"(not even GET /models)")
+    pacer.declare_dead(why)
+
+
+def _models_url(endpoint: Any) -> str | None:
+    target = getattr(endpoint, "target", None)
+    if target is None or not hasattr(endpoint, "public_headers"):
+        return None
+    base = target.base_url.rstrip("/")
+    if target.protocol == "anthropic" and not base.endswith("/v1"):
+        base += "/v1"
+    return base + "/models"
 
 
 def run_probes_sync(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
                     probes: Iterable[Probe] | None = None,
                     on_result: Callable[[ProbeResult], Any] | None = None,
-                    existing: Iterable[ProbeResult] | None = None) -> Transcript:
+                    existing: Iterable[ProbeResult] | None = None, pacer: Any = None) -> Transcript:
     return asyncio.run(run_probes(endpoint, probeset, settings=settings, probes=probes,
-                                  on_result=on_result, existing=existing))
+                                  on_result=on_result, existing=existing, pacer=pacer))

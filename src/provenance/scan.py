@@ -15,6 +15,11 @@ to the store as it arrives, so a killed scan resumes where it stopped:
 Output helpers: ``JsonlSink`` writes one report per line (flushed per line),
 then a ``{"type": "summary", ...}`` record; an entrant whose pipeline broke
 gets a ``{"type": "error", ...}`` line instead of a report.
+An entrant whose endpoint stalls (nothing answered while its first requests
+time out, or timeouts no longer retried) gives its place under both limits to
+the next entrant and waits out its own bounded timeout on the side: stalled
+entrants cost about one total timeout (``--total-timeout``), not one each.
+
 ``ScanProgress`` draws live progress on a TTY stderr; ``render_table`` the
 final table. Rich is imported only inside those.
 """
@@ -77,6 +82,9 @@ class ScanEvents:
 
     def finished(self, outcome: Outcome) -> None: ...
 
+    def parked(self, entrant: Entrant) -> None:
+        """The entrant's endpoint stalls: it no longer counts against the scan's limits."""
+
 
 async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: Any, classifier: Any,
                         settings: Any, concurrency: int = 8, per_host: int = 2, resume: bool = True,
@@ -115,8 +123,14 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
                 report.pop("claim", None)
             return finish(Outcome(e.name, pub, STATE_REUSED, run_id=prior["id"], report=report,
                                   elapsed_s=time.monotonic() - t0))
+        from .pacing import Pacer
+
         sem = host_sems.setdefault(host_key(e.target.base_url), asyncio.Semaphore(max(1, per_host)))
-        async with sem, global_sem:
+        pacer = Pacer(settings)
+        slots = _Slots(sem, global_sem)
+        await slots.take()
+        parker = asyncio.ensure_future(_park_when_stalled(pacer, slots, e, ev))
+        try:
             t0 = time.monotonic()
             existing = []
             if prior is not None:                       # interrupted or broken earlier: continue it
@@ -134,7 +148,8 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
             ev.started(e, total, len(existing))
             try:
                 report = await probe_async(e.target, probeset=probeset, classifier=classifier, settings=settings,
-                                           run_id=run_id, on_result=on_result, existing=existing, claim=claim)
+                                           run_id=run_id, on_result=on_result, existing=existing, claim=claim,
+                                           pacer=pacer)
                 store.finish_run(run_id, report)
             except (asyncio.CancelledError, StoreError):
                 raise
@@ -145,6 +160,9 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
                 return finish(Outcome(e.name, pub, STATE_ERROR, run_id=run_id, error=msg,
                                       elapsed_s=time.monotonic() - t0, probes_sent=sent["n"],
                                       resumed_with=len(existing)))
+        finally:
+            parker.cancel()
+            slots.give_back()
         status = (report.get("attribution") or {}).get("status")
         state = STATE_UNUSABLE if status == "failed" else STATE_COMPLETE
         return finish(Outcome(e.name, pub, state, run_id=run_id, report=report, elapsed_s=time.monotonic() - t0,
@@ -185,9 +203,66 @@ def claim_summary(outs: Sequence[Outcome]) -> dict[str, int]:
     return got
 
 
+class _Slots:
+    """An entrant's places under the per-host and global limits, given back at most once."""
+
+    def __init__(self, *sems: asyncio.Semaphore) -> None:
+        self.sems = sems
+        self.held = False
+
+    async def take(self) -> None:
+        taken = []
+        try:
+            for s in self.sems:
+                await s.acquire()
+                taken.append(s)
+        except BaseException:
+            for s in taken:
+                s.release()
+            raise
+        self.held = True
+
+    def give_back(self) -> None:
+        if self.held:
+            self.held = False
+            for s in self.sems:
+                s.release()
+
+
+async def _park_when_stalled(pacer: Any, slots: _Slots, entrant: Entrant, ev: Any) -> None:
+    """An entrant whose endpoint stalls gives its places to the next entrant and waits out its
+    bounded timeout on the side, so a few stalled endpoints cost one timeout, not one each in turn."""
+    await pacer.stalled.wait()
+    slots.give_back()
+    note = getattr(ev, "parked", None)
+    if note is not None:
+        note(entrant)
+
+
+def unusable_why(o: Outcome) -> str:
+    """Why an entrant was unusable, in a line (its report's first reliability note)."""
+    rel = o.attribution.get("reliability") or []
+    return str(rel[0]) if rel else "no probe succeeded"
+
+
+def why_category(o: Outcome) -> str:
+    """A short key for counting unusable entrants by cause."""
+    w = unusable_why(o)
+    if w.startswith("endpoint not answering"):
+        return "could not connect" if "could not connect" in w else "not answering"
+    if "(" in w and ":" in w:
+        return w.split(":", 1)[1].split(";")[0].strip(" )")[:60]
+    return w[:60]
+
+
 def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s: float | None = None,
               probeset: dict[str, Any] | None = None) -> dict[str, Any]:
     outs = list(outcomes)
+    unusable: dict[str, int] = {}
+    for o in outs:
+        if o.state == STATE_UNUSABLE:
+            k = why_category(o)
+            unusable[k] = unusable.get(k, 0) + 1
     states = {s: sum(1 for o in outs if o.state == s)
               for s in (STATE_COMPLETE, STATE_REUSED, STATE_UNUSABLE, STATE_ERROR)}
     creators: dict[str, int] = {}
@@ -200,7 +275,7 @@ def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s
     return {"type": "summary", "scan_id": scan_id, "entrants": len(outs), **states,
             "usable": states[STATE_COMPLETE] + states[STATE_REUSED],
             "creators": dict(sorted(creators.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "verdicts": verdicts, "claims": claim_summary(outs), "probeset": probeset,
+            "verdicts": verdicts, "claims": claim_summary(outs), "unusable_why": unusable, "probeset": probeset,
             "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3)}
 
 
@@ -251,6 +326,8 @@ def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: 
         a = o.attribution
         if o.state == STATE_ERROR:
             status, creator = "[red]error[/red]", esc(o.error, 80)
+        elif o.state == STATE_UNUSABLE:
+            status, creator = "[red]unusable[/red]", esc(unusable_why(o), 80)
         else:
             st = str(a.get("status", "?"))
             status = f"[{colors.get(st, 'white')}]{esc(st, 20)}[/]" + (" (stored)" if o.state == STATE_REUSED else "")
@@ -319,6 +396,11 @@ class ScanProgress(ScanEvents):
         if tid is not None:
             self.progress.advance(tid)
 
+    def parked(self, entrant: Entrant) -> None:
+        from .render import markup_escape as esc
+        self.progress.console.print(f"[yellow]stalled[/yellow]   {esc(entrant.name, 60)}: not answering; "
+                                    f"waiting out its timeout beside the scan")
+
     def finished(self, o: Outcome) -> None:
         from .render import markup_escape as esc
         tid = self.tasks.pop(o.name, None)
@@ -329,7 +411,7 @@ class ScanProgress(ScanEvents):
         if o.state == STATE_ERROR:
             line = f"[red]error[/red]     {esc(o.name, 60)}: {esc(o.error, 200)}"
         elif o.state == STATE_UNUSABLE:
-            line = f"[red]unusable[/red]  {esc(o.name, 60)}: no probe succeeded"
+            line = f"[red]unusable[/red]  {esc(o.name, 60)}: {esc(unusable_why(o), 200)} {o.elapsed_s:.1f}s"
         else:
             tag = "stored   " if o.state == STATE_REUSED else "done     "
             line = (f"[green]{tag}[/green] {esc(o.name, 60)}: {esc(a.get('creator'), 60)} "

@@ -15,13 +15,17 @@ DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 @dataclass(frozen=True)
 class RunSettings:
     connect_timeout: float = 10.0        # seconds to open a connection
-    read_timeout: float = 60.0           # seconds between bytes of a reply
-    request_timeout: float = 120.0       # whole-request deadline, retries excluded
+    read_timeout: float = 60.0           # seconds between bytes of a reply (and before the first)
+    request_timeout: float = 120.0       # TOTAL time of one request: every attempt and backoff included
     deadline: float = 600.0              # whole-target deadline, all probes and retries
     retries: int = 3                     # extra attempts on 408/429/5xx/transport errors
     backoff_base: float = 0.5            # first backoff, doubled each attempt, jittered
     backoff_max: float = 20.0            # cap on one backoff (and on a Retry-After we honour)
-    concurrency: int = 8                 # probes in flight per target
+    concurrency: int = 8                 # cap on probes in flight per target (never exceeded)
+    start_concurrency: int = 16          # probes in flight at first; the pacer adapts between 1 and the cap
+    timeout_streak: int = 4              # after this many probes in a row time out, stop retrying timeouts
+    resend_max: int = 2                  # times a probe lost to overload may be sent again
+    liveness_after: float = 15.0         # silent that long: check the endpoint answers at all (GET /models)
     max_body_bytes: int = 4_000_000      # read at most this much of any reply
     user_agent: str = "provenance/0.1 (+https://github.com/provenance-llm)"
 

@@ -110,6 +110,7 @@ class Transcript:
     started_at: str | None = None
     finished_at: str | None = None
     stopped_because: str | None = None      # adaptive runs: why probing stopped
+    pacing: dict[str, Any] | None = None    # what the pacer saw (provenance.pacing.Pacer.info)
 
     @property
     def manual(self) -> bool:
@@ -139,6 +140,7 @@ class Transcript:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "stopped_because": self.stopped_because,
+            **({"pacing": dict(self.pacing)} if self.pacing else {}),
             "results": [r.to_dict() for r in self.results],
         }
 
@@ -151,6 +153,7 @@ class Transcript:
             started_at=d.get("started_at"),
             finished_at=d.get("finished_at"),
             stopped_because=d.get("stopped_because"),
+            pacing=dict(d["pacing"]) if isinstance(d.get("pacing"), dict) else None,
         )
 
     @classmethod

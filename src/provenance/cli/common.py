@@ -50,3 +50,29 @@ def output_report(report: dict, output: Path | None, json_out: bool) -> None:
     else:
         from ..render import render_verdict
         render_verdict(report)
+
+
+TIMEOUT_HELP = ("Read timeout, seconds: the longest wait for the first or the next byte of a reply. "
+                "Each request's TOTAL time, every retry included, is bounded by --total-timeout "
+                "(default twice this), so a reply that trickles or stalls ends too.")
+TOTAL_TIMEOUT_HELP = ("Total time bound for one request, seconds, every attempt and backoff included "
+                      "(default: twice --timeout). A probe cut by it is recorded as timed out, with why.")
+
+
+def total_timeout(timeout: float, total: float | None) -> float:
+    """The total-time bound for one request: ``total``, or twice the read timeout."""
+    from ..errors import ConfigError as _CE
+    if total is None:
+        return 2.0 * timeout
+    if total < timeout:
+        raise _CE(f"--total-timeout {total:g} is shorter than --timeout {timeout:g}")
+    return total
+
+
+def failed_line(report: dict) -> str:
+    """One line on stderr for a run that found the endpoint unusable."""
+    from ..render import safe_line
+    a = report.get("attribution") or {}
+    t = report.get("target") or {}
+    why = (a.get("reliability") or ["no probe succeeded"])[0]
+    return safe_line(f"error: {t.get('base_url')}: {why}", 400)

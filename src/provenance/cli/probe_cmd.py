@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import EXIT_UNUSABLE
+from .common import TIMEOUT_HELP, TOTAL_TIMEOUT_HELP
 
 # The most probes in flight at once, and the default cap: every probe at once, so one
 # round of latency (benchmarks/bench_probe_wall.py imports it).
@@ -43,8 +44,12 @@ def register(app: typer.Typer) -> None:
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
-                                                  help=f"Probes in flight at once (default: every probe at once, up to {MAX_CONCURRENCY}; a local llama.cpp server wants its slot count, e.g. 4)."),
-        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
+                                                  help=f"Most probes in flight at once (default: every probe, up to {MAX_CONCURRENCY}). "
+                                                       "The number in flight adapts to the endpoint: it starts at 16 (or N if lower), "
+                                                       "halves on timeouts, 429/503 or queueing, grows while the endpoint keeps up, "
+                                                       "and never exceeds N. A local llama.cpp server: its slot count, e.g. 4."),
+        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        total_timeout_s: Optional[float] = typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
@@ -59,7 +64,8 @@ def register(app: typer.Typer) -> None:
 
         URL is the base URL ending in /v1 (the probes go to URL/chat/completions).
         """
-        from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
+        from .common import (failed_line, load_classifier_opt, load_probeset_opt, output_report, parse_headers,
+                             total_timeout)
         from ..errors import ConfigError
         from ..settings import RunSettings, make_target
         from ..run import run_single
@@ -76,6 +82,7 @@ def register(app: typer.Typer) -> None:
         if url is None or model is None:
             raise ConfigError("give the endpoint URL and --model NAME (or --manual to paste answers from a chat page)")
 
+        request_timeout = total_timeout(timeout, total_timeout_s)
         target = make_target(url, model, protocol=protocol, api_key_env=api_key_env, headers=parse_headers(header))
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
@@ -84,14 +91,18 @@ def register(app: typer.Typer) -> None:
             check_output_path(output)
         if concurrency is None:
             concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
-        settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
-                               request_timeout=max(timeout * 2, timeout + 30))
+        # the pacer starts at min(cap, RunSettings.start_concurrency) and adapts, never above the cap
+        settings = RunSettings(concurrency=concurrency, read_timeout=timeout,
+                               deadline=deadline, retries=retries,
+                               request_timeout=request_timeout)
         report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
                             db=db, store=not no_store, progress=not json_out,
                             budget=budget, until_confident=until_confident)
         echo_warning(report)
         output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":
+            import sys
+            sys.stderr.write(failed_line(report) + "\n")
             raise typer.Exit(EXIT_UNUSABLE)
 
 

@@ -9,6 +9,7 @@ from typing import Optional
 import typer
 
 from ..errors import EXIT_UNUSABLE
+from .common import TIMEOUT_HELP, TOTAL_TIMEOUT_HELP
 
 SCAN_EPILOG = """Examples:
 
@@ -97,8 +98,9 @@ def register(app: typer.Typer) -> None:
                                                   help="With --models-from: environment variable holding the key."),
         concurrency: int = typer.Option(8, "--concurrency", "-c", min=1, max=1024, help="Entrants probed at once."),
         per_host: int = typer.Option(2, "--per-host", min=1, max=256, help="Entrants probed at once on one host:port."),
-        probe_concurrency: int = typer.Option(16, "--probe-concurrency", min=1, max=128, help="Probes in flight per entrant (16 measured best at scale: benchmarks/README.md)."),
-        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
+        probe_concurrency: int = typer.Option(16, "--probe-concurrency", min=1, max=128, help="Most probes in flight per entrant (16 measured best at scale: benchmarks/README.md); within it the number adapts to each endpoint."),
+        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
+        total_timeout_s: Optional[float] = typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline per entrant, seconds."),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write JSONL (one report per line, then a summary)."),
@@ -112,7 +114,7 @@ def register(app: typer.Typer) -> None:
         import asyncio
         import time
 
-        from .common import load_classifier_opt, load_probeset_opt
+        from .common import load_classifier_opt, load_probeset_opt, total_timeout
         from ..entrants import load_entrants
         from ..errors import ConfigError
         from ..settings import RunSettings
@@ -125,7 +127,7 @@ def register(app: typer.Typer) -> None:
         if models_from is None and (match or api_key_env):
             raise ConfigError("--match and --api-key-env go with --models-from")
         settings = RunSettings(concurrency=probe_concurrency, read_timeout=timeout, deadline=deadline,
-                               retries=retries, request_timeout=max(timeout * 2, timeout + 30))
+                               retries=retries, request_timeout=total_timeout(timeout, total_timeout_s))
         # Everything is validated before the first request.
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)

@@ -10,11 +10,17 @@ One ``HttpExecutor`` per target (it owns one ``httpx.AsyncClient``)::
 What it guarantees:
 
 * explicit ``httpx.Timeout`` (connect / read / write / pool) from ``RunSettings``
-  and a whole-attempt deadline (``settings.request_timeout``), so a server that
-  trickles one byte a second is cut off;
+  and a bound on the request's TOTAL time, every attempt and backoff included
+  (``settings.request_timeout``), so a server that trickles one byte a second,
+  or accepts and never answers, ends the request in bounded time;
+* a timeout says which kind it was: nothing received, a reply that stalled
+  after N bytes, or one still incomplete at the total bound;
 * retries with jittered exponential backoff on 408/429/5xx and transport
   errors, honouring ``Retry-After`` (seconds or HTTP-date, capped by
-  ``settings.backoff_max``), never past ``deadline_at`` (event-loop time);
+  ``settings.backoff_max``), never past ``deadline_at`` (event-loop time) nor
+  the total bound;
+* with a ``pacer`` (``provenance.pacing.Pacer``, set by the runner) every
+  attempt is reported to it, and timeouts are not retried once it says so;
 * the body is read in chunks and capped at ``settings.max_body_bytes``
   (``truncated``); compressed bodies are inflated by our own bounded decoder, so
   a gzip bomb stops at the cap;
@@ -62,6 +68,9 @@ class HTTPResult:
     latency_ms: float | None = None             # last attempt: send to end of body
     error: str | None = None                    # why there is no usable reply
     error_kind: str | None = None               # deadline|timeout|connect|transport|redirect|decode
+    received: int = 0                           # bytes of the last reply's body received
+    got_headers: bool = False                   # the last attempt got a status line
+    ttfb_s: float | None = None                 # the last attempt: send to status line (queueing shows here)
 
     @property
     def is_sse(self) -> bool:
@@ -208,6 +217,7 @@ class HttpExecutor:
         self._owns = client is None
         self._rng = rng or random.Random()
         self._trust_env = trust_env
+        self.pacer: Any = None                  # provenance.pacing.Pacer, set by the runner
 
     # ------------------------------------------------------------ lifecycle
     def timeout(self) -> httpx.Timeout:
@@ -278,28 +288,47 @@ class HttpExecutor:
         attempts = 0
         last: HTTPResult = HTTPResult(url=redact_url(url))
         max_attempts = 1 + max(0, s.retries)
+        pacer = self.pacer
+        total_at = loop.time() + max(0.0, s.request_timeout)
         while attempts < max_attempts:
             if deadline_at is not None and loop.time() >= deadline_at:
                 last.error, last.error_kind = "deadline: no time left for the request", "deadline"
                 break
+            if loop.time() >= total_at:
+                break
             attempts += 1
+            sent_at = loop.time()
             res = await self._attempt(client, method, url, content, send_headers, stream,
-                                      deadline_at, secrets)
+                                      deadline_at, total_at, secrets)
             res.attempts = attempts
             last = res
             retry = False
             wait = 0.0
+            ra = None
+            if res.status is not None and res.error is None:
+                ra = parse_retry_after(res.header("retry-after"))
+            if pacer is not None:
+                pacer.on_attempt(sent_at=sent_at, now=loop.time(), status=res.status if res.error is None else None,
+                                 error_kind=res.error_kind, retry_after=ra, wait_s=res.ttfb_s)
             if res.error is not None:
                 retry = res.error_kind in ("timeout", "connect", "transport")
+                if res.error_kind == "timeout" and pacer is not None and (
+                        not pacer.retry_timeouts or pacer.last_ok_at > sent_at):
+                    # streak reached; or lost to overload (others sent later were answered): the
+                    # runner sends it again under the pacer's lowered limit, not at once
+                    retry = False
                 wait = self._backoff(attempts)
             elif res.status is not None and (res.status in RETRY_STATUS or 500 <= res.status <= 599):
                 retry = True
-                ra = parse_retry_after(res.header("retry-after"))
                 wait = min(ra, s.backoff_max) if ra is not None else self._backoff(attempts)
+            if pacer is not None and pacer.dead:
+                retry = False
             if not retry or attempts >= max_attempts:
                 break
             if deadline_at is not None and loop.time() + wait >= deadline_at:
                 break       # no time left to wait: report the last reply or error as it is
+            if loop.time() + wait >= total_at:
+                break
             await asyncio.sleep(wait)
         last.attempts = attempts
         if last.error:
@@ -308,13 +337,14 @@ class HttpExecutor:
 
     async def _attempt(self, client: Any, method: str, url: str, content: bytes | None,
                        headers: dict[str, str], stream: bool, deadline_at: float | None,
-                       secrets: list[str]) -> HTTPResult:
+                       total_at: float | None, secrets: list[str]) -> HTTPResult:
         loop = asyncio.get_running_loop()
         s = self.settings
-        budget = s.request_timeout
+        now = loop.time()
+        budget = s.request_timeout if total_at is None else max(0.0, total_at - now)
         hit_deadline = False
         if deadline_at is not None:
-            left = deadline_at - loop.time()
+            left = deadline_at - now
             if left <= budget:
                 budget, hit_deadline = max(0.0, left), True
         t0 = loop.time()
@@ -326,12 +356,25 @@ class HttpExecutor:
             if hit_deadline:
                 res.error, res.error_kind = "deadline: target deadline reached during the request", "deadline"
             else:
-                res.error = f"timeout: no complete reply within {s.request_timeout:g} s"
+                got = (f"{res.received} bytes received, reply still incomplete" if res.got_headers
+                       else "nothing received")
+                res.error = (f"timeout: no complete reply within {s.request_timeout:g} s "
+                             f"(the total time bound for one request; {got})")
                 res.error_kind = "timeout"
         except _Fail as f:
             res.error, res.error_kind = f.args[0], f.kind
+        except httpx.ConnectTimeout:
+            res.error, res.error_kind = f"timeout: could not connect within {s.connect_timeout:g} s", "timeout"
         except httpx.TimeoutException as e:
-            res.error, res.error_kind = f"timeout: {_short(e)}", "timeout"
+            if res.got_headers:
+                res.error = (f"timeout: the reply stalled after {res.received} bytes "
+                             f"(nothing more for {s.read_timeout:g} s, the read timeout)")
+            elif isinstance(e, (httpx.ReadTimeout, httpx.WriteTimeout)):
+                res.error = (f"timeout: the server accepted the request but sent nothing "
+                             f"for {s.read_timeout:g} s (the read timeout)")
+            else:
+                res.error = f"timeout: {_short(e)}"
+            res.error_kind = "timeout"
         except httpx.ConnectError as e:
             res.error, res.error_kind = f"connection failed: {_short(e)}", "connect"
         except (httpx.TransportError, httpx.StreamError, OSError) as e:
@@ -344,6 +387,7 @@ class HttpExecutor:
     async def _exchange(self, client: Any, method: str, url: str, content: bytes | None,
                         headers: dict[str, str], stream: bool, res: HTTPResult) -> None:
         cur = url
+        t0 = asyncio.get_running_loop().time()
         for hop in range(MAX_REDIRECTS + 1):
             req = client.build_request(method, cur, content=content, headers=headers)
             resp = await client.send(req, stream=True)
@@ -362,6 +406,10 @@ class HttpExecutor:
                     continue
                 res.status = resp.status_code
                 res.headers = list(resp.headers.items())
+                res.got_headers = True
+                res.ttfb_s = asyncio.get_running_loop().time() - t0
+                if self.pacer is not None:
+                    self.pacer.on_headers()
                 await self._read_body(resp, stream, res)
                 return
             finally:
@@ -377,6 +425,7 @@ class HttpExecutor:
         body = bytearray()
         got = 0
         async for raw in resp.aiter_raw():
+            res.received += len(raw)
             room = cap - got
             out, over = decoder.feed(raw, room)
             got += len(out)

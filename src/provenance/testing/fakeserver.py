@@ -33,7 +33,9 @@ to every reply), ``model`` (reported model; default: echo the request's),
 ``models`` (for ``/models``), ``system_fingerprint``, ``extra_fields`` (merged
 into every OpenAI-style reply and chunk, e.g. OpenRouter's ``provider``), ``report_usage``,
 ``ignore_stream`` (answer JSON even when a stream is asked), ``api_key``
-(when set, other keys get 401).
+(when set, other keys get 401), ``slots`` (serve this many POSTs at once, each
+taking ``latency``; the rest wait in a queue, as a llama.cpp server with that
+many slots does; ``busy_peak`` says how many were served at once).
 
 Benchmarks that want the server's CPU off the client's GIL can run it in its own
 process: ``python -m provenance.testing.fakeserver --latency 1`` prints
@@ -106,6 +108,11 @@ class Fault:
     def trickle(cls, interval: float = 1.0) -> "Fault":
         """Send the headers, then the (normal) body one byte per ``interval`` seconds."""
         return cls("trickle", interval=interval)
+
+    @classmethod
+    def stall(cls, after_bytes: int = 20) -> "Fault":
+        """Send the headers and the first ``after_bytes`` of the body, then nothing more (a stalled stream)."""
+        return cls("stall", after_bytes=after_bytes)
 
     @classmethod
     def reset(cls, after_bytes: int = 20) -> "Fault":
@@ -238,6 +245,7 @@ class FakeLLMServer:
         report_usage: bool = True,
         ignore_stream: bool = False,
         api_key: str | None = None,
+        slots: int | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -256,6 +264,10 @@ class FakeLLMServer:
         self.report_usage = report_usage
         self.ignore_stream = ignore_stream
         self.api_key = api_key
+        self.slots = slots
+        self._slot_sem: asyncio.Semaphore | None = None
+        self.busy_peak = 0
+        self._busy = 0
         self.host = host
         self._want_port = port
         self.port: int | None = None
@@ -476,6 +488,20 @@ class FakeLLMServer:
             self._requests.append(req)
         keep = req.headers.get("connection", "").lower() != "close"
 
+        if self.slots and req.method == "POST" and fault is None:
+            # llama.cpp-style slots: this many requests are served at once, the rest wait their turn
+            if self._slot_sem is None:
+                self._slot_sem = asyncio.Semaphore(self.slots)
+            async with self._slot_sem:
+                self._busy += 1
+                self.busy_peak = max(self.busy_peak, self._busy)
+                try:
+                    if self.latency > 0:
+                        await asyncio.sleep(self.latency)
+                    status, hdrs, payload = self._route(req, fault)
+                    return await self._deliver(writer, status, hdrs, payload, fault, keep)
+                finally:
+                    self._busy -= 1
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         if fault is not None:
@@ -760,6 +786,13 @@ class FakeLLMServer:
                 pieces = [b"".join(events)]
             else:
                 pieces = events
+            if kind == "stall":
+                whole = b"".join(events)
+                writer.write(f"{len(whole):x}\r\n".encode() + whole[: fault.after_bytes])  # type: ignore[union-attr]
+                await writer.drain()
+                assert self._stopping is not None
+                await self._stopping.wait()
+                return False
             if kind == "reset":
                 data = pieces[0][: fault.after_bytes]  # type: ignore[union-attr]
                 writer.write(f"{len(pieces[0]):x}\r\n".encode() + data)
@@ -785,6 +818,13 @@ class FakeLLMServer:
             await writer.drain()
             return keep
         body = fix(payload)
+        if kind == "stall":
+            writer.write(self._head(status, headers + [("Content-Length", str(len(body)))], keep))
+            writer.write(body[: fault.after_bytes])  # type: ignore[union-attr]
+            await writer.drain()
+            assert self._stopping is not None
+            await self._stopping.wait()
+            return False
         if kind == "reset":
             writer.write(self._head(status, headers + [("Content-Length", str(len(body)))], keep))
             writer.write(body[: fault.after_bytes])  # type: ignore[union-attr]

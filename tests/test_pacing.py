@@ -1,0 +1,283 @@
+"""Probing that adapts to the endpoint, against real loopback servers that misbehave on purpose:
+each stalling mode ends within the total time bound with its reason; a server with few slots
+that queues the rest gets every probe answered; timeouts stop being retried after a streak; a
+dead endpoint ends the run at once; Retry-After pauses the whole endpoint."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import threading
+import time
+
+import pytest
+
+from _transport_util import fast_settings, free_port, many_probes_toml, write_probeset
+from provenance.pacing import Pacer
+from provenance.runner import run_probes_sync
+from provenance.settings import Target
+from provenance.testing.fakeserver import FakeLLMServer, Fault
+
+CHAT = '''
+[[probe]]
+id = "f.chat"
+family = "api"
+max_tokens = 64
+messages = [{ role = "user", content = "Say something." }]
+'''
+STREAM = '''
+[[probe]]
+id = "f.stream"
+family = "tokenizer"
+stream = true
+max_tokens = 64
+messages = [{ role = "user", content = "Say something streamed." }]
+'''
+
+
+@pytest.fixture
+def chat(tmp_path):
+    (tmp_path / "c").mkdir()
+    return write_probeset(tmp_path / "c", CHAT)
+
+
+@pytest.fixture
+def stream(tmp_path):
+    (tmp_path / "s").mkdir()
+    return write_probeset(tmp_path / "s", STREAM)
+
+
+def one(srv, ps, **kw):
+    s = fast_settings(**kw)
+    t0 = time.monotonic()
+    tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    return tr, time.monotonic() - t0
+
+
+# ---------------------------------------------------------------- each stalling mode, bounded, with its reason
+
+def test_slow_drip_ends_at_the_total_bound_with_reason(chat):
+    # one byte every 0.1 s never trips the 0.5 s read timeout; the 1 s total bound ends it, retries included
+    with FakeLLMServer(fault_fn=lambda req: Fault.trickle(0.1)) as srv:
+        tr, took = one(srv, chat, read_timeout=0.5, request_timeout=1.0, retries=3, deadline=30)
+    r = tr.results[0]
+    assert r.status == "failed" and r.attempts == 1
+    assert r.error.startswith("timeout: no complete reply within 1 s (the total time bound for one request;")
+    assert "bytes received, reply still incomplete" in r.error
+    assert took < 1.0 + 2.0
+
+
+def test_stalled_stream_ends_with_reason(stream):
+    with FakeLLMServer(fault_fn=lambda req: Fault.stall(after_bytes=40)) as srv:
+        tr, took = one(srv, stream, read_timeout=0.4, request_timeout=0.8, retries=3, deadline=30)
+    r = tr.results[0]
+    assert r.status == "failed"
+    assert r.error.startswith("timeout: ")
+    assert "stalled after" in r.error or "no complete reply within 0.8 s" in r.error, r.error
+    assert took < 0.8 + 2.0
+
+
+def test_stalled_body_reports_bytes_and_read_timeout(chat):
+    with FakeLLMServer(fault_fn=lambda req: Fault.stall(after_bytes=30)) as srv:
+        tr, _ = one(srv, chat, read_timeout=0.3, request_timeout=5.0, retries=0, deadline=30)
+    assert tr.results[0].error == "timeout: the reply stalled after 30 bytes (nothing more for 0.3 s, the read timeout)"
+
+
+def test_silent_accept_ends_with_reason_and_retries_stay_inside_the_total(chat):
+    with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
+        tr, took = one(srv, chat, read_timeout=0.3, request_timeout=0.8, retries=5, deadline=30)
+        attempts = srv.request_count
+    r = tr.results[0]
+    assert r.status == "failed" and r.error.startswith("timeout: ")
+    assert "sent nothing" in r.error or "nothing received" in r.error, r.error
+    assert 1 <= attempts <= 3                  # 0.3 s each inside 0.8 s, never the 5 retries asked for
+    assert took < 0.8 + 2.0
+
+
+def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
+    from provenance.classifier.base import UNKNOWN  # noqa: F401 - the pipeline's classifier module
+    from provenance.pipeline import classify_report_dict
+    from provenance.classifier.keyword import KeywordClassifier
+    with FakeLLMServer(fault_fn=lambda req: Fault.trickle(0.1)) as srv:
+        tr, _ = one(srv, chat, read_timeout=0.5, request_timeout=0.8, retries=0, deadline=30)
+    doc = classify_report_dict(tr, KeywordClassifier())
+    assert doc["probes"][0]["status"] == "failed" and doc["probes"][0]["error"].startswith("timeout: no complete reply")
+    assert doc["attribution"]["status"] == "failed"
+    assert "timed out" in doc["attribution"]["reliability"][0]
+    assert doc["run"]["pacing"]["timed_out_attempts"] == 1
+
+
+# ---------------------------------------------------------------- a server with few slots that queues the rest
+
+def test_few_slot_server_answers_every_probe_with_default_pacing(tmp_path):
+    # 2 slots, 0.12 s a request, 40 probes: sent all at once the last would wait 2.4 s, far past
+    # the 1 s read timeout. The pacer must find a level the server keeps up with.
+    ps = write_probeset(tmp_path, many_probes_toml(40))
+    s = fast_settings(concurrency=40, read_timeout=1.0, request_timeout=2.0, deadline=60, retries=3)
+    with FakeLLMServer(slots=2, latency=0.12) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        assert srv.busy_peak <= 2
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    assert tr.pacing["peak_concurrency"] <= 40
+
+
+def test_few_slot_server_loses_probes_when_everything_is_sent_at_once(tmp_path):
+    # the same server and probes with the old behaviour (all in flight, nothing re-sent): the
+    # queue outlasts the read timeout, so the test above is not passing by accident
+    ps = write_probeset(tmp_path, many_probes_toml(40))
+    s = fast_settings(concurrency=40, start_concurrency=40, read_timeout=1.0, request_timeout=1.0,
+                      deadline=60, retries=0, resend_max=0)
+    with FakeLLMServer(slots=2, latency=0.12) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    assert tr.counts()["failed"] > 0
+
+
+def test_overload_timeouts_are_resent_and_noted(tmp_path):
+    # the first 6 requests hang (lost to "overload") while the rest are answered: they are sent again
+    ps = write_probeset(tmp_path, many_probes_toml(12))
+    n = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        with lock:
+            return Fault.hang() if next(n) < 6 else None
+    s = fast_settings(concurrency=12, read_timeout=0.4, request_timeout=0.4, deadline=30, retries=0)
+    with FakeLLMServer(fault_fn=fault) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    assert tr.counts()["ok"] == 12, [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert tr.pacing["resent"] >= 1 and tr.pacing["cuts"] >= 1
+
+
+# ---------------------------------------------------------------- retries that learn; dead endpoints
+
+def test_timeouts_stop_being_retried_after_a_streak_then_the_run_gives_up(tmp_path):
+    # answers the first 4 requests, then stalls for good: after 4 probes in a row time out,
+    # timeouts are no longer retried; after 8 the endpoint is declared not answering
+    ps = write_probeset(tmp_path, many_probes_toml(30))
+    n = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        with lock:
+            return None if next(n) < 4 else Fault.hang()
+    s = fast_settings(concurrency=2, start_concurrency=2, read_timeout=0.25, request_timeout=0.6,
+                      deadline=60, retries=3, timeout_streak=4)
+    with FakeLLMServer(fault_fn=fault) as srv:
+        t0 = time.monotonic()
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        took = time.monotonic() - t0
+    notes = tr.pacing["notes"]
+    assert any(x.startswith("stopped retrying timeouts after 4 probes in a row timed out") for x in notes), notes
+    assert tr.pacing["not_answering"] and "stopped answering" in tr.pacing["not_answering"]
+    errs = [r.error for r in tr.results if not r.ok]
+    assert sum(1 for e in errs if e.startswith("not sent: endpoint not answering")) >= 10
+    assert took < 20                               # not 26 probes x 0.6 s, nor the 60 s deadline
+
+
+def test_silent_endpoint_is_given_up_after_one_timeout(tmp_path):
+    ps = write_probeset(tmp_path, many_probes_toml(40))
+    s = fast_settings(concurrency=40, read_timeout=0.3, request_timeout=0.6, deadline=60, retries=3)
+    with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
+        t0 = time.monotonic()
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        took = time.monotonic() - t0
+        sent = srv.request_count
+    assert re.match(r"\d+ probes in a row timed out and nothing ever answered", tr.pacing["not_answering"])
+    assert sent <= 16 * 2                          # at most the first 16 (the start), each tried within 0.6 s
+    assert tr.counts()["failed"] == 40
+    assert took < 5
+
+
+def test_liveness_check_declares_a_silent_server_dead_before_the_read_timeout(tmp_path):
+    ps = write_probeset(tmp_path, many_probes_toml(8))
+    s = fast_settings(read_timeout=30, request_timeout=60, deadline=120, liveness_after=0.3)
+    with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
+        t0 = time.monotonic()
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        took = time.monotonic() - t0
+        paths = [q.path for q in srv.requests]
+    assert "/v1/models" in paths
+    assert "answered nothing" in tr.pacing["not_answering"]
+    errs = [r.error for r in tr.results]
+    assert all(e.startswith(("abandoned in flight: endpoint not answering", "not sent: endpoint not answering"))
+               for e in errs)
+    assert sum(e.startswith("abandoned in flight") for e in errs) == 4    # the cap (4) were in flight
+    assert took < 5                                # not the 30 s read timeout
+
+
+def test_liveness_check_leaves_a_slow_but_alive_server_alone(tmp_path):
+    ps = write_probeset(tmp_path, many_probes_toml(3))
+    s = fast_settings(read_timeout=5, request_timeout=10, deadline=30, liveness_after=0.2)
+    slow = lambda req: Fault.delay_(0.9) if req.method == "POST" else None     # noqa: E731
+    with FakeLLMServer(fault_fn=slow) as srv:     # the model is slow; the server answers GET /models
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    assert tr.counts()["ok"] == 3 and not tr.pacing["not_answering"]
+
+
+def test_retry_after_pauses_every_request_to_the_endpoint(tmp_path):
+    ps = write_probeset(tmp_path, many_probes_toml(4))
+    n = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        with lock:
+            return Fault.status(429, retry_after="0.6") if next(n) == 0 else None
+    s = fast_settings(concurrency=2, start_concurrency=2, backoff_max=2.0, deadline=30)
+    with FakeLLMServer(fault_fn=fault, latency=0.02) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        reqs = srv.requests
+    assert tr.counts()["ok"] == 4
+    t429 = reqs[0].received_at
+    later = [q.received_at - t429 for q in reqs[2:]]
+    assert later and min(later) >= 0.5, later     # nobody sent during the pause, not only the 429'd probe
+    assert tr.pacing["overloaded_replies"] == 1 and tr.pacing["paused_s"] > 0
+
+
+def test_connection_refused_gives_up_fast(tmp_path):
+    ps = write_probeset(tmp_path, many_probes_toml(20))
+    s = fast_settings(concurrency=20, deadline=60, retries=3)
+    t0 = time.monotonic()
+    tr = run_probes_sync(Target(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"), ps, settings=s)
+    assert time.monotonic() - t0 < 5
+    assert tr.counts()["failed"] == 20
+    assert all(r.error.startswith(("connection failed", "not sent: endpoint not answering",
+                                   "abandoned in flight: endpoint not answering")) for r in tr.results)
+    assert tr.pacing["not_answering"].startswith("4 probes in a row could not connect")
+
+
+# ---------------------------------------------------------------- the pacer on its own
+
+def test_pacer_never_exceeds_the_cap_and_cuts_once_per_round():
+    s = fast_settings(concurrency=5, start_concurrency=16)
+    p = Pacer(s)
+    assert p.limit == 5                      # the cap wins over the start
+    p.inflight = 5
+    p.on_attempt(sent_at=1.0, now=2.0, status=None, error_kind="timeout")
+    assert p.limit == 2
+    p.on_attempt(sent_at=1.5, now=2.1, status=None, error_kind="timeout")   # sent before the cut
+    assert p.limit == 2 and p.stats.cuts == 1
+    for _ in range(50):
+        p.on_attempt(sent_at=3.0, now=3.01, status=200, error_kind=None)
+    assert p.limit == 5                      # grows back, never past the cap
+
+
+# ---------------------------------------------------------------- what lost probes would have told
+
+def test_lost_notes_name_the_missing_evidence():
+    from provenance.features.tokenizer import load_table
+    from provenance.lost import lost_notes
+    from provenance.transcript import ProbeResult, Transcript
+    base = load_table()["baseline"]["probe"]
+    rs = [ProbeResult(probe_id=base, family="tokenizer", status="failed",
+                      error="timeout: the server accepted the request but sent nothing for 60 s (the read timeout)"),
+          ProbeResult(probe_id="tok.count.1", family="tokenizer", text="x"),
+          ProbeResult(probe_id="id.1", family="identity", status="failed", error="rate limited: HTTP 429 after 4 attempts"),
+          ProbeResult(probe_id="id.2", family="identity", status="failed", error="not sent: endpoint not answering: x"),
+          ProbeResult(probe_id="st.1", family="style", text="y")]
+    notes = lost_notes(Transcript(target={}, probeset={}, results=rs))
+    assert notes[0] == "3 of 5 probes failed"
+    assert notes[1] == "why they failed: 1 given up (endpoint not answering), 1 rate limited (HTTP 429), 1 timed out"
+    assert "no tokenizer evidence (its baseline probe was lost" in notes[2]
+    assert "no self-identification answers (2 probes lost)" in notes[2]
+    assert any("did not keep up" in n for n in notes)
