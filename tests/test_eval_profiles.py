@@ -99,6 +99,8 @@ def test_lineage_rules():
     assert lineage(None, "Anthropic", 0.9) is None                   # no open weights to build on
     assert lineage(None, "Meta", 0.3) is None                        # too weak a guess
     assert describe(lineage(tok, None, 0.0)) == "lineage: Llama 3 (Meta), by its tokenizer"
+    # a confident closed maker's tokenizer leaves no room for a behavioural lineage it may rule out
+    assert lineage({"family": "o200k", "confidence": 1.0}, "Meta", 0.9) is None
 
 
 def test_eval_profiles_derivatives_and_plots(corpus, tmp_path, capsys):
@@ -192,6 +194,8 @@ def test_top_recalibration_restates_the_top_and_keeps_the_ranking():
     assert q.sum() == pytest.approx(1.0) and int(np.argmax(q)) == 0
     assert q[0] < 0.9 and q[1] / q[2] == pytest.approx(0.06 / 0.04)
     assert recalibrate_top(p, x, None) is p
+    low = recalibrate_top(np.array([0.45, 0.35, 0.2]), x, np.r_[-2.0, np.zeros(len(coef) - 1)])
+    assert int(np.argmax(low)) == 0 and low[0] > low[1]       # never tied with the next, never below it
     sure = np.array([1.0, 0.0, 0.0])                # nothing left to the others: they share what is given up
     q = recalibrate_top(sure, x, coef)
     assert q.sum() == pytest.approx(1.0) and q[1] == pytest.approx(q[2]) and q[0] > q[1]

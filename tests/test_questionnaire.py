@@ -483,3 +483,13 @@ def test_eval_questionnaire_on_a_synthetic_corpus(tmp_path: Path, capsys) -> Non
         assert 0 < x["mean_answered"] <= x["n"] and 0 <= x["lomo_top1"] <= 1
         for qs in x["fold_questions"]:                 # per fold, N askable questions, never the tokenizer's
             assert len(qs) == x["n"] and all(askable(ps.get(q)) for q in qs)
+
+
+def test_answers_from_an_endless_device_are_refused(tmp_path) -> None:
+    """/dev/zero reports no size: it is read only up to the bound, then refused with exit 2."""
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-m", "provenance", "classify", "--answers", "/dev/zero", "--no-store"],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 2
+    assert "too large for an answers file" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -71,15 +71,8 @@ def clean_answer(text: str) -> str:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        if path.is_dir():
-            raise ConfigError(f"{path}: is a directory, not an answers file")
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ConfigError(f"{path}: {size} bytes is too large for an answers file (at most {MAX_FILE_BYTES})")
-        raw = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+    from .files import read_capped
+    raw = read_capped(path, MAX_FILE_BYTES, "an answers file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -310,15 +310,8 @@ def parse_entrants(text: str, path: Path | str = "<entrants>", fmt: str | None =
 
 def load_entrants(path: Path | str, require_keys: bool = True) -> list[Entrant]:
     p = Path(path)
-    try:
-        if p.is_dir():
-            raise ConfigError(f"{p}: is a directory, not an entrants file")
-        size = p.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ConfigError(f"{p}: entrants file larger than {MAX_FILE_BYTES // 1_000_000} MB")
-        raw = p.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot read entrants file ({e.strerror or e})") from None
+    from .files import read_capped
+    raw = read_capped(p, MAX_FILE_BYTES, "an entrants file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

@@ -84,6 +84,11 @@ def run_probe(base_url: str, model: str, tmp_path: Path) -> dict[str, Any]:
 
 
 def _top(att: dict[str, Any]) -> str | None:
+    """The verdict's headline best guess: the most probable creator the tokenizer allows
+    (attribution.best_guess, issue 27), else the first candidate."""
+    bg = att.get("best_guess") or {}
+    if bg.get("creator"):
+        return bg["creator"]
     cands = att.get("candidates") or []
     return cands[0]["creator"] if cands else None
 

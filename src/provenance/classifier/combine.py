@@ -173,9 +173,8 @@ def recalibrate_top(p: np.ndarray, x: np.ndarray, coef: np.ndarray | None) -> np
     else:                                 # the others had no mass: they share what the top gives up
         out = np.full_like(p, (1.0 - q) / (len(p) - 1))
     out[j] = q
-    if len(p) > 1:
-        second = float(np.max(np.delete(out, j)))
-        if second > out[j]:               # a re-stated top stays the top: the ranking is the posterior's
-            out[j] = second
-            out = out / out.sum()
+    second = float(np.max(np.delete(out, j)))
+    if second >= out[j]:                  # a re-stated top stays the top: the ranking is the posterior's
+        out[j] = np.nextafter(second, 1.0)
+        out = out / out.sum()
     return out

@@ -43,7 +43,11 @@ def lineage(tokenizer: dict[str, Any] | None, top: str | None, p_top: float,
     if tokenizer:
         fam = tokenizer.get("family")
         conf = float(tokenizer.get("confidence") or 0.0)
-        if fam in TOKENIZER_LINEAGE and conf >= TOKENIZER_MIN:
+        if conf >= TOKENIZER_MIN:
+            # a confident tokenizer decides: open weights' lineage, or none (a closed maker's tokenizer,
+            # or one in no table), never a behavioural guess it may rule out
+            if fam not in TOKENIZER_LINEAGE:
+                return None
             maker, name = TOKENIZER_LINEAGE[fam]
             return {"creator": maker, "family": name, "basis": "tokenizer", "confidence": round(conf, 4)}
     if top and top in OPEN_WEIGHT_MAKERS and p_top >= BEHAVIOUR_MIN:

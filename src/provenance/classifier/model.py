@@ -330,12 +330,17 @@ class TrainedClassifier:
                                channels=channel_info, tokenizer=tokenizer_info, stack=stack_info)
 
         F = design(summ, counts, len(self.labels))
-        p = posterior(F, self.w, extra)
-        pu = p_unknown(reject_features(p, self.labels, [c for _, c, _ in claims], counts, fits), self.v)
+        pu = p_unknown(reject_features(posterior(F, self.w, extra), self.labels, [c for _, c, _ in claims], counts,
+                                       fits), self.v)
         answered: Counter[str] = Counter(self.probes.get(r.probe_id, {}).get("source", "")
                                          for r in transcript.ok_results() if r.family in BEHAVIOURAL and r.text)
+        # the calibration stages were fitted on the behavioural evidence alone: they re-state its
+        # posterior, and the content-independent evidence (tokenizer, API, provider) is then added
+        # as the log-likelihood ratio it is, not scaled with it
         profile = profile_features(counts, answered)
-        p = recalibrate_top(temper(p, profile, self.theta_profile), profile, self.top_coef)
+        p = recalibrate_top(temper(posterior(F, self.w), profile, self.theta_profile), profile, self.top_coef)
+        if extra.any():
+            p = posterior(np.log(np.maximum(p, 1e-300))[:, None], np.ones(1), extra)
         order = np.argsort(-p)
         top = self.labels[int(order[0])]
         ptop = float(p[order[0]])
