@@ -281,3 +281,21 @@ def test_lost_notes_name_the_missing_evidence():
     assert "no tokenizer evidence (its baseline probe was lost" in notes[2]
     assert "no self-identification answers (2 probes lost)" in notes[2]
     assert any("did not keep up" in n for n in notes)
+
+
+def test_endpoint_that_goes_away_mid_run_ends_the_run(tmp_path):
+    # answers 3 probes, then the server is gone (connection refused): 8 refusals in a row end it
+    ps = write_probeset(tmp_path, many_probes_toml(40))
+    s = fast_settings(concurrency=1, start_concurrency=1, deadline=60, retries=1, timeout_streak=4)
+    srv = FakeLLMServer().start()
+    n = itertools.count()
+
+    def cb(res):
+        if next(n) == 2:
+            srv.stop()
+    t0 = time.monotonic()
+    tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s, on_result=cb)
+    assert time.monotonic() - t0 < 20
+    assert "the endpoint went away" in tr.pacing["not_answering"]
+    assert tr.counts()["ok"] == 3
+    assert sum(r.error.startswith("not sent: endpoint not answering") for r in tr.results if not r.ok) >= 25

@@ -231,10 +231,14 @@ class Pacer:
             return False
         timed_out = is_timeout(result)
         err = getattr(result, "error", None) or ""
-        if not timed_out and err.startswith("connection failed") and self.answered == 0:
+        if not timed_out and err.startswith("connection failed"):
             self.streak += 1
-            if self.streak >= max(1, int(self._s("timeout_streak", 4))):
+            n = max(1, int(self._s("timeout_streak", 4)))
+            if self.streak >= n and self.answered == 0:
                 self.declare_dead(f"{self.streak} probes in a row could not connect ({err[:160]})")
+            elif self.streak >= 2 * n:             # it answered before, and went away
+                self.declare_dead(f"{self.streak} probes in a row could not connect: the endpoint went away "
+                                  f"({err[:160]})")
             return False
         if not timed_out:
             if getattr(result, "http_status", None) is not None:
