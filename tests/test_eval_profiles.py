@@ -17,17 +17,13 @@ from provenance.classifier.train import (anonymous, fit_temperature, half_of, pr
                                          run_training)
 from provenance.probes import load_probeset
 
-from test_train_synthetic import CREATORS, PROBES, _records
+from test_train_synthetic import CREATORS, write_corpus_and_probes
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("profiles")
-    corpus = d / "corpus"
-    corpus.mkdir()
-    with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
-        for r in _records(random.Random(0)):
-            f.write(json.dumps(r) + "\n")
+    corpus, probes = write_corpus_and_probes(d)
     # two fine-tunes of "Google" weights by third parties, in the derivatives format
     rng = random.Random(1)
     with gzip.open(corpus / "derivatives.jsonl.gz", "wt", encoding="utf-8") as f:
@@ -37,10 +33,6 @@ def corpus(tmp_path_factory):
                 f.write(json.dumps({"source": "alpaca_eval", "model": f"tuned-gemma-{k}", "base_creator": "Google",
                                     "base_family": "Gemma", "prompt_id": f"p{i}", "kind": "style",
                                     "prompt": f"prompt p{i}", "response": text}) + "\n")
-    probes = d / "probes"
-    probes.mkdir()
-    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
-    (probes / "p.toml").write_text(PROBES)
     return corpus, probes
 
 

@@ -49,9 +49,8 @@ PROBES = "\n".join(
        'max_tokens = 100\nmessages = [{ role = "user", content = "who made you?" }]\n'])
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    d = tmp_path_factory.mktemp("synth")
+def write_corpus_and_probes(d):
+    """The synthetic corpus (``d/corpus``) and its probe set (``d/probes``), as other tests use them."""
     corpus = d / "corpus"
     corpus.mkdir()
     with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
@@ -61,6 +60,13 @@ def trained(tmp_path_factory):
     probes.mkdir()
     (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
     (probes / "p.toml").write_text(PROBES)
+    return corpus, probes
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    d = tmp_path_factory.mktemp("synth")
+    corpus, probes = write_corpus_and_probes(d)
     tr, rows, preds, figs = run_training(corpus, (), probes)
     out = export(tr, rows, preds, figs, d / "model")
     return out, probes, figs
