@@ -49,7 +49,7 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
     console.print(f"[bold]Claim[/bold]    {esc(c.get('creator'), 60)}{fam}, {where}")
     p = c.get("probability")
     pt = f"P({esc(c.get('creator'), 60)}) {_pct(p)}" if p is not None else "no probability for this maker"
-    console.print(f"[bold {color}]Verdict: {v.upper()}[/bold {color}]  {pt}"
+    console.print(f"[bold {color}]Verdict: {esc(v.upper(), 20)}[/bold {color}]  {pt}"
                   + (" (decided by the tokenizer)" if c.get("decided_by") == "tokenizer" else ""))
     if c.get("reason"):
         console.print(f"  {esc(c.get('reason'), 400)}")
@@ -69,6 +69,7 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
             t.add_row(mark, esc(e.get("channel"), 20), esc(e.get("text"), 300))
         console.print(t)
     tokens = c.get("tokens")
-    console.print(f"  [dim]took {c.get('probes_sent', '?')} probes, {tokens if tokens is not None else '?'} tokens"
+    sent = esc(c.get("probes_sent", "?"), 20)
+    console.print(f"  [dim]took {sent} probes, {esc(tokens if tokens is not None else '?', 20)} tokens"
                   + (f"; stopped: {esc(c.get('stopped_because'), 120)}" if c.get("stopped_because") else "")
                   + "[/dim]")
