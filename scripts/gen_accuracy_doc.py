@@ -222,7 +222,8 @@ def readme_table(f: dict) -> str:
                  (f"verdicts stated at 0.9+ that are right ({vd.get('confident_models')} models)",
                   vd.get("confident_accuracy"))]
     q = f.get("questionnaire") if isinstance(f.get("questionnaire"), dict) else {}
-    for name, v in sorted(q.items(), key=lambda kv: num((kv[1] or {}).get("lomo_models")) or 0):
+    forms = {k: v for k, v in q.items() if isinstance(v, dict)}
+    for name, v in sorted(forms.items(), key=lambda kv: num(kv[1].get("lomo_models")) or 0):
         if isinstance(v, dict) and v.get("lomo_top1") is not None:
             rows.append((f"top-1 from a pasted questionnaire of {name} ({v.get('lomo_models')} models; "
                          "`eval --questionnaire`)", v["lomo_top1"]))
