@@ -465,17 +465,19 @@ def server_threads() -> int:
 SERVER_SLOTS = 4
 
 
-# Runs as deterministic as llama.cpp allows: the probes ask for temperature 0 (greedy) and the
-# server samples with a fixed seed (a request may still name its own). What remains is
-# llama.cpp's own: batches of different make-up (slots decoding together, a reused prompt
-# cache) are not bit-for-bit identical, so an answer can still change between runs.
+# Runs as deterministic as llama.cpp allows: the probes ask for temperature 0 (greedy), the
+# server samples with a fixed seed (a request may still name its own) and reuses no cached
+# prompt of an earlier request (--no-cache-prompt: each probe is decoded from its own prompt
+# alone, whichever slot it lands in). What remains is llama.cpp's own: slots decoding together
+# form batches of different make-up, which are not bit-for-bit identical, so an answer can
+# still change between runs.
 SERVER_SEED = 42
+SERVER_DETERMINISM = ("--seed", str(SERVER_SEED), "--no-cache-prompt")
 
 
 def _server_cmd(binary: Path, model: Path, alias: str, port: int) -> list[str]:
     return [str(binary), "-m", str(model), "-a", alias, "--host", "127.0.0.1", "--port", str(port),
-            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads()),
-            "--seed", str(SERVER_SEED)]
+            "-c", "4096", "-np", str(SERVER_SLOTS), "-kvu", "-t", str(server_threads()), *SERVER_DETERMINISM]
 
 
 def _require(name: str, cache: Path) -> tuple[Path, Path]:

@@ -33,3 +33,9 @@ def test_probes_ask_for_greedy_decoding() -> None:
 def test_local_server_samples_with_a_fixed_seed(tmp_path: Path) -> None:
     cmd = local_models._server_cmd(Path("/bin/llama-server"), tmp_path / "m.gguf", "m", 8080)
     assert cmd[cmd.index("--seed") + 1] == str(local_models.SERVER_SEED)
+
+
+def test_local_server_reuses_no_cached_prompt(tmp_path: Path) -> None:
+    """Each probe is decoded from its own prompt alone, whichever slot served the last one."""
+    cmd = local_models._server_cmd(Path("/bin/llama-server"), tmp_path / "m.gguf", "m", 8080)
+    assert "--no-cache-prompt" in cmd
