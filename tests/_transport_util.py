@@ -72,3 +72,27 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+# One plain chat probe and one streamed probe: the probe sets of the fault and pacing tests.
+CHAT_TOML = '''
+[[probe]]
+id = "f.chat"
+family = "api"
+max_tokens = 64
+messages = [{ role = "user", content = "Say something." }]
+'''
+STREAM_TOML = '''
+[[probe]]
+id = "f.stream"
+family = "tokenizer"
+stream = true
+max_tokens = 64
+messages = [{ role = "user", content = "Say something streamed." }]
+'''
+
+
+def one_probe_set(root: Path, name: str, toml: str) -> ProbeSet:
+    """A probe set of ``toml`` in its own folder ``root/name``."""
+    (root / name).mkdir()
+    return write_probeset(root / name, toml)

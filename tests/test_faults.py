@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from _transport_util import fast_settings, free_port, write_probeset
+from _transport_util import CHAT_TOML, STREAM_TOML, fast_settings, free_port, one_probe_set, write_probeset
 from provenance.endpoints.openai import list_models
 from provenance.errors import ProvenanceError
 from provenance.runner import run_probes_sync
@@ -20,33 +20,14 @@ from provenance.testing.fakeserver import FakeLLMServer, Fault
 KEY_ENV = "PROVENANCE_FAULT_TEST_KEY"
 KEY = "sk-FAULTTEST-do-not-leak-4f8a2c"
 
-CHAT = '''
-[[probe]]
-id = "f.chat"
-family = "api"
-max_tokens = 64
-messages = [{ role = "user", content = "Say something." }]
-'''
-STREAM = '''
-[[probe]]
-id = "f.stream"
-family = "tokenizer"
-stream = true
-max_tokens = 64
-messages = [{ role = "user", content = "Say something streamed." }]
-'''
-
-
 @pytest.fixture
 def chat(tmp_path):
-    (tmp_path / "c").mkdir()
-    return write_probeset(tmp_path / "c", CHAT)
+    return one_probe_set(tmp_path, "c", CHAT_TOML)
 
 
 @pytest.fixture
 def stream(tmp_path):
-    (tmp_path / "s").mkdir()
-    return write_probeset(tmp_path / "s", STREAM)
+    return one_probe_set(tmp_path, "s", STREAM_TOML)
 
 
 def run(srv: FakeLLMServer, ps, protocol="openai", **kw):
@@ -310,7 +291,7 @@ def test_small_gzip_body_is_decoded(chat):
 
 def test_key_never_recorded_nor_in_exceptions(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
-    ps = write_probeset(tmp_path, CHAT + STREAM + '''
+    ps = write_probeset(tmp_path, CHAT_TOML + STREAM_TOML + '''
 [[probe]]
 id = "f.invalid"
 family = "api"

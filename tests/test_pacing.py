@@ -12,39 +12,21 @@ import time
 
 import pytest
 
-from _transport_util import fast_settings, free_port, many_probes_toml, write_probeset
+from _transport_util import (CHAT_TOML, STREAM_TOML, fast_settings, free_port, many_probes_toml, one_probe_set,
+                             write_probeset)
 from provenance.pacing import Pacer
 from provenance.runner import run_probes_sync
 from provenance.settings import Target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
-CHAT = '''
-[[probe]]
-id = "f.chat"
-family = "api"
-max_tokens = 64
-messages = [{ role = "user", content = "Say something." }]
-'''
-STREAM = '''
-[[probe]]
-id = "f.stream"
-family = "tokenizer"
-stream = true
-max_tokens = 64
-messages = [{ role = "user", content = "Say something streamed." }]
-'''
-
-
 @pytest.fixture
 def chat(tmp_path):
-    (tmp_path / "c").mkdir()
-    return write_probeset(tmp_path / "c", CHAT)
+    return one_probe_set(tmp_path, "c", CHAT_TOML)
 
 
 @pytest.fixture
 def stream(tmp_path):
-    (tmp_path / "s").mkdir()
-    return write_probeset(tmp_path / "s", STREAM)
+    return one_probe_set(tmp_path, "s", STREAM_TOML)
 
 
 def one(srv, ps, **kw):
