@@ -24,9 +24,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from provenance.classifier.corpus import group_key, load_events, load_records  # noqa: E402
-from provenance.classifier.dataset import featurise  # noqa: E402
-from provenance.classifier.nb import NBChannel, sparse_rows  # noqa: E402
+from provenance.training.corpus import group_key, load_events, load_records  # noqa: E402
+from provenance.training.dataset import featurise  # noqa: E402
+from provenance.training.nb import NBChannel, sparse_rows  # noqa: E402
 
 VOCAB = {"identity": 15000, "refusal": 15000, "cutoff": 15000, "style": 40000}
 # The shipped set, provenance-core 0.3.0 (0.2.0 took 25/25/8/10/8/25 and no benchpress or
@@ -191,7 +191,7 @@ def _q(s: str) -> str:
 
 
 def write_toml(chosen, prompt, events, out_dir: Path = ROOT / "probes"):
-    from provenance.classifier.corpus import SOURCE_FAMILY
+    from provenance.training.corpus import SOURCE_FAMILY
     out = defaultdict(list)
     for k in chosen:
         r = prompt[k]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from provenance.classifier import aligned
-from provenance.classifier.featurize import answer_indices
+from provenance.channels import aligned
+from provenance.channels.featurize import answer_indices
 
 CREATOR = {"a1": "Acme", "a2": "Acme", "b1": "Beta", "b2": "Beta"}
 ANSWERS = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.features.apisurface import UNRECOGNISED, api_channel, collect_signals
+from provenance.channels.api import UNRECOGNISED, api_channel, collect_signals
 from provenance.probes import load_probeset
 from provenance.runner import run_probes_sync
 from provenance.settings import RunSettings, Target

@@ -94,7 +94,7 @@ def test_bad_corpus_files_are_config_errors(tmp_path) -> None:
 
     import pytest
 
-    from provenance.classifier.corpus import load_records
+    from provenance.training.corpus import load_records
     from provenance.errors import ConfigError
 
     d = tmp_path / "c"

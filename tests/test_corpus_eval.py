@@ -13,7 +13,7 @@ import shutil
 
 import pytest
 
-from provenance.classifier.train import run_training
+from provenance.training.train import run_training
 
 pytestmark = pytest.mark.corpus
 

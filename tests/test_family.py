@@ -12,7 +12,7 @@ import pytest
 
 from provenance.classifier import family_model as fm
 from provenance.classifier.model import TrainedClassifier
-from provenance.classifier.train import export, run_training
+from provenance.training.train import export, run_training
 from provenance.probes import load_probeset
 from provenance.transcript import Transcript
 

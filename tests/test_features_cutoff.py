@@ -1,6 +1,6 @@
 """Cutoff features on small hand-written answers."""
 
-from provenance.features.cutoff import cutoff_tokens, estimate_cutoff, event_keywords, event_knowledge, stated_cutoff
+from provenance.channels.cutoff import cutoff_tokens, estimate_cutoff, event_keywords, event_knowledge, stated_cutoff
 
 
 def test_keywords_and_knowledge():

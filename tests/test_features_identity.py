@@ -1,6 +1,6 @@
 """Identity claim extraction on small hand-written answers."""
 
-from provenance.features.identity import claim_of_text, claim_tokens, transcript_claims
+from provenance.channels.identity import claim_of_text, claim_tokens, transcript_claims
 from provenance.transcript import Transcript
 
 

@@ -1,6 +1,6 @@
 """Refusal features on small hand-written answers."""
 
-from provenance.features.refusal import refusal_features, refusal_tokens
+from provenance.channels.refusal import refusal_features, refusal_tokens
 
 
 def test_plain_refusal_wordings():

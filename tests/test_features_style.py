@@ -1,7 +1,7 @@
 """Style features and stable hashing on small hand-written answers."""
 
-from provenance.features.style import answer_tokens, style_markers, style_summary
-from provenance.features.text import HASH_DIM, hash_tokens, stable_hash, truncate
+from provenance.channels.style import answer_tokens, style_markers, style_summary
+from provenance.channels.text import HASH_DIM, hash_tokens, stable_hash, truncate
 
 
 def test_summary_counts_formatting():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from provenance.classifier.corpus import group_key
+from provenance.training.corpus import group_key
 
 SAME = [
     ("gpt-4-0314", "gpt-4-0613", "gpt-4"),

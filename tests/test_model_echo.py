@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.features.model_echo import model_echo, names_consistent
+from provenance.channels.model_echo import model_echo, names_consistent
 from provenance.testing.fakeserver import FakeLLMServer
 from provenance.transcript import ProbeResult, Transcript
 

@@ -247,7 +247,7 @@ def test_pacer_never_exceeds_the_cap_and_cuts_once_per_round():
 # ---------------------------------------------------------------- what lost probes would have told
 
 def test_lost_notes_name_the_missing_evidence():
-    from provenance.features.tokenizer import load_table
+    from provenance.channels.tokenizer import load_table
     from provenance.lost import lost_notes
     from provenance.transcript import ProbeResult, Transcript
     base = load_table()["baseline"]["probe"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from provenance.classifier.provider import OTHER, fit_table, loglik
+from provenance.channels.provider import OTHER, fit_table, loglik
 
 MODELS = {"a1": "A", "a2": "A", "a3": "A", "b1": "B", "b2": "B", "c1": "C"}
 PROVIDERS = {"a1": ["AHost"], "a2": ["AHost"], "a3": ["Shared"], "b1": ["Shared", "Shared"], "b2": ["Shared"],

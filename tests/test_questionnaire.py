@@ -378,7 +378,7 @@ def test_manual_bad_inputs_exit_2(tmp_path: Path) -> None:
 # ------------------------------------------------------------------ channels and eval wiring
 
 def test_manual_transcript_has_no_api_channels() -> None:
-    from provenance.features.channels import content_independent_channels
+    from provenance.channels.independent import content_independent_channels
     from provenance.transcript import Transcript
     t = Transcript.from_texts({"identity.x": CLAUDE}, {"identity.x": "identity"}, target={"protocol": "manual"})
     got = {c.name: c for c in content_independent_channels(t)}

@@ -12,9 +12,9 @@ import math
 
 import pytest
 
-from provenance.features.channels import content_independent_channels
-from provenance.features.segmentation import segmentation_channel
-from provenance.features.tokenizer import (
+from provenance.channels.independent import content_independent_channels
+from provenance.channels.segmentation import segmentation_channel
+from provenance.channels.tokenizer import (
     TABLE_PATH, echo_outcome, load_table, prompt_tokens, tokenizer_channel,
 )
 from provenance.probes import load_probeset

@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "src"))
 
-from provenance.classifier.corpus import group_key  # noqa: E402
-from provenance.classifier.lexical import balanced_weights  # noqa: E402
+from provenance.training.corpus import group_key  # noqa: E402
+from provenance.channels.lexical import balanced_weights  # noqa: E402
 
 SOURCES = ("alpaca_eval", "arena_hard", "mt_bench")
 MAX_CHARS = 1200

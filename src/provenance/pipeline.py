@@ -57,10 +57,10 @@ def pacing_notes(transcript: Transcript) -> list[str]:
 
 def _headline_and_echo(transcript: Transcript, attribution: Attribution) -> None:
     """The best guess the tokenizer allows (classifier/headline.py) and the requested vs
-    echoed model name (features/model_echo.py): a mismatch is a reliability note and evidence."""
+    echoed model name (channels/model_echo.py): a mismatch is a reliability note and evidence."""
     from .classifier.base import Evidence
     from .classifier.headline import best_guess
-    from .features.model_echo import mismatch_note, model_echo
+    from .channels.model_echo import mismatch_note, model_echo
 
     cands = [{"creator": c.creator, "probability": c.probability} if hasattr(c, "creator") else dict(c)
              for c in attribution.candidates]

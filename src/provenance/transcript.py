@@ -36,7 +36,7 @@ KEPT_HEADERS = (
     "anthropic-ratelimit-requests-remaining", "anthropic-organization-id",
     "x-groq-region", "x-envoy-upstream-service-time", "x-processing-time", "x-compute-time",
     "x-generation-id", "x-openrouter-provider", "retry-after", "x-model-id", "x-served-by",
-    # serving-stack signatures (features/apisurface.py): TGI timings, Azure, OpenAI project
+    # serving-stack signatures (channels/api.py): TGI timings, Azure, OpenAI project
     "x-compute-type", "x-compute-characters", "x-total-time", "x-validation-time", "x-queue-time",
     "x-inference-time", "x-time-per-token", "x-prompt-tokens", "x-generated-tokens",
     "apim-request-id", "x-ms-region", "azureml-model-session", "openai-project",

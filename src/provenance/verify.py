@@ -49,7 +49,7 @@ def thresholds_for(classifier: Any) -> dict[str, Any]:
 
 
 def _maker_tokenizers(creator: str) -> str:
-    from .features.tokenizer import CREATOR_FAMILIES, FAMILY_LABELS, OTHER
+    from .channels.tokenizer import CREATOR_FAMILIES, FAMILY_LABELS, OTHER
     fams = [FAMILY_LABELS.get(f, f) for f, w in CREATOR_FAMILIES.get(creator, {}).items() if f != OTHER and w > 0]
     return ", ".join(fams) if fams else "its own tokenizers (none of the table's)"
 
@@ -57,7 +57,7 @@ def _maker_tokenizers(creator: str) -> str:
 def tokenizer_stance(creator: str, transcript: Any) -> tuple[str, dict[str, Any]] | None:
     """('contradicts' | 'decisive' | 'supports' | 'neutral', evidence) from the tokenizer channel,
     or None when it has nothing to say (no usage, too few count probes)."""
-    from .features.tokenizer import FAMILY_LABELS, OPEN_FAMILIES, tokenizer_channel
+    from .channels.tokenizer import FAMILY_LABELS, OPEN_FAMILIES, tokenizer_channel
     tc = tokenizer_channel(transcript)
     if not tc.available:
         return None

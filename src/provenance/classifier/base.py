@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ..channels.base import Evidence
 from ..transcript import Transcript
 
 UNKNOWN = "unknown"
@@ -20,14 +21,6 @@ STATUSES = ("match", "ambiguous", "unknown", "failed")
 class Candidate:
     creator: str
     probability: float
-
-
-@dataclass
-class Evidence:
-    text: str                      # short human-readable reason
-    probes: list[str]              # probe ids behind it
-    channel: str                   # identity|refusal|cutoff|style|tokenizer|api|coverage
-    strength: float | None = None  # log-likelihood ratio or weight, when meaningful
 
 
 @dataclass
@@ -46,7 +39,7 @@ class Attribution:
     # the open weights an `unknown` model appears to build on (a third party's fine-tune):
     # {"creator": "Meta", "family": "Llama 3", "basis": "tokenizer" | "behaviour", "confidence": 0.8}
     lineage: dict[str, Any] | None = None
-    # set by pipeline.finalize (classifier/headline.py, features/model_echo.py); None from a bare classify()
+    # set by pipeline.finalize (classifier/headline.py, channels/model_echo.py); None from a bare classify()
     best_guess: dict[str, Any] | None = None    # the best candidate the tokenizer allows, and those it excludes
     model_echo: dict[str, Any] | None = None    # requested vs echoed model names
 

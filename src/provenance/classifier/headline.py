@@ -33,7 +33,7 @@ VETO_NATS = 3.0
 def excluded_by_tokenizer(transcript: Transcript, creators: Iterable[str]) -> tuple[dict[str, str], str | None]:
     """{creator: reason} for the creators a confident tokenizer match rules out, and the
     tokenizer family (None when no confident match)."""
-    from ..features.tokenizer import tokenizer_channel
+    from ..channels.tokenizer import tokenizer_channel
     try:
         tok = tokenizer_channel(transcript)
     except Exception:  # noqa: BLE001 - a feature failing must not break the verdict

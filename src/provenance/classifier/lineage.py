@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# tokenizer family (features/tokenizer.py) -> (maker, family of open weights)
+# tokenizer family (channels/tokenizer.py) -> (maker, family of open weights)
 TOKENIZER_LINEAGE = {
     "llama3": ("Meta", "Llama 3"),
     "llama2": ("Meta", "Llama 2"),

@@ -17,21 +17,21 @@ from typing import Any
 
 import numpy as np
 
-from ..features.identity import claim_of_text
-from ..features.text import truncate
+from ..channels.identity import claim_of_text
+from ..channels.text import truncate
 from ..transcript import Transcript
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution, Candidate, Evidence
-from .provider import loglik as provider_loglik
+from ..channels.provider import loglik as provider_loglik
 from .combine import (PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design,
                       named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
                       temper)
-from .featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
-from . import aligned as aligned_mod
+from ..channels.featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
+from ..channels import aligned as aligned_mod
 from . import family_model
 from .degenerate import degenerate
 from .lineage import lineage as lineage_of
-from .lexical import LexicalModel, pooled_summary
+from ..channels.lexical import LexicalModel, pooled_summary
 
 BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
 
@@ -292,7 +292,7 @@ class TrainedClassifier:
         channel_info: dict[str, Any] = {}
         evidence: list[Evidence] = []
         reliability: list[str] = []
-        from ..features.channels import content_independent_channels
+        from ..channels.independent import content_independent_channels
         tokenizer_info: dict[str, Any] | None = None
         stack_info: dict[str, Any] | None = None
         tok_channel = None

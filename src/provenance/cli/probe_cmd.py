@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
 
 def echo_warning(report: dict) -> None:
     """One line on stderr when the replies named another model than the one requested."""
-    from ..features.model_echo import mismatch_note
+    from ..channels.model_echo import mismatch_note
     note = mismatch_note((report.get("attribution") or {}).get("model_echo"))
     if note:
         import sys

@@ -172,7 +172,7 @@ def eval_questionnaire(corpus: Path, spec: str, extra: Iterable[Path], probes: O
         raise ConfigError("--questionnaire chooses its own questions: leave out --budget and --stored-order")
     del without_api   # a questionnaire run never has API evidence; --without-api changes nothing
     ns = parse_ns(spec)
-    from ..classifier.questionnaire_eval import measure
+    from ..training.questionnaire_eval import measure
 
     def log(msg: str) -> None:
         sys.stderr.write(msg + "\n")

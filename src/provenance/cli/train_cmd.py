@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         from .extras import require_extra
         require_extra("train", "train")
         _check_corpus(corpus)
-        from ..classifier.train import DEALS, export, run_training
+        from ..training.train import DEALS, export, run_training
         log = None if quiet else _log
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log, deals=DEALS)
         export(tr, rows, preds, figs, out, log=log)
@@ -84,7 +84,7 @@ def register(app: typer.Typer) -> None:
         from .extras import require_extra
         require_extra("train", "eval")
         _check_corpus(corpus)
-        from ..classifier.train import run_training
+        from ..training.train import run_training
         if stored_order and budget is None:
             raise ConfigError("--stored-order needs --budget N")
         if questionnaire is not None:
@@ -108,7 +108,7 @@ def register(app: typer.Typer) -> None:
         figs["api_channel"] = not without_api
         figs["aligned_channels"] = not without_aligned
         if derivatives and budget is None:
-            from ..classifier.derivatives import evaluate_training
+            from ..training.derivatives import evaluate_training
             if not as_json:
                 _log("scoring the third-party fine-tunes with the model this run would ship")
             got = evaluate_training(tr, rows, preds, figs, corpus)
@@ -126,9 +126,9 @@ def register(app: typer.Typer) -> None:
 def _write_plots(out: Path, preds: list, known: set, confusion: dict) -> list[str]:
     """reliability.svg (LOMO, one curve per evidence profile with 20+ models; models of known
     creators) and confusion.svg into ``out``; the paths written."""
-    from ..classifier.train import profile_name
+    from ..training.train import profile_name
     from ..errors import ConfigError
-    from ..plots import confusion_svg, reliability_svg
+    from ..training.plots import confusion_svg, reliability_svg
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:

@@ -14,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..features.text import HASH_DIM
+from ..channels.text import HASH_DIM
 
 SMOOTH = 0.35       # Jelinek-Mercer weight of the background distribution
 FLOOR = 1e-7

@@ -116,7 +116,7 @@ def evaluate_training(tr: Any, rows: list[Any], preds: list[dict[str, Any]], fig
     """``evaluate`` with the model this training run would ship (exported to a scratch
     directory and loaded as ``provenance`` loads it); None when the corpus has no derivatives."""
     import tempfile
-    from .model import TrainedClassifier
+    from ..classifier.model import TrainedClassifier
     from .train import export
     path = Path(corpus) / FILE
     if not path.is_file():

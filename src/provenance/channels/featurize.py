@@ -12,11 +12,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..features.cutoff import cutoff_tokens
-from ..features.identity import claim_tokens
-from ..features.refusal import refusal_tokens
-from ..features.style import answer_tokens
-from ..features.text import hash_tokens, truncate
+from .cutoff import cutoff_tokens
+from .identity import claim_tokens
+from .refusal import refusal_tokens
+from .style import answer_tokens
+from .text import hash_tokens, truncate
 
 CHANNELS = ("identity", "refusal", "cutoff", "style")
 DEFAULT_BUDGET = {"identity": 300, "refusal": 200, "cutoff": 200, "style": 300}

@@ -53,7 +53,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from ..classifier.base import Evidence
+from .base import Evidence
 from ..transcript import ProbeResult, Transcript
 from .base import ChannelResult
 

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from ..classifier.base import Evidence
+from .base import Evidence
 from ..transcript import Transcript
 from .base import ChannelResult
 from .tokenizer import FAMILY_LABELS, OTHER, creator_logliks, family_posterior

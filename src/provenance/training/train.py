@@ -28,18 +28,18 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from ..features.identity import CLAIM_LABELS
+from ..channels.identity import CLAIM_LABELS
 from ..probes import ProbeSet, load_probeset
-from .combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, UNKNOWN_PRIOR, design,
+from ..classifier.combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, UNKNOWN_PRIOR, design,
                       named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
                       temper, top_features)
 from .corpus import group_key, load_events, load_records
-from .corpus_sources import profile_of_source
+from ..classifier.corpus_sources import profile_of_source
 from .dataset import Dataset, featurise
-from . import aligned as aligned_mod
-from . import family_model
-from . import lexical
-from . import provider as provider_mod
+from ..channels import aligned as aligned_mod
+from ..classifier import family_model
+from ..channels import lexical
+from ..channels import provider as provider_mod
 from .families import family_of
 from .nb import NBChannel, select_vocab, sparse_rows
 
@@ -1228,7 +1228,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
         figs["with_provider"] = {k: aided[k] for k in ("lomo_models", "lomo_top1", "lomo_ece", "lomo_log_loss",
                                                        "lomo_reported_accuracy", "loco_unknown_rate")}
     figs["reach"] = evidence_reach(rows, preds, known, tr.unreferenced())
-    from .claims import claim_figures          # claim-check thresholds and their figures (verify)
+    from ..classifier.claims import claim_figures          # claim-check thresholds and their figures (verify)
     figs["claims"] = claim_figures(preds, known)
     if deals:
         _log(f"re-dealing the calibrator's folds {deals} times", log)
@@ -1249,7 +1249,7 @@ def family_theta(ch: NBChannel, families: list[str]) -> np.ndarray:
 
 def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict[str, Any], out_dir: Path | str,
            log: Callable[[str], None] | None = None) -> Path:
-    from .artifact import write_artifact
+    from ..classifier.artifact import write_artifact
     labels = tr.creators
     # channel weights, rejector and temperature as an anonymous endpoint meets them; the provider's
     # weight (used only when a router names one) from the calibrator fitted with it

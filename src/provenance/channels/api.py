@@ -48,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from ..classifier.base import Evidence
+from .base import Evidence
 from ..transcript import ProbeResult, Transcript
 from .base import ChannelResult
 

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..classifier.base import Evidence
+
+
+@dataclass
+class Evidence:
+    text: str                      # short human-readable reason
+    probes: list[str]              # probe ids behind it
+    channel: str                   # identity|refusal|cutoff|style|tokenizer|api|coverage
+    strength: float | None = None  # log-likelihood ratio or weight, when meaningful
 
 
 @dataclass

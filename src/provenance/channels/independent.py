@@ -4,7 +4,7 @@ Contract: a pure function of a transcript returning one ChannelResult per channe
 (tokenizer, api), each possibly ``available=False`` with a reason ("no usage
 reported", ...).
 
-Stream segmentation (features/segmentation.py) is folded into the tokenizer
+Stream segmentation (channels/segmentation.py) is folded into the tokenizer
 channel rather than added as a third one, so that one tokenizer is never counted
 twice: when usage counts are available they decide (segmentation is then scored
 only on request, as a cross-check kept in the summary); when they are not, the
@@ -14,7 +14,7 @@ segmentation match stands in for them (with the same family -> creator mapping).
 from __future__ import annotations
 
 from ..transcript import Transcript
-from .apisurface import api_channel
+from .api import api_channel
 from .base import ChannelResult
 from .tokenizer import tokenizer_channel
 

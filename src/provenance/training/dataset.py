@@ -12,11 +12,11 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
-from ..features.cutoff import event_keywords
-from ..features.identity import claim_of_text
-from ..features.text import HASH_DIM, truncate
+from ..channels.cutoff import event_keywords
+from ..channels.identity import claim_of_text
+from ..channels.text import HASH_DIM, truncate
 from .corpus import Record
-from .featurize import DEFAULT_BUDGET, answer_indices
+from ..channels.featurize import DEFAULT_BUDGET, answer_indices
 
 
 @dataclass

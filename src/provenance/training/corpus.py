@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from ..errors import ConfigError
-from .corpus_sources import SOURCE_FAMILY, family_of_source  # noqa: F401 (SOURCE_FAMILY re-exported)
+from ..classifier.corpus_sources import SOURCE_FAMILY, family_of_source  # noqa: F401 (SOURCE_FAMILY re-exported)
 
 
 # explicit aliases the name rules below cannot see (documented in docs/classifier.md)
