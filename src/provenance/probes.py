@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .channels.registry import ANSWER_CHANNELS, PROBE_FAMILIES
 from .errors import ProbeFileError
 
-FAMILIES = ("identity", "refusal", "cutoff", "tokenizer", "style", "api")
+FAMILIES = PROBE_FAMILIES
 MODES = ("chat", "count", "baseline", "echo", "invalid")
-BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
+BEHAVIOURAL = ANSWER_CHANNELS     # the probe families scored from their answers
 ROLES = ("system", "user", "assistant")
 MAX_TOKENS_CAP = 4096
 PROBESET_FILE = "probeset.toml"

@@ -31,13 +31,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .featurize import vocab_lookup
-
-CHANNELS = ("aligned_style", "aligned_other")
-
-
-def channel_of(family: str) -> str:
-    """The score channel an answer of this probe family feeds."""
-    return CHANNELS[0] if family == "style" else CHANNELS[1]
+from .registry import ALIGNED_CHANNELS as CHANNELS, aligned_channel_of as channel_of  # noqa: F401
 
 
 MIN_DF = 2         # a feature must occur in this many reference answers to be kept

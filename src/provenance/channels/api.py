@@ -48,9 +48,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from urllib.parse import urlparse
 
-from .base import Evidence
 from ..transcript import ProbeResult, Transcript
-from .base import ChannelResult
+from .base import ChannelResult, Evidence
 
 UNRECOGNISED = "unrecognised"
 UNRECOGNISED_SCORE = 2.0
@@ -312,3 +311,8 @@ def api_channel(transcript: Transcript) -> ChannelResult:
                            channel="api", strength=None))
     return ChannelResult(name="api", available=True, loglik=loglik, default=default,
                          evidence=ev[:6], summary=summary)
+
+
+def score(transcript: Transcript, *, cross_check: bool = False) -> ChannelResult:
+    """The API-surface channel (``registry.py``): the serving stack and what it says of the maker."""
+    return api_channel(transcript)

@@ -82,6 +82,11 @@ def cutoff_tokens(text: str | None, keywords: Iterable[str] = (), month: str | N
     return out
 
 
+def pseudo_tokens(text: str | None, keywords: Iterable[str] = (), month: str | None = None) -> list[str]:
+    """The cutoff channel's pseudo-tokens (``featurize.py``): what an answer knows of the event."""
+    return cutoff_tokens(text, keywords, month)
+
+
 def estimate_cutoff(knowledge: Mapping[str, str]) -> str | None:
     """Latest month with a known event, given month -> best grade (``knows`` etc.)."""
     known = sorted(m for m, g in knowledge.items() if g == "knows")

@@ -1,9 +1,10 @@
 """One answer -> hashed feature indices, the same code for training and inference.
 
-Channels are the behavioural probe families (identity, refusal, cutoff, style).
-Each answer is cut to its probe's token budget, tokenised into word unigrams and
-bigrams plus the family's pseudo-tokens (claims, refusal wording, event
-knowledge, formatting), and hashed with a stable CRC-32 into ``HASH_DIM``.
+The answer channels are the behavioural probe families (``registry.ANSWER_CHANNELS``:
+identity, refusal, cutoff, style). Each answer is cut to its probe's token budget,
+tokenised into word unigrams and bigrams plus its channel module's ``pseudo_tokens``
+(claims, refusal wording, event knowledge) three times over, and hashed with a
+stable CRC-32 into ``HASH_DIM``.
 """
 
 from __future__ import annotations
@@ -12,27 +13,18 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from .cutoff import cutoff_tokens
-from .identity import claim_tokens
-from .refusal import refusal_tokens
+from .registry import ANSWER_CHANNELS, budget_of, implementation
 from .style import answer_tokens
 from .text import hash_tokens, truncate
 
-CHANNELS = ("identity", "refusal", "cutoff", "style")
-DEFAULT_BUDGET = {"identity": 300, "refusal": 200, "cutoff": 200, "style": 300}
+CHANNELS = ANSWER_CHANNELS
+DEFAULT_BUDGET = {ch: budget_of(ch) for ch in ANSWER_CHANNELS}
+PSEUDO_REPEAT = 3       # a channel's pseudo-tokens count this many times as much as a word
 
 
 def answer_feature_tokens(family: str, text: str, keywords: Sequence[str] = (),
                           month: str | None = None) -> list[str]:
-    if family == "identity":
-        extra = claim_tokens(text) * 3
-    elif family == "refusal":
-        extra = refusal_tokens(text) * 3
-    elif family == "cutoff":
-        extra = cutoff_tokens(text, keywords, month) * 3
-    else:
-        extra = []
-    return answer_tokens(text) + extra
+    return answer_tokens(text) + implementation(family).pseudo_tokens(text, keywords, month) * PSEUDO_REPEAT
 
 
 def answer_indices(family: str, text: str, max_tokens: int, keywords: Iterable[str] = (),

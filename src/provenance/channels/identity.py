@@ -133,3 +133,8 @@ def claim_tokens(text: str | None) -> list[str]:
 def transcript_claims(transcript: Transcript, family: str = "identity") -> dict[str, Claim]:
     """probe id -> claim, for the answers of one family (identity by default)."""
     return {pid: claim_of_text(t) for pid, t in transcript.texts(family).items()}
+
+
+def pseudo_tokens(text: str, keywords: object = (), month: object = None) -> list[str]:
+    """The identity channel's pseudo-tokens (``featurize.py``): the claim an answer makes."""
+    return claim_tokens(text)

@@ -67,5 +67,10 @@ def refusal_tokens(text: str | None) -> list[str]:
     return out
 
 
+def pseudo_tokens(text: str | None, keywords: object = (), month: object = None) -> list[str]:
+    """The refusal channel's pseudo-tokens (``featurize.py``): how an answer refuses."""
+    return refusal_tokens(text)
+
+
 def transcript_refusals(transcript: Transcript) -> dict[str, dict[str, Any]]:
     return {pid: refusal_features(t) for pid, t in transcript.texts("refusal").items()}

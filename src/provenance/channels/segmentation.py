@@ -26,9 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from .base import Evidence
 from ..transcript import Transcript
-from .base import ChannelResult
+from .base import ChannelResult, Evidence
 from .tokenizer import FAMILY_LABELS, OTHER, creator_logliks, family_posterior
 
 EPS = 0.02

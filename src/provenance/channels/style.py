@@ -106,6 +106,11 @@ def answer_tokens(text: str, prefix: str = "") -> list[str]:
     return ngrams(words(text), prefix) + [prefix + m for m in style_markers(text)]
 
 
+def pseudo_tokens(text: str, keywords: object = (), month: object = None) -> list[str]:
+    """The style channel adds no pseudo-token: its words are its evidence (``featurize.py``)."""
+    return []
+
+
 def transcript_style(transcript: Transcript) -> dict[str, dict[str, Any]]:
     """probe id -> style summary, for the style answers of a transcript."""
     return {pid: style_summary(t) for pid, t in transcript.texts("style").items()}

@@ -53,9 +53,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from .base import Evidence
 from ..transcript import ProbeResult, Transcript
-from .base import ChannelResult
+from .base import ChannelResult, Evidence
 
 TABLE_PATH = Path(__file__).resolve().parents[1] / "data" / "tokenizers.json"
 
@@ -390,3 +389,33 @@ def _specials_parsed(table: Mapping[str, Any], fam: str, diffs: Mapping[str, int
 
 def _exact(table: Mapping[str, Any], fam: str, pid: str, obs: int) -> bool:
     return obs in _predictions(table, pid).get(fam, ())
+
+
+def score(transcript: Transcript, *, cross_check: bool = False) -> ChannelResult:
+    """The tokenizer channel (``registry.py``): token counts, else stream segmentation.
+
+    Stream segmentation (``segmentation.py``) is folded into this channel rather than
+    added as another one, so that one tokenizer is never counted twice: when usage
+    counts are available they decide (segmentation is then scored only with
+    ``cross_check``, kept in the summary; loading the run-time tokenizers costs a few
+    seconds once per process); when they are not, the segmentation match stands in
+    for them (with the same family -> creator mapping).
+    """
+    tok = tokenizer_channel(transcript)
+    seg: ChannelResult | None = None
+    if not tok.available or cross_check:
+        try:
+            from .segmentation import segmentation_channel
+            seg = segmentation_channel(transcript)
+        except Exception as e:  # an optional extra must never break classification
+            seg = ChannelResult(name="segmentation", available=False, reason=f"segmentation failed: {type(e).__name__}")
+    if seg is None:
+        return tok
+    if tok.available:
+        tok.summary["segmentation"] = seg.summary if seg.available else {"available": False, "reason": seg.reason}
+        return tok
+    if not seg.available:
+        return tok
+    return ChannelResult(name="tokenizer", available=True, loglik=seg.loglik, default=seg.default,
+                         evidence=seg.evidence, summary=dict(seg.summary, source="stream segmentation",
+                                                             counts_unavailable=tok.reason))

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-SCORE_CHANNELS = ("identity", "refusal", "cutoff", "style", "claim", "lexical", "aligned_style", "aligned_other")
+from ..channels.registry import ALIGNED_CHANNELS, ANSWER_CHANNELS, FIT_CHANNELS, SCORE_CHANNELS
+
 PER_CHANNEL = 3
 N_DESIGN = PER_CHANNEL * len(SCORE_CHANNELS)
-FIT_CHANNELS = ("identity", "refusal", "cutoff", "style", "aligned_style", "aligned_other")
-REJECT_FEATURES = ("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim",
-                   "log_answers", "has_identity", "has_style", "has_cutoff") + tuple(f"fit_{ch}" for ch in FIT_CHANNELS)
+REJECT_PRESENCE = ("identity", "style", "cutoff")      # channels whose presence the rejector reads
+REJECT_FEATURES = (("bias", "p_top", "margin", "entropy", "claims_outside", "claims_top", "no_claim", "log_answers")
+                   + tuple(f"has_{ch}" for ch in REJECT_PRESENCE) + tuple(f"fit_{ch}" for ch in FIT_CHANNELS))
 
 
 def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:
@@ -75,10 +76,9 @@ def reject_features(p: np.ndarray, labels: list[str], claims: list[str], counts:
     top_lab = labels[order[0]]
     agree = sum(1 for c in real if c == top_lab) / n_claims
     no_claim = (len(claims) - len(real)) / n_claims if claims else 0.0
-    n_all = sum(counts.get(ch, 0) for ch in ("identity", "refusal", "cutoff", "style"))
-    return np.array([1.0, top, top - second, ent, outside, agree, no_claim, np.log1p(n_all),
-                     float(counts.get("identity", 0) > 0), float(counts.get("style", 0) > 0),
-                     float(counts.get("cutoff", 0) > 0)]
+    n_all = sum(counts.get(ch, 0) for ch in ANSWER_CHANNELS)
+    return np.array([1.0, top, top - second, ent, outside, agree, no_claim, np.log1p(n_all)]
+                    + [float(counts.get(ch, 0) > 0) for ch in REJECT_PRESENCE]
                     + [float(fit.get(ch, 0.0)) for ch in FIT_CHANNELS])
 
 
@@ -94,22 +94,21 @@ def p_unknown(x: np.ndarray, v: np.ndarray) -> float:
 # evidence profile, fitted on out-of-fold posteriors (``train.fit_temperature``).
 # the prompt sets whose answers differ most in how much they tell (a share of the run's answers each)
 PROFILE_SOURCES = ("alpaca_eval", "arena_hard", "mt_bench", "benchpress", "speechmap")
-PROFILE_FEATURES = ("bias", "log_answers", "has_claim", "has_identity", "has_refusal", "has_cutoff",
-                    "has_style", "n_channels", "log_aligned") + tuple(f"share_{s}" for s in PROFILE_SOURCES)
+PROFILE_CHANNELS = ("claim",) + ANSWER_CHANNELS        # a "has_<channel>" feature each
+PROFILE_FEATURES = (("bias", "log_answers") + tuple(f"has_{ch}" for ch in PROFILE_CHANNELS)
+                    + ("n_channels", "log_aligned") + tuple(f"share_{s}" for s in PROFILE_SOURCES))
 
 
 def profile_features(counts: dict[str, int], sources: dict[str, int] | None = None) -> np.ndarray:
     """The evidence profile of a run (or of an out-of-fold row) from its per-channel answer counts
     and its answers per corpus source of the probes (``sources``)."""
-    n_behav = sum(counts.get(ch, 0) for ch in ("identity", "refusal", "cutoff", "style"))
-    n_aligned = sum(counts.get(ch, 0) for ch in ("aligned_style", "aligned_other"))
+    n_behav = sum(counts.get(ch, 0) for ch in ANSWER_CHANNELS)
+    n_aligned = sum(counts.get(ch, 0) for ch in ALIGNED_CHANNELS)
     present = sum(1 for ch in SCORE_CHANNELS if counts.get(ch, 0) > 0)
     sources = sources or {}
     total = max(1, sum(sources.values()))
-    return np.array([1.0, np.log1p(n_behav), float(counts.get("claim", 0) > 0),
-                     float(counts.get("identity", 0) > 0), float(counts.get("refusal", 0) > 0),
-                     float(counts.get("cutoff", 0) > 0), float(counts.get("style", 0) > 0),
-                     float(present), np.log1p(n_aligned)]
+    return np.array([1.0, np.log1p(n_behav)] + [float(counts.get(ch, 0) > 0) for ch in PROFILE_CHANNELS]
+                    + [float(present), np.log1p(n_aligned)]
                     + [sources.get(s, 0) / total for s in PROFILE_SOURCES])
 
 

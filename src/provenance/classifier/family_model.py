@@ -22,7 +22,9 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-FAMILY_CHANNELS = ("identity", "refusal", "cutoff", "style", "aligned_style", "aligned_other")
+from ..channels.registry import FIT_CHANNELS
+
+FAMILY_CHANNELS = FIT_CHANNELS      # the channels that score model families too
 PER_CHANNEL = 3
 N_FAMILY_DESIGN = PER_CHANNEL * len(FAMILY_CHANNELS) + 2   # channel columns, log family size, "unseen" bias
 

@@ -11,6 +11,7 @@ import math
 import re
 from typing import Any
 
+from ..channels.registry import ANSWER_CHANNELS
 from ..transcript import Transcript
 from .base import UNKNOWN, Attribution, Candidate, Evidence
 
@@ -48,7 +49,7 @@ class KeywordClassifier:
         hits: dict[str, list[str]] = {c: [] for c in self._rx}
         used = 0
         for r in transcript.ok_results():
-            if r.family not in ("identity", "refusal", "cutoff", "style") or not r.text:
+            if r.family not in ANSWER_CHANNELS or not r.text:
                 continue
             used += 1
             weight = 3.0 if r.family == "identity" else 1.0

@@ -28,12 +28,13 @@ from .combine import (PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHAN
                       temper)
 from ..channels.featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from ..channels import aligned as aligned_mod
+from ..channels.registry import ALIGNED_CHANNELS, ANSWER_CHANNELS, BY_NAME as CHANNEL_SPECS, sub_channel
 from . import family_model
 from .degenerate import degenerate
 from .lineage import lineage as lineage_of
 from ..channels.lexical import LexicalModel, pooled_summary
 
-BEHAVIOURAL = ("identity", "refusal", "cutoff", "style")
+BEHAVIOURAL = ANSWER_CHANNELS
 
 
 def _neutral(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarray, float]:
@@ -157,14 +158,15 @@ class TrainedClassifier:
 
     # -- scoring ------------------------------------------------------------------------------
     def _channel_of(self, family: str, pid: str) -> str | None:
-        if family != "style":
-            return family if family in self.vocab else None
-        src = self.probes.get(pid, {}).get("source", "")
-        ch = f"style-{src}"
+        """The artifact's channel for an answer: its family's, or its source's sub-channel (an
+        unknown source falls back to the family's first sub-channel)."""
+        ch = sub_channel(family, self.probes.get(pid, {}).get("source", ""))
         if ch in self.vocab:
             return ch
-        style = [c for c in self.channels if c.startswith("style-")]
-        return style[0] if style else None
+        if ch == family:
+            return None
+        subs = [c for c in self.channels if c.startswith(family + "-")]
+        return subs[0] if subs else None
 
     def _indices(self, ch: str, pid: str, text: str) -> np.ndarray:
         """The answer's hashed feature indices, cut to its probe's budget (as in training)."""
@@ -368,7 +370,7 @@ class TrainedClassifier:
 
         # evidence: per channel, which creator it favours and by how much
         wmap = {chn: (self.w[PER_CHANNEL * j], self.w[PER_CHANNEL * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
-        for ch in list(BEHAVIOURAL) + ["claim", "lexical", *aligned_mod.CHANNELS]:
+        for ch in SCORE_CHANNELS:
             if ch not in summ:
                 continue
             contrib = channel_contribution(F, self.w, SCORE_CHANNELS.index(ch))
@@ -384,8 +386,8 @@ class TrainedClassifier:
                 evidence.append(Evidence(
                     text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(ids[:4])})",
                     probes=ids[:8], channel="identity", strength=round(margin, 3)))
-            elif ch in aligned_mod.CHANNELS:
-                what = "style" if ch == aligned_mod.CHANNELS[0] else "identity/refusal/cutoff"
+            elif ch in ALIGNED_CHANNELS:
+                what = "/".join(CHANNEL_SPECS[ch].families)
                 evidence.append(Evidence(
                     text=f"aligned ({what}): over {counts[ch]} prompts, answers most like {nearest[ch]}'s "
                          f"(favours {self.labels[best]}, +{margin:.2f} log-odds over the next)",

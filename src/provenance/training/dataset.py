@@ -15,6 +15,7 @@ import numpy as np
 from ..channels.cutoff import event_keywords
 from ..channels.identity import claim_of_text
 from ..channels.text import HASH_DIM, truncate
+from ..channels.registry import sub_channel
 from .corpus import Record
 from ..channels.featurize import DEFAULT_BUDGET, answer_indices
 
@@ -52,7 +53,7 @@ class Dataset:
 
 def channel_of(family: str, source: str) -> str:
     """Style answers get one channel per corpus source (prompt sets differ in content)."""
-    return f"style-{source}" if family == "style" else family
+    return sub_channel(family, source)
 
 
 def event_of_key(key: str) -> str | None:

@@ -40,12 +40,10 @@ from ..channels import aligned as aligned_mod
 from ..classifier import family_model
 from ..channels import lexical
 from ..channels import provider as provider_mod
+from ..channels.registry import ALIGNED_CHANNELS, ANSWER_CHANNELS, is_nearest_model, vocab_of, vocab_table
 from .families import family_of
 from .nb import NBChannel, select_vocab, sparse_rows
 
-VOCAB = {"identity": 12000, "refusal": 8000, "cutoff": 10000, "style-alpaca_eval": 20000,
-         "style-arena_hard": 20000, "style-mt_bench": 10000}
-DEFAULT_VOCAB = 15000
 CLAIM_ALPHA = 0.3        # smoothing mass per claim label
 CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
 REJECT_THRESHOLD = 0.5   # p(unknown) at or above -> "unknown"
@@ -55,7 +53,6 @@ CAL_FOLDS = 5            # alias-group folds of the calibrator's cross-fitting (
 DEALS = 10               # random re-deals of those folds whose spread train and eval report
 MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to be one of its references
 PRIOR_ANSWERS = 10       # pseudo-answers at chance accuracy when ranking probes (probe_order)
-NN_CHANNELS: set[str] = {"style", "cutoff"}   # channels scored by their best-fitting training model
 L2 = 1e-4
 FAMILY_L2 = 1e-4
 
@@ -132,13 +129,13 @@ class Trainer:
             self.by_creator[c].add(m)
         self.channels = {}
         for ch, vecs in ds.model_vecs.items():
-            if ch.split("-")[0] in NN_CHANNELS:
+            if is_nearest_model(ch):
                 # a model with few answers in a nearest-model channel is close to the background
                 # and would attract every answer; it says nothing there instead
                 n = ds.model_counts.get(ch, {})
                 vecs = {m: v for m, v in vecs.items() if n.get(m, 0) >= MIN_NN_ANSWERS}
             if vecs:
-                self.channels[ch] = NBChannel.build(ch, vecs, ds.model_creator, VOCAB.get(ch, DEFAULT_VOCAB),
+                self.channels[ch] = NBChannel.build(ch, vecs, ds.model_creator, vocab_of(ch),
                                                     ds.model_counts.get(ch, {}))
         self._claim_fracs()
         self._eval_answers()
@@ -369,7 +366,7 @@ class Trainer:
             rows = [self.row_of[id(a)] for a in answers if a.channel == ch]
             if not rows:
                 continue
-            if ch.split("-")[0] in NN_CHANNELS:
+            if is_nearest_model(ch):
                 summ, fit = self._nn_summary(ch, rows, labels, exclude, by_family)
             else:
                 S = np.asarray((self.X[ch][rows] @ self._theta(ch, lab_t, exclude, by_family).T))
@@ -403,7 +400,7 @@ class Trainer:
         lex = self._lexical_summary(answers, labels, mode)
         if lex is not None:
             row.summ["lexical"], row.counts["lexical"] = lex
-        for ch in aligned_mod.CHANNELS if self.use_aligned else ():
+        for ch in ALIGNED_CHANNELS if self.use_aligned else ():
             al = self._aligned_summary(model, [a for a in answers if aligned_mod.channel_of(a.family) == ch],
                                        labels, exclude)
             if al is not None:
@@ -448,7 +445,7 @@ class Trainer:
         fsumm, fcounts, _ = self._channel_summaries(answers, fams, exclude, by_family=True)
         if self.use_aligned:
             mfam = [family_of(m) for m in self.aligned.models]
-            for ach in aligned_mod.CHANNELS:
+            for ach in ALIGNED_CHANNELS:
                 got = self._aligned_model_scores(model, [a for a in answers if aligned_mod.channel_of(a.family) == ach],
                                                  exclude)
                 if got is not None:
@@ -815,7 +812,7 @@ def cross_fit(rows: list[Row], creators: list[str], families: list[str] | None =
         for r in test:
             pu = p_unknown(reject_features(row_posterior(r, w), r.labels, r.claims, r.counts, r.fit), v)
             preds.append(prediction(r, post[index[id(r)]]))
-            preds[-1].update({"p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in SCORE_CHANNELS[:4])})
+            preds[-1].update({"p_unknown": pu, "n": sum(r.counts.get(c, 0) for c in ANSWER_CHANNELS)})
             if w_family is not None and r.mode == "lomo" and r.fsize is not None:
                 fam, pf = family_guess(r, preds[-1]["top"][0], preds[-1]["p_top"], w_family[gfolds[group_key(r.model)]],
                                        families, family_creator)
@@ -1277,7 +1274,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         arrays[f"{name}.weight"] = ch.present(labels).astype(np.float32)
         fams_here = {family_of(m) for m in ch.models}
         arrays[f"{name}.family_weight"] = np.array([1.0 if f in fams_here else 0.0 for f in families], dtype=np.float32)
-        if name.split("-")[0] in NN_CHANNELS:
+        if is_nearest_model(name):
             lt, creators, lbg = ch.model_log_theta()
             arrays[f"{name}.model_logtheta"] = lt.astype(np.float16)
             arrays[f"{name}.logbg"] = lbg.astype(np.float32)
@@ -1324,7 +1321,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "probe_order": probe_order(tr),
         "figures": figs,
         "features": {"hash": "crc32 of utf-8 token, low 18 bits", "tokens": "word uni+bigrams, formatting markers, "
-                     "claim/refusal/cutoff pseudo-tokens", "vocab": VOCAB},
+                     "claim/refusal/cutoff pseudo-tokens", "vocab": vocab_table()},
     }
     meta["probes"] = {p.id: {"family": p.family, "max_tokens": p.max_tokens,
                              "source": (p.corpus or "").split(":", 1)[0]} for p in tr.ps.probes}
