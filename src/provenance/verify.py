@@ -4,9 +4,9 @@
 attribution and raw probe results) and returns the report's ``claim`` object:
 
 * **decisive, the tokenizer**: when the endpoint's billed prompt-token counts
-  match a tokenizer family with confidence >= ``TOKENIZER_VETO_CONFIDENCE`` and
+  match a tokenizer family with confidence >= ``VETO_CONFIDENCE`` (channels/tokenizer.py) and
   the claimed maker's models never use that family (its tokenizer
-  log-likelihood ``TOKENIZER_VETO_NATS`` or more below the best, as in the
+  log-likelihood ``VETO_NATS`` or more below the best, as in the
   classifier's own tokenizer veto), the verdict is ``inconsistent`` whatever
   the answers say: no system prompt changes a tokenizer.
 * **graded, everything else**: the calibrated probability of the claimed
@@ -39,8 +39,8 @@ EXIT_FAIL_ON = 4                # `verify --fail-on VERDICT` when the verdict fa
 
 
 def _tokenizer_constants() -> tuple[float, float]:
-    from .classifier.model import TOKENIZER_VETO_CONFIDENCE, TOKENIZER_VETO_NATS
-    return TOKENIZER_VETO_CONFIDENCE, TOKENIZER_VETO_NATS
+    from .channels.tokenizer import VETO_CONFIDENCE, VETO_NATS
+    return VETO_CONFIDENCE, VETO_NATS
 
 
 def thresholds_for(classifier: Any) -> dict[str, Any]:

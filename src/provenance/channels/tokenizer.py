@@ -51,7 +51,7 @@ import json
 import math
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from ..transcript import ProbeResult, Transcript
 from .base import ChannelResult, Evidence
@@ -419,3 +419,26 @@ def score(transcript: Transcript, *, cross_check: bool = False) -> ChannelResult
     return ChannelResult(name="tokenizer", available=True, loglik=seg.loglik, default=seg.default,
                          evidence=seg.evidence, summary=dict(seg.summary, source="stream segmentation",
                                                              counts_unavailable=tok.reason))
+
+
+# -- the veto rule: a tokenizer match this confident, ruling a creator out by this many nats, forbids
+# naming it (the classifier's verdict, the headline's best guess and the claim check all apply it)
+VETO_CONFIDENCE = 0.95
+VETO_NATS = 3.0
+
+
+def confident(tok: ChannelResult | None) -> bool:
+    """Whether an available tokenizer result is confident enough to veto a creator."""
+    return (tok is not None and tok.available
+            and float((tok.summary or {}).get("confidence") or 0.0) >= VETO_CONFIDENCE)
+
+
+def shortfall(tok: ChannelResult, creator: str, among: Iterable[str] | None = None) -> float:
+    """How many nats ``creator``'s tokenizer log-likelihood falls below the best one: the best of
+    ``among`` (creator names) when given, else the best of every creator and of "none of them"."""
+    ll = dict(tok.loglik)
+    if among is None:
+        best = max(list(ll.values()) + [tok.default])
+    else:
+        best = max(ll.get(c, tok.default) for c in among)
+    return best - ll.get(creator, tok.default)

@@ -22,6 +22,22 @@ REJECT_FEATURES = (("bias", "p_top", "margin", "entropy", "claims_outside", "cla
                    + tuple(f"has_{ch}" for ch in REJECT_PRESENCE) + tuple(f"fit_{ch}" for ch in FIT_CHANNELS))
 
 
+def neutral_summary(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarray, float]:
+    """Centre a channel's per-label scores, shrinking each label toward the present labels'
+    mean by its weight (answers behind it, ``NBChannel.present``): a label the channel has
+    no model for gets no information (the mean), not the background's score, which would
+    make it attract every answer; a label backed by few answers counts only partly. Also
+    returns the fit: the best present label's score over the background's."""
+    raw = raw.astype(np.float64)
+    have = weight > 0
+    if not have.any():
+        return np.zeros_like(raw), 0.0
+    m = raw[have].mean()
+    out = m + weight * (raw - m)
+    fit = float(raw[have].max() - base)
+    return out - out.mean(), fit
+
+
 def design(summ: dict[str, np.ndarray], counts: dict[str, int], n_labels: int) -> np.ndarray:
     """(n_labels, N_DESIGN) matrix: per channel [S, S*log1p(n), 1 if the label is the channel's top].
 

@@ -5,9 +5,9 @@ tokenizer match can rule the first of them out (a Qwen tokenizer under answers
 that sound like OpenAI's). Such a candidate must never be the headline of a
 verdict. ``best_guess`` re-reads the tokenizer channel from the transcript (a
 pure, cheap function of it) and applies the same rule as the classifier's veto
-(``model.TOKENIZER_VETO_*``): with a match at least that confident, a creator
-whose tokenizer log-likelihood is more than ``TOKENIZER_VETO_NATS`` below the
-best creator's is excluded.
+(``channels/tokenizer.py``: ``confident``, ``shortfall``): with a match at least
+``VETO_CONFIDENCE`` confident, a creator whose tokenizer log-likelihood is more
+than ``VETO_NATS`` below the best creator's is excluded.
 
 The result is stored in the report as ``attribution.best_guess``::
 
@@ -24,21 +24,15 @@ from typing import Any, Iterable
 
 from ..transcript import Transcript
 
-# the same thresholds as the classifier's veto (model.py); duplicated, not imported, so
-# that this module does not import numpy-heavy model code (a test ties the two)
-VETO_CONFIDENCE = 0.95
-VETO_NATS = 3.0
-
-
 def excluded_by_tokenizer(transcript: Transcript, creators: Iterable[str]) -> tuple[dict[str, str], str | None]:
     """{creator: reason} for the creators a confident tokenizer match rules out, and the
     tokenizer family (None when no confident match)."""
-    from ..channels.tokenizer import tokenizer_channel
+    from ..channels.tokenizer import VETO_NATS, confident, shortfall, tokenizer_channel
     try:
         tok = tokenizer_channel(transcript)
     except Exception:  # noqa: BLE001 - a feature failing must not break the verdict
         return {}, None
-    if not tok.available or float((tok.summary or {}).get("confidence") or 0.0) < VETO_CONFIDENCE:
+    if not confident(tok):
         return {}, None
     fam = str((tok.summary or {}).get("family") or "?")
     lls = dict(tok.loglik)
@@ -46,7 +40,7 @@ def excluded_by_tokenizer(transcript: Transcript, creators: Iterable[str]) -> tu
     owners = sorted(c for c, v in lls.items() if v >= best - 1e-9)
     out: dict[str, str] = {}
     for c in creators:
-        if lls.get(c, tok.default) < best - VETO_NATS:
+        if shortfall(tok, c) > VETO_NATS:
             out[c] = (f"the tokenizer ({fam}) rules it out"
                       + (f"; it belongs to {', '.join(owners[:3])}" if owners else ""))
     return out, fam

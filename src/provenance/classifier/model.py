@@ -1,63 +1,32 @@
 """The trained creator classifier at inference time (numpy only).
 
 ``TrainedClassifier.load(dir, probeset)`` reads a checked artifact
-(``artifact.py``); ``classify(transcript)`` scores every successful behavioural
-answer with the per-channel naive-Bayes log-probabilities, adds the
-self-identification channel (learned P(claim | creator)) and the
-content-independent channels (tokenizer, API surface), combines them with the
-calibrated weights, decides "unknown" with the learned rejector, and names a
-model family as a secondary guess.
+(``artifact.py``) into the arrays each channel scores with; ``classify(transcript)``
+is the flow, one module per step:
+
+1. ``score.py``: every channel scores the transcript (the answer channels'
+   naive Bayes, the claims, the lexical and aligned channels; the tokenizer, API
+   surface and provider);
+2. ``decide.py``: the calibrated combination, the unknown decision and the vetoes
+   (a ruling tokenizer, degenerate answers);
+3. ``explain.py``: evidence lines, reliability notes, the model family or lineage.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..channels.identity import claim_of_text
-from ..channels.text import truncate
-from ..transcript import Transcript
-from .artifact import load_artifact
-from .base import UNKNOWN, Attribution, Candidate, Evidence
-from ..channels.provider import loglik as provider_loglik
-from .combine import (PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, channel_contribution, design,
-                      named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
-                      temper)
-from ..channels.featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from ..channels import aligned as aligned_mod
-from ..channels.registry import ALIGNED_CHANNELS, ANSWER_CHANNELS, BY_NAME as CHANNEL_SPECS, sub_channel
-from . import family_model
-from .degenerate import degenerate
-from .lineage import lineage as lineage_of
-from ..channels.lexical import LexicalModel, pooled_summary
-
-BEHAVIOURAL = ANSWER_CHANNELS
-
-
-def _neutral(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarray, float]:
-    """As ``train.neutral_summary``: labels the channel has no model for get the present
-    labels' mean; returns the centred scores and the best present label's fit over the background."""
-    have = weight > 0
-    if not have.any():
-        return np.zeros_like(raw), 0.0
-    m = raw[have].mean()
-    out = m + weight * (raw - m)
-    return out - out.mean(), float(raw[have].max() - base)
-
-
-# p(unknown) reported at least when the answers are degenerate (the same text whatever the prompt)
-DEGENERATE_P_UNKNOWN = 0.95
-
-# A tokenizer match this confident, ruling a creator out by this many nats, vetoes naming it.
-TOKENIZER_VETO_CONFIDENCE = 0.95
-TOKENIZER_VETO_NATS = 3.0
-
-
-def _is_greeting(pid: str) -> bool:
-    return "greeting" in pid
+from ..channels.lexical import LexicalModel
+from ..transcript import Transcript
+from . import explain, score
+from .artifact import load_artifact
+from .base import UNKNOWN, Attribution
+from .combine import PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS
+from .decide import decide
 
 
 def _by_name(stored: np.ndarray, stored_names: list[str], names: tuple[str, ...], block: int = 1) -> np.ndarray:
@@ -156,343 +125,25 @@ class TrainedClassifier:
                 "probeset_hash": self.manifest["probeset"].get("hash"), "calibrated": True,
                 "path": str(self.path)}
 
-    # -- scoring ------------------------------------------------------------------------------
-    def _channel_of(self, family: str, pid: str) -> str | None:
-        """The artifact's channel for an answer: its family's, or its source's sub-channel (an
-        unknown source falls back to the family's first sub-channel)."""
-        ch = sub_channel(family, self.probes.get(pid, {}).get("source", ""))
-        if ch in self.vocab:
-            return ch
-        if ch == family:
-            return None
-        subs = [c for c in self.channels if c.startswith(family + "-")]
-        return subs[0] if subs else None
-
-    def _indices(self, ch: str, pid: str, text: str) -> np.ndarray:
-        """The answer's hashed feature indices, cut to its probe's budget (as in training)."""
-        fam = ch.split("-")[0]
-        budget = int(self.probes.get(pid, {}).get("max_tokens", DEFAULT_BUDGET[fam]))
-        cp = self.cutoff_probes.get(pid, {})
-        return np.asarray(answer_indices(fam, text, budget, cp.get("keywords", ()), cp.get("month")), dtype=np.int64)
-
-    def _columns(self, ch: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        uc = vocab_columns(self.vocab[ch], idx)
-        if uc is None:
-            return None
-        u, n = uc
-        return u, n / n.sum()
-
-    def _channel_summary(self, ch: str, answers: list[tuple[np.ndarray, np.ndarray]]
-                         ) -> tuple[np.ndarray, np.ndarray, float]:
-        """(creator summary, family summary, fit), summaries centred, from one channel's answers.
-
-        ``fit``: the best label's mean log-likelihood per token over the background's.
-        """
-        base = float(np.mean([self.logbg[ch][u] @ x for u, x in answers]))
-        L, F = len(self.labels), len(self.families)
-        fidx = {f: i for i, f in enumerate(self.families)}
-        lidx = {c: i for i, c in enumerate(self.labels)}
-        if ch in self.nn:
-            lt = self.mtheta[ch]
-            sm = np.mean([lt[:, u].astype(np.float64) @ x for u, x in answers], axis=0)
-            s = np.full(L, base)
-            f = np.full(F, base)
-            have_s = np.zeros(L, dtype=bool)
-            have_f = np.zeros(F, dtype=bool)
-            for val, (creator, family) in zip(sm, self.nn[ch]):
-                i = lidx.get(creator)
-                if i is not None:
-                    s[i] = val if not have_s[i] else max(s[i], val)
-                    have_s[i] = True
-                j = fidx.get(family)
-                if j is not None:
-                    f[j] = val if not have_f[j] else max(f[j], val)
-                    have_f[j] = True
-        else:
-            s = np.mean([self.theta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
-            f = np.mean([self.ftheta[ch][:, u].astype(np.float64) @ x for u, x in answers], axis=0)
-        s, fit = _neutral(s, self.weight[ch], base)
-        f, _ = _neutral(f, self.fweight[ch], base)
-        return s, f, fit
-
+    # -- the flow: score, combine and decide, explain ------------------------------------------------
     def classify(self, transcript: Transcript) -> Attribution:
-        by_channel: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        used: dict[str, list[str]] = {}
-        claims: list[tuple[str, str, float]] = []
-        lex: dict[str, list[np.ndarray]] = {}
-        sims: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
-        for r in transcript.ok_results():
-            if r.family not in BEHAVIOURAL or not r.text:
-                continue
-            ch = self._channel_of(r.family, r.probe_id)
-            if ch is None:
-                continue
-            idx = self._indices(ch, r.probe_id, r.text)
-            if ch in self.lexical:
-                lp = self.lexical[ch].logp(idx)
-                if lp is not None:
-                    lex.setdefault(ch, []).append(lp)
-                    used.setdefault("lexical", []).append(r.probe_id)
-            sim = self.aligned.similarities(r.probe_id, idx) if self.aligned is not None else None
-            if sim is not None:
-                ach = aligned_mod.channel_of(r.family)
-                sims.setdefault(ach, []).append(sim)
-                used.setdefault(ach, []).append(r.probe_id)
-            cols = self._columns(ch, idx)
-            if cols is None:
-                continue
-            by_channel.setdefault(ch, []).append(cols)
-            used.setdefault(r.family, []).append(r.probe_id)
-            if r.family == "identity":
-                budget = int(self.probes.get(r.probe_id, {}).get("max_tokens", DEFAULT_BUDGET["identity"]))
-                c = claim_of_text(truncate(r.text, budget))
-                # a greeting that names nobody says nothing about identity
-                if not (_is_greeting(r.probe_id) and c.creator == "none"):
-                    claims.append((r.probe_id, c.creator, c.firmness))
-        parts: dict[str, list[tuple[np.ndarray, np.ndarray, int, float]]] = {}
-        for ch, answers in by_channel.items():
-            s, f, fit = self._channel_summary(ch, answers)
-            parts.setdefault(ch.split("-")[0], []).append((s, f, len(answers), fit))
-        summ: dict[str, np.ndarray] = {}
-        fsumm: dict[str, np.ndarray] = {}
-        counts: dict[str, int] = {}
-        fits: dict[str, float] = {}
-        for fam, lst in parts.items():
-            n = sum(k for _, _, k, _ in lst)
-            summ[fam] = sum(s * k for s, _, k, _ in lst) / n
-            fsumm[fam] = sum(f * k for _, f, k, _ in lst) / n
-            counts[fam] = n
-            fits[fam] = sum(ft * k for _, _, k, ft in lst) / n
-        if claims:
-            other = self.claim_index["other"]
-            L = np.array([self.claim_loglik[self.claim_index.get(c, other)] for _, c, _ in claims])
-            L = L - L.mean(axis=1, keepdims=True)
-            summ["claim"] = L.mean(axis=0)
-            counts["claim"] = len(claims)
-        if lex:
-            summ["lexical"], counts["lexical"] = pooled_summary(
-                [(self.lexical[ch].classes, v) for ch, v in lex.items()], self.labels)
-        nearest: dict[str, str] = {}
-        fcounts = dict(counts)
-        for ach, lst in sims.items():
-            ix = self.aligned
-            ms = aligned_mod.model_scores(lst, len(ix.models), min_shared=ix.min_shared)
-            if ms is None:
-                continue
-            got = aligned_mod.label_scores(ms, ix.creators, self.labels, top=ix.top, clip=ix.clip)
-            if got is not None:
-                summ[ach], counts[ach], j = got
-                nearest[ach] = ix.models[j]
-                fits[ach] = float(ms[0][j])     # how close the nearest reference model stands
-            if self.family_w is not None:
-                fsumm[ach] = family_model.best_per_family(ms[0], self.aligned_family, self.families)
-                fcounts[ach] = ms[1]
-        n_behav = sum(counts.get(ch, 0) for ch in BEHAVIOURAL)
-
-        # content-independent channels (tokenizer, API surface): add their log-likelihoods
-        extra = np.zeros(len(self.labels))
-        channel_info: dict[str, Any] = {}
-        evidence: list[Evidence] = []
-        reliability: list[str] = []
-        from ..channels.independent import content_independent_channels
-        tokenizer_info: dict[str, Any] | None = None
-        stack_info: dict[str, Any] | None = None
-        tok_channel = None
-        pinned: list[Evidence] = []          # content-independent evidence always shown
-        for cr in content_independent_channels(transcript):
-            info = {"available": cr.available, "summary": cr.summary, "reason": cr.reason}
-            if cr.name == "tokenizer" and cr.available:
-                tok_channel = cr
-            channel_info[cr.name] = info
-            if cr.name == "tokenizer":
-                tokenizer_info = info
-            elif cr.name == "api":
-                stack_info = info
-            if cr.available:
-                # a channel may state its own weight in its summary (default 1)
-                weight = float(cr.summary.get("weight", 1.0)) if isinstance(cr.summary, dict) else 1.0
-                ll = np.array([cr.loglik.get(c, cr.default) for c in self.labels], dtype=np.float64)
-                extra += weight * (ll - ll.mean())
-                pinned.extend(cr.evidence[:1])
-                evidence.extend(cr.evidence[1:])
-        # upstream provider a router names (learned P(provider | creator), see provider.py)
-        providers = sorted({r.provider for r in transcript.results if getattr(r, "provider", None)})
-        pl = provider_loglik(providers, self.provider_vocab, self.provider_logp) if self.w_provider else None
-        if pl is not None:
-            extra += self.w_provider * pl
-            j = int(np.argmax(pl))
-            evidence.append(Evidence(
-                text=f"upstream provider named by the router: {', '.join(providers)[:80]} "
-                     f"(favours {self.labels[j]}, +{float(self.w_provider * (pl[j] - np.median(pl))):.1f} log-odds)",
-                probes=[], channel="api", strength=float(self.w_provider * pl[j])))
-            channel_info["provider"] = {"available": True, "providers": providers}
-        if n_behav == 0 and not extra.any():
+        scores = score.behavioural(self, transcript)
+        independent = score.content_independent(self, transcript)
+        if scores.n_behavioural == 0 and not independent.extra.any():
             return Attribution(creator=UNKNOWN, confidence=0.0, status="unknown", probes_used=0,
                                reliability=["no behavioural answer and no content-independent signal to score"],
-                               channels=channel_info, tokenizer=tokenizer_info, stack=stack_info)
-
-        F = design(summ, counts, len(self.labels))
-        pu = p_unknown(reject_features(posterior(F, self.w, extra), self.labels, [c for _, c, _ in claims], counts,
-                                       fits), self.v)
-        answered: Counter[str] = Counter(self.probes.get(r.probe_id, {}).get("source", "")
-                                         for r in transcript.ok_results() if r.family in BEHAVIOURAL and r.text)
-        # the calibration stages were fitted on the behavioural evidence alone: they re-state its
-        # posterior, and the content-independent evidence (tokenizer, API, provider) is then added
-        # as the log-likelihood ratio it is, not scaled with it
-        profile = profile_features(counts, answered)
-        p = recalibrate_top(temper(posterior(F, self.w), profile, self.theta_profile), profile, self.top_coef)
-        if extra.any():
-            p = posterior(np.log(np.maximum(p, 1e-300))[:, None], np.ones(1), extra)
-        order = np.argsort(-p)
-        top = self.labels[int(order[0])]
-        ptop = float(p[order[0]])
-        # a named verdict states P(named creator right), the chance of an unknown maker included
-        conf = named_confidence(ptop, pu, self.thresholds.get("unknown_prior"))
-        if pu >= self.thresholds["unknown"]:
-            creator, status = UNKNOWN, "unknown"
-        elif conf >= self.thresholds["match"]:
-            creator, status = top, "match"
-        else:
-            creator, status = top, "ambiguous"
-        cands = [Candidate(self.labels[int(i)], round(float(p[i]), 4)) for i in order[:5]]
-        veto = self._tokenizer_veto(tok_channel, top)
-        if veto is not None and status != "unknown":
-            creator, status = UNKNOWN, "unknown"
-            pu = max(pu, 1.0 - ptop)
-        if veto is not None:
-            reliability.append(veto)
-        stuck = degenerate([r.text for r in transcript.ok_results() if r.family in BEHAVIOURAL and r.text])
-        if stuck is not None:
-            # repeated answers are one piece of evidence counted many times: no verdict rests on them
-            creator, status = UNKNOWN, "unknown"
-            pu = max(pu, DEGENERATE_P_UNKNOWN)
-            reliability.append(stuck)
-
-        # evidence: per channel, which creator it favours and by how much
-        wmap = {chn: (self.w[PER_CHANNEL * j], self.w[PER_CHANNEL * j + 1]) for j, chn in enumerate(SCORE_CHANNELS)}
-        for ch in SCORE_CHANNELS:
-            if ch not in summ:
-                continue
-            contrib = channel_contribution(F, self.w, SCORE_CHANNELS.index(ch))
-            best = int(np.argmax(contrib))
-            srt = np.sort(contrib)
-            margin = float(srt[-1] - srt[-2]) if len(srt) > 1 else 0.0
-            ids = used.get(ch, [pid for pid, _, _ in claims])
-            channel_info[ch] = {"answers": counts[ch], "favours": self.labels[best], "log_odds_margin": round(margin, 3)}
-            if ch == "claim":
-                tally = Counter(c for _, c, _ in claims)
-                named, k = tally.most_common(1)[0]
-                what = "names no creator" if named == "none" else f"claims {named}"
-                evidence.append(Evidence(
-                    text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(ids[:4])})",
-                    probes=ids[:8], channel="identity", strength=round(margin, 3)))
-            elif ch in ALIGNED_CHANNELS:
-                what = "/".join(CHANNEL_SPECS[ch].families)
-                evidence.append(Evidence(
-                    text=f"aligned ({what}): over {counts[ch]} prompts, answers most like {nearest[ch]}'s "
-                         f"(favours {self.labels[best]}, +{margin:.2f} log-odds over the next)",
-                    probes=ids[:8], channel=ch, strength=round(margin, 3)))
-            else:
-                evidence.append(Evidence(
-                    text=f"{ch}: {counts[ch]} answers favour {self.labels[best]} (+{margin:.2f} log-odds over the next)",
-                    probes=ids[:8], channel=ch, strength=round(margin, 3)))
-        evidence.sort(key=lambda e: -(e.strength or 0.0))
-        evidence = pinned + evidence
-
-        if n_behav < 10:
-            reliability.append(f"only {n_behav} behavioural probes answered")
-        note = self._profile_note(answered)
-        if note:
-            reliability.append(note)
-        if "identity" not in counts:
-            reliability.append("no self-identification answer")
-        if self.creator_models.get(top, 99) < 3:
-            reliability.append(f"the creator {top} has few training models ({self.creator_models.get(top, 0)})")
-        outside = sorted({c for _, c, _ in claims if c not in self.labels and c != "none"})
-        if outside:
-            reliability.append("answers claim a maker outside the training labels: " + ", ".join(outside))
-
-        lin = None
-        if creator == UNKNOWN:
-            family = None        # no creator named, so no family of it (the candidates stay listed)
-            if stuck is None:
-                guess = (family_model.guess(fsumm, fcounts, self.families, self.family_creator,
-                                            self.family_log_size, self.family_w, self.family_v, top, ptop)
-                         if self.family_w is not None and self.family_v is not None
-                         and self.family_log_size is not None else None)
-                lin = lineage_of(tok_channel.summary if tok_channel is not None else None, top, ptop,
-                                 (guess or {}).get("name"))
-        elif self.family_w is not None and self.family_v is not None and self.family_log_size is not None:
-            family = family_model.guess(fsumm, fcounts, self.families, self.family_creator, self.family_log_size,
-                                        self.family_w, self.family_v, top, ptop)
-        else:
-            family = self._family(top, fsumm, counts, wmap)
-        channel_info["p_unknown"] = round(pu, 4)
+                               channels=independent.info, tokenizer=independent.info.get("tokenizer"),
+                               stack=independent.info.get("api"))
+        d = decide(self, scores, independent, transcript)
+        channel_info = independent.info
+        lines = explain.evidence(self, scores, d, independent, channel_info)
+        notes = explain.reliability(self, scores, d)
+        family, lineage = explain.family_and_lineage(self, scores, d, independent)
+        channel_info["p_unknown"] = round(d.p_unknown, 4)
         # the whole calibrated posterior over the labels (claim checks read P(claimed maker), verify.py)
-        channel_info["posterior"] = {self.labels[int(i)]: round(float(p[i]), 6) for i in order}
-        return Attribution(creator=creator, confidence=round(pu if status == "unknown" else conf, 4), status=status,
-                           candidates=cands, evidence=evidence[:8], family=family, channels=channel_info,
-                           reliability=reliability, probes_used=n_behav, tokenizer=tokenizer_info,
-                           stack=stack_info, lineage=lin)
-
-    def _profile_note(self, answered: Counter[str]) -> str | None:
-        """What the training figures say about runs with evidence like this one's: when every
-        behavioural answer came from one prompt set, or under half of the probe set answered,
-        the held-out figures of that evidence profile (``eval``'s per-profile table)."""
-        profiles = (self.manifest.get("figures") or {}).get("profiles") or {}
-        n = sum(answered.values())
-        if not n or not profiles:
-            return None
-        name = None
-        if len(answered) == 1:
-            from .corpus_sources import profile_of_source
-            name = profile_of_source(next(iter(answered)))
-        elif n < 0.5 * sum(1 for p in self.probes.values() if p.get("family") in BEHAVIOURAL):
-            name = "half"
-        fig = profiles.get(name or "")
-        if not fig or not fig.get("models"):
-            return None
-        what = "about half of the probe set" if name == "half" else f"only {name.replace(':', ' answers from ')}"
-        return (f"evidence: {what}; on {fig['models']} unseen models with evidence like this, the best guess "
-                f"was right {100 * fig['top1']:.0f}% of the time (mean confidence {100 * fig['mean_confidence']:.0f}%)")
-
-    def _tokenizer_veto(self, tok: Any, top: str) -> str | None:
-        """Why a confident tokenizer match forbids naming ``top``, or None.
-
-        The tokenizer is deterministic: an exact match that rules out the top
-        creator (a Qwen tokenizer under a model whose answers sound like OpenAI's),
-        or that belongs to a creator this model has no label for (SmolLM2's
-        tokenizer when Hugging Face is not a training label), means the
-        behavioural channels are being fooled or the creator is unknown.
-        """
-        if tok is None or float(tok.summary.get("confidence") or 0.0) < TOKENIZER_VETO_CONFIDENCE:
-            return None
-        ll_all = dict(tok.loglik)
-        best_all = max(list(ll_all.values()) + [tok.default])
-        best_label = max(ll_all.get(c, tok.default) for c in self.labels)
-        fam = tok.summary.get("family") or "?"
-        if best_label < best_all - TOKENIZER_VETO_NATS:
-            owners = sorted(c for c, v in ll_all.items() if v >= best_all - 1e-9 and c not in self.labels)
-            return (f"the tokenizer ({fam}) belongs to {', '.join(owners) or 'a maker'} "
-                    "that this classifier was not trained on")
-        if ll_all.get(top, tok.default) < best_label - TOKENIZER_VETO_NATS:
-            consistent = sorted(c for c in self.labels if ll_all.get(c, tok.default) >= best_label - 1e-9)
-            return (f"the tokenizer ({fam}) rules out {top}, the behavioural best guess; "
-                    f"it is consistent with {', '.join(consistent)}")
-        return None
-
-    def _family(self, creator: str, fsumm: dict[str, np.ndarray], counts: dict[str, int],
-                wmap: dict[str, tuple[float, float]]) -> dict[str, Any] | None:
-        idx = [i for i, f in enumerate(self.families) if self.family_creator.get(f) == creator]
-        if not idx or not fsumm:
-            return None
-        z = np.zeros(len(idx))
-        for ch, vec in fsumm.items():
-            a, b = wmap[ch]
-            z += vec[idx] * (a + b * np.log1p(counts[ch]))
-        z = z - z.max()
-        q = np.exp(z)
-        q = q / q.sum()
-        best = int(np.argmax(q))
-        return {"name": self.families[idx[best]], "confidence": round(float(q[best]), 4),
-                "calibrated": False, "among": len(idx)}
+        channel_info["posterior"] = {self.labels[int(i)]: round(float(d.p[i]), 6) for i in d.order}
+        return Attribution(creator=d.creator, confidence=round(d.confidence, 4), status=d.status,
+                           candidates=d.candidates(self.labels), evidence=lines[:8], family=family,
+                           channels=channel_info, reliability=notes, probes_used=scores.n_behavioural,
+                           tokenizer=independent.info.get("tokenizer"), stack=independent.info.get("api"),
+                           lineage=lineage)

@@ -33,7 +33,7 @@ def reliability_svg(curves: Mapping[str, Sequence[tuple[float, bool]]], title: s
     y = lambda v: pad + (1 - v) * w      # noqa: E731
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 230}" height="{size}" '
            f'font-family="sans-serif" font-size="12">',
-           f'<rect width="100%" height="100%" fill="white"/>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="{pad}" y="24" font-size="15">{escape(title)}</text>',
            f'<rect x="{pad}" y="{pad}" width="{w}" height="{w}" fill="none" stroke="#444"/>',
            f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#aaa" stroke-dasharray="4 4"/>']
@@ -67,7 +67,7 @@ def confusion_svg(confusion: Mapping[str, Mapping[str, int]], title: str = "Conf
     width, height = left + cell * len(cols) + 20, top + cell * len(rows) + 20
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
            f'font-family="sans-serif" font-size="11">',
-           f'<rect width="100%" height="100%" fill="white"/>',
+           '<rect width="100%" height="100%" fill="white"/>',
            f'<text x="10" y="20" font-size="15">{escape(title)}: true creator (rows) reported as (columns)</text>']
     for j, c in enumerate(cols):
         cx = left + j * cell + cell / 2

@@ -30,7 +30,7 @@ import numpy as np
 
 from ..channels.identity import CLAIM_LABELS
 from ..probes import ProbeSet, load_probeset
-from ..classifier.combine import (N_DESIGN, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, UNKNOWN_PRIOR, design,
+from ..classifier.combine import (N_DESIGN, neutral_summary, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, UNKNOWN_PRIOR, design,
                       named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
                       temper, top_features)
 from .corpus import group_key, load_events, load_records
@@ -95,22 +95,6 @@ def _log(msg: str, log: Callable[[str], None] | None) -> None:
 def probe_keys(ps: ProbeSet) -> dict[str, Any]:
     """corpus key -> probe, for behavioural probes with a concrete corpus prompt."""
     return {p.corpus: p for p in ps.probes if p.behavioural and p.corpus and not p.corpus.endswith(":*")}
-
-
-def neutral_summary(raw: np.ndarray, weight: np.ndarray, base: float) -> tuple[np.ndarray, float]:
-    """Centre a channel's per-label scores, shrinking each label toward the present labels'
-    mean by its weight (answers behind it, ``NBChannel.present``): a label the channel has
-    no model for gets no information (the mean), not the background's score, which would
-    make it attract every answer; a label backed by few answers counts only partly. Also
-    returns the fit: the best present label's score over the background's."""
-    raw = raw.astype(np.float64)
-    have = weight > 0
-    if not have.any():
-        return np.zeros_like(raw), 0.0
-    m = raw[have].mean()
-    out = m + weight * (raw - m)
-    fit = float(raw[have].max() - base)
-    return out - out.mean(), fit
 
 
 class Trainer:
