@@ -13,8 +13,10 @@ import pytest
 from provenance.classifier.combine import PROFILE_FEATURES, profile_features, temper
 from provenance.classifier.lineage import describe, lineage
 from provenance.classifier.model import TrainedClassifier
-from provenance.training.train import (anonymous, fit_temperature, half_of, profile_figures, profile_name,
-                                         run_training)
+from provenance.training.figures import anonymous, profile_figures, profile_name
+from provenance.training.fitting import fit_temperature
+from provenance.training.trainer import half_of
+from provenance.training.train import run_training
 from provenance.probes import load_probeset
 
 from test_train_synthetic import CREATORS, write_corpus_and_probes
@@ -137,7 +139,7 @@ def test_anonymous_rows_drop_only_the_provider(corpus):
 
 
 def test_exported_model_carries_the_temperature(corpus, tmp_path):
-    from provenance.training.train import export
+    from provenance.training.export import export
     corpus_dir, probes = corpus
     tr, rows, preds, figs = run_training(corpus_dir, (), probes)
     out = export(tr, rows, preds, figs, tmp_path / "m")
@@ -147,7 +149,7 @@ def test_exported_model_carries_the_temperature(corpus, tmp_path):
 
 
 def test_a_one_source_run_quotes_its_profile(corpus, tmp_path):
-    from provenance.training.train import export
+    from provenance.training.export import export
     from provenance.transcript import Transcript
     corpus_dir, probes = corpus
     tr, rows, preds, figs = run_training(corpus_dir, (), probes)

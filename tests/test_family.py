@@ -12,7 +12,8 @@ import pytest
 
 from provenance.classifier import family_model as fm
 from provenance.classifier.model import TrainedClassifier
-from provenance.training.train import export, run_training
+from provenance.training.export import export
+from provenance.training.train import run_training
 from provenance.probes import load_probeset
 from provenance.transcript import Transcript
 

@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from provenance.classifier.model import TrainedClassifier
-from provenance.training.train import DEALS, export, run_training
+from provenance.training.folds import DEALS
+from provenance.training.export import export
+from provenance.training.train import run_training
 from provenance.errors import ArtifactError
 from provenance.probes import load_probeset
 from provenance.transcript import Transcript
@@ -166,7 +168,7 @@ def test_eval_prints_the_deal_spread(trained, capsys):
 def test_seeded_fold_deals_keep_groups_whole_and_creators_spread():
     from collections import Counter
 
-    from provenance.training.train import stratified_group_folds
+    from provenance.training.folds import stratified_group_folds
     groups = {f"{c}-{i}": c for c in ("A", "B", "C") for i in range(7)}
     assert stratified_group_folds(groups, 5) == stratified_group_folds(groups, 5, None)
     deals = [stratified_group_folds(groups, 5, seed) for seed in range(1, 6)]
@@ -267,7 +269,7 @@ def test_lexical_numpy_scoring_matches_training_batch():
 
 
 def test_bootstrap_interval():
-    from provenance.training.train import bootstrap_interval
+    from provenance.training.figures import bootstrap_interval
     assert bootstrap_interval([], []) == {}
     iv = bootstrap_interval([1.0] * 20, [True] * 20)
     assert iv == {"lomo_top1": [1.0, 1.0], "lomo_ece_if_calibrated": [0.0, 0.0]}
@@ -301,7 +303,7 @@ def test_aligned_channel_is_exported_and_used(trained):
 
 
 def test_log_loss_of_the_true_creator():
-    from provenance.training.train import figures
+    from provenance.training.figures import figures
     preds = [{"model": m, "creator": "A", "subset": "all", "mode": "lomo", "top": [t, "B"], "p_top": pt,
               "p_true": pr, "p_unknown": 0.0, "n": 3}
              for m, t, pt, pr in (("m1", "A", 0.5, 0.5), ("m2", "B", 0.75, 0.25))]
@@ -335,7 +337,7 @@ def test_without_aligned_is_an_ablation(trained, capsys):
 def test_nested_budget_order_ignores_the_models_own_answers(trained):
     """eval --budget ranks each model's probes without its alias-group fold: what a model
     itself got right must not move its own order (it does move the shipped order)."""
-    from provenance.training.train import fold_orders, rank_probes
+    from provenance.training.ordering import fold_orders, rank_probes
     _, probes, _ = trained
     ps = load_probeset(probes)
     creator = {f"{c.lower()}-model-{k}": c for c in CREATORS for k in range(3)}
@@ -400,7 +402,8 @@ def test_aligned_fit_reaches_the_rejector():
 def test_evidence_reach_counts_channels_and_unreferenced_models():
     """``evidence_reach``: a channel counts as first only when the true creator scores strictly
     above every other label; the provider is a channel; unreferenced models are split out."""
-    from provenance.training.train import Row, evidence_reach
+    from provenance.training.trainer import Row
+    from provenance.training.figures import evidence_reach
     labels = ["A", "B", "C"]
     rows = [Row("a1", "A", "all", [], summ={"style": np.array([1.0, 0.0, 0.0])}, labels=labels),
             Row("a2", "A", "all", [], summ={"style": np.array([0.5, 0.5, 0.0])}, labels=labels),   # a tie is not first
@@ -427,7 +430,7 @@ def test_unreferenced_models_have_no_sibling_in_their_sources():
     answered; a dated snapshot of the same model does not count as a reference."""
     from types import SimpleNamespace
     from provenance.training.dataset import Answer
-    from provenance.training.train import Trainer
+    from provenance.training.trainer import Trainer
     creator = {"x-1": "X", "x-2": "X", "x-2-0613": "X", "x-3": "X", "y-1": "Y"}
     ans = lambda m, k: Answer(m, k, "style", "", None, np.zeros(0, dtype=np.int64))  # noqa: E731
     answers = [ans("x-1", "alpaca_eval:1"), ans("x-2", "mt_bench:1"), ans("x-2-0613", "mt_bench:2"),

@@ -298,7 +298,8 @@ def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     import gzip
     import random
     from provenance.classifier.model import TrainedClassifier
-    from provenance.training.train import export, run_training
+    from provenance.training.export import export
+    from provenance.training.train import run_training
     from provenance.probes import load_probeset
     from provenance.transcript import Transcript
     from provenance.verify import check_claim, thresholds_for

@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
         from .extras import require_extra
         require_extra("train", "train")
         _check_corpus(corpus)
-        from ..training.train import DEALS, export, run_training
+        from ..training.folds import DEALS
+        from ..training.export import export
+        from ..training.train import run_training
         log = None if quiet else _log
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log, deals=DEALS)
         export(tr, rows, preds, figs, out, log=log)
@@ -58,7 +60,7 @@ def register(app: typer.Typer) -> None:
         as_json: bool = typer.Option(False, "--json", help="Emit one JSON document."),
         without_api: bool = typer.Option(False, "--without-api", help="Leave out the API-surface evidence the corpus holds (the upstream provider a router names), to compare with and without it."),
         without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
-        # 10 is train.DEALS (a test ties the two), not imported here so that --help stays fast
+        # 10 is training.folds.DEALS (a test ties the two), not imported here so that --help stays fast
         deals: int = typer.Option(10, "--deals", min=0, help="Also re-deal the calibrator's alias-group folds N times at random and report the spread of top-1, ECE and log loss (only the calibrators are refitted: about 2 s a deal on the full corpus); 0 skips it."),
         derivatives: bool = typer.Option(True, "--derivatives/--no-derivatives", help="Also score the corpus's third-party fine-tunes (derivatives.jsonl.gz) with the model this run would ship: how often they are called unknown, named as their base maker, and given it as lineage."),
         plots: Optional[Path] = typer.Option(None, "--plots", help="Write reliability.svg (one curve per evidence profile) and confusion.svg into this directory."),
@@ -126,7 +128,7 @@ def register(app: typer.Typer) -> None:
 def _write_plots(out: Path, preds: list, known: set, confusion: dict) -> list[str]:
     """reliability.svg (LOMO, one curve per evidence profile with 20+ models; models of known
     creators) and confusion.svg into ``out``; the paths written."""
-    from ..training.train import profile_name
+    from ..training.figures import profile_name
     from ..errors import ConfigError
     from ..training.plots import confusion_svg, reliability_svg
     try:

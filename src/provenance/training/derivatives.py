@@ -117,7 +117,7 @@ def evaluate_training(tr: Any, rows: list[Any], preds: list[dict[str, Any]], fig
     directory and loaded as ``provenance`` loads it); None when the corpus has no derivatives."""
     import tempfile
     from ..classifier.model import TrainedClassifier
-    from .train import export
+    from .export import export
     path = Path(corpus) / FILE
     if not path.is_file():
         return None

@@ -27,7 +27,8 @@ def questionnaire_orders(n: int, stats: dict[str, Any]) -> Callable[[Any], dict[
     """For ``run_training(order=...)``: given the trainer, rank the questions per fold, narrow
     every model's evaluation answers to its fold's N questions (dropping models with none)
     and return each model's question ids. Fills ``stats``."""
-    from .train import CAL_FOLDS, rank_probes, single_answer_hits, stratified_group_folds
+    from .folds import CAL_FOLDS, stratified_group_folds
+    from .ordering import rank_probes, single_answer_hits
 
     def prepare(tr: Any) -> dict[str, list[str]]:
         hits = single_answer_hits(tr)
