@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .settings import PROTOCOLS, Target, make_target, validate_base_url
+from .settings import PROTOCOLS, Target, make_target, parse_header, validate_base_url
 
 MAX_FILE_BYTES = 8_000_000
 MAX_ENTRANTS = 100_000
@@ -60,7 +60,7 @@ class Entrant:
 
 
 def _safe(s: Any, n: int = 80) -> str:
-    from .render import safe_line
+    from .text_safety import safe_line
     return safe_line(s, n)
 
 
@@ -119,10 +119,10 @@ def _parse_headers_cell(cell: str, where: str) -> dict[str, str]:
     for part in cell.split(";"):
         if not part.strip():
             continue
-        if ":" not in part:
+        kv = parse_header(part)
+        if kv is None:
             raise ConfigError(f"{where}: field 'headers': expected 'Name: value; Name2: value'")
-        k, _, v = part.partition(":")
-        out[k.strip()] = v.strip()
+        out[kv[0]] = kv[1]
     return out
 
 

@@ -16,8 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
 
 from .errors import ConfigError
 from .probes import Probe, ProbeSet
-from .report import now_iso
-from .transcript import MANUAL_PROTOCOL, MAX_TEXT_CHARS, STATUS_SKIPPED, ProbeResult, Transcript
+from .transcript import MANUAL_PROTOCOL, MAX_TEXT_CHARS, STATUS_SKIPPED, ProbeResult, Transcript, now_iso
 
 NOT_ANSWERED = "not answered"           # a question left empty on the form, or skipped at the prompt
 NOT_ASKED = "not asked yet"             # probe --manual: a question still to come
@@ -214,7 +213,7 @@ class ManualSession:
     def run(self, lines: Iterator[str]) -> tuple[dict[str, Any], str]:
         """Ask every pending question; returns (report, why it stopped). The report is stored."""
         from .pipeline import classify_report_dict, finalize
-        from .render import safe_text
+        from .text_safety import safe_text
         total = len(self.questions)
         why = "every question asked"
         for p in self.pending():

@@ -1,34 +1,14 @@
 """Rendering for the terminal. Everything from an endpoint is escaped here first.
 
-``safe_text`` removes control characters and ANSI escapes and caps length;
-``markup_escape`` additionally neutralises rich markup. Rich itself is imported
-only inside the functions that draw tables.
+``safe_text`` (``text_safety.py``) removes control characters and ANSI escapes and
+caps length; ``markup_escape`` additionally neutralises rich markup. Rich itself is
+imported only inside the functions that draw tables.
 """
 
 from __future__ import annotations
 
-import re
-
 from .classifier.lineage import describe as describe_lineage
-
-_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
-_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def safe_text(s: object, limit: int = 2000) -> str:
-    """Untrusted text made inert for a terminal: no escapes, no control chars, capped."""
-    t = "" if s is None else str(s)
-    t = _ANSI.sub("", t)
-    t = t.replace("\r\n", "\n").replace("\t", "    ")
-    t = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else "", t)
-    if len(t) > limit:
-        t = t[:limit] + f"... [{len(t) - limit} more chars]"
-    return t
-
-
-def safe_line(s: object, limit: int = 500) -> str:
-    """Like safe_text, on one line."""
-    return safe_text(s, limit).replace("\n", " ")
+from .text_safety import safe_text
 
 
 def markup_escape(s: object, limit: int = 2000) -> str:

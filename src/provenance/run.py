@@ -62,7 +62,7 @@ async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classif
                                    until_settled=until_settled)
     except BaseException as exc:
         if run_store is not None:
-            from .render import safe_line
+            from .text_safety import safe_line
             run_store.fail_run(run_id, safe_line(f"{type(exc).__name__}: {exc}", 300))
         raise
     finally:

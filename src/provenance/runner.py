@@ -40,21 +40,16 @@ CONTRACT:
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 from .probes import Probe, ProbeSet
 from .settings import RunSettings, Target
-from .transcript import STATUS_FAILED, ProbeResult, Transcript
+from .transcript import STATUS_FAILED, ProbeResult, Transcript, now_iso
 
 DEADLINE_REASON = "deadline"
 NOT_ANSWERING_REASON = "not sent: endpoint not answering"
 ABANDONED_REASON = "abandoned in flight: endpoint not answering"
 _GRACE_S = 0.25
-
-
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _deadline_result(probe: Probe) -> ProbeResult:
@@ -77,7 +72,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
     for r in existing or ():
         done[r.probe_id] = r
     transcript = Transcript(target=endpoint.target.public(), probeset=probeset.info(),
-                            started_at=utc_now_iso())
+                            started_at=now_iso())
     loop = asyncio.get_running_loop()
     deadline_at = loop.time() + max(0.0, settings.deadline)
     if pacer is None:
@@ -161,7 +156,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                 on_result(res)
     order = [p.id for p in todo]
     transcript.results = [done[i] for i in order if i in done]
-    transcript.finished_at = utc_now_iso()
+    transcript.finished_at = now_iso()
     transcript.pacing = pacer.info()
     return transcript
 

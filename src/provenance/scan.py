@@ -154,7 +154,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
             except (asyncio.CancelledError, StoreError):
                 raise
             except Exception as exc:  # noqa: BLE001 - one entrant's failure never stops the others
-                from .render import safe_line
+                from .text_safety import safe_line
                 msg = safe_line(f"{type(exc).__name__}: {exc}", 300)
                 store.fail_run(run_id, msg)
                 return finish(Outcome(e.name, pub, STATE_ERROR, run_id=run_id, error=msg,
@@ -440,7 +440,7 @@ def entrants_from_models(url: str, *, match: str | None, api_key_env: str | None
         ids = asyncio.run(list_models(probe_target.base_url, settings=settings, api_key=probe_target.api_key(),
                                       headers=None, deadline_at=None))
     except TransportError as e:
-        from .render import safe_line
+        from .text_safety import safe_line
         raise EndpointUnusable(f"{probe_target.public()['base_url']}: {safe_line(e, 300)}") from None
     seen: set[str] = set()
     out: list[Entrant] = []

@@ -59,7 +59,7 @@ def build_app() -> typer.Typer:
 
 def fail(message: str, code: int) -> None:
     """One clear line on stderr, then exit with ``code``."""
-    from ..render import safe_line
+    from ..text_safety import safe_line
     sys.stderr.write(f"provenance: error: {safe_line(message)}\n")
     sys.stderr.flush()
     raise SystemExit(code)

@@ -10,12 +10,13 @@ from ..errors import ConfigError
 
 
 def parse_headers(values: list[str] | None) -> dict[str, str]:
+    from ..settings import parse_header
     out: dict[str, str] = {}
     for v in values or []:
-        if ":" not in v:
+        kv = parse_header(v)
+        if kv is None:
             raise ConfigError(f"--header {v!r}: expected NAME:VALUE")
-        k, _, val = v.partition(":")
-        out[k.strip()] = val.strip()
+        out[kv[0]] = kv[1]
     return out
 
 
@@ -71,7 +72,7 @@ def total_timeout(timeout: float, total: float | None) -> float:
 
 def failed_line(report: dict) -> str:
     """One line on stderr for a run that found the endpoint unusable."""
-    from ..render import safe_line
+    from ..text_safety import safe_line
     a = report.get("attribution") or {}
     t = report.get("target") or {}
     why = (a.get("reliability") or ["no probe succeeded"])[0]

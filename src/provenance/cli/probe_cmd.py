@@ -112,6 +112,6 @@ def echo_warning(report: dict) -> None:
     note = mismatch_note((report.get("attribution") or {}).get("model_echo"))
     if note:
         import sys
-        from ..render import safe_line
+        from ..text_safety import safe_line
         sys.stderr.write(f"provenance: warning: {safe_line(note, 400)}\n")
         sys.stderr.flush()

@@ -82,7 +82,7 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
     probeset = load_probeset_opt(probes_dir)
     answers = read_answers(answers_file, probeset, pair=True if pair else None)
     if answers.stray:
-        from ..render import safe_line
+        from ..text_safety import safe_line
         lines = ", ".join(str(n) for n in answers.stray[:8]) + (", ..." if len(answers.stray) > 8 else "")
         sys.stderr.write(safe_line(f"provenance: warning: {answers_file}: text outside the answer markers was "
                                    f"ignored (line {lines}); an answer belongs between its two marker lines") + "\n")
