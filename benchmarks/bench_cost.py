@@ -36,7 +36,7 @@ CLAIM = ("I'm Claude, an AI assistant made by Anthropic. I'd be glad to help wit
 
 def run(url: str, *, budget: int | None, until: float | None, concurrency: int) -> dict:
     from provenance.classifier import load_classifier
-    from provenance.pipeline import probe_async
+    from provenance.probing.one_target import probe_async
     from provenance.probes import load_probeset
     from provenance.settings import RunSettings, make_target
 

@@ -44,7 +44,7 @@ def _iso(s: str) -> float:
 def in_process(url: str, *, concurrency: int, classifier_kind: str, start: int | None = None) -> dict:
     from provenance.classifier import load_classifier
     from provenance.classifier.keyword import KeywordClassifier
-    from provenance.pipeline import probe_async
+    from provenance.probing.one_target import probe_async
     from provenance.probes import load_probeset
     from provenance.settings import RunSettings, make_target
 

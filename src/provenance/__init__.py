@@ -2,7 +2,7 @@
 
 The flow, one package or module per step:
 
-    endpoints -> runner -> transcript -> features -> classifier -> report -> render
+    endpoints -> probing -> transcript -> features -> classifier -> attribute -> report -> cli
 
 Nothing here imports numpy, httpx or rich at import time; heavy modules are
 imported where they are used so that ``provenance --help`` stays instant.

@@ -3,7 +3,7 @@
 ``transcript_of`` turns answers into a ``Transcript`` whose target is recorded as
 manual (protocol ``manual``: no request was sent, so the tokenizer and API
 channels report "not measured"); ``classify_answers`` classifies it with
-``pipeline.classify_report_dict`` and records it in the run store, exactly as
+``attribute.classify_report_dict`` and records it in the run store, exactly as
 ``provenance classify`` and ``probe`` do. ``ManualSession`` is ``probe
 --manual``: one question at a time, each answer stored as it comes so that an
 interrupted session can be resumed.
@@ -58,10 +58,10 @@ def transcript_of(questions: Iterable[Probe], answers: Mapping[str, str], probes
 def classify_and_store(transcript: Transcript, classifier: Any, probeset: ProbeSet, *, db: Path | None,
                        store: bool, run_store: Any = None) -> dict[str, Any]:
     """Classify as ``provenance classify`` does and record the run (unless ``store`` is False)."""
-    from .pipeline import classify_report_dict
+    from .attribute import classify_report_dict
     own = None
     if store and run_store is None:
-        from .store import RunStore
+        from .probing.store import RunStore
         run_store = own = RunStore.open(db)
     try:
         rid = None
@@ -87,7 +87,7 @@ def classify_answers(answers: Any, probeset: ProbeSet, classifier: Any, *, label
     out: dict[str | None, dict[str, Any]] = {}
     run_store = None
     if store:
-        from .store import RunStore
+        from .probing.store import RunStore
         run_store = RunStore.open(db)
     try:
         for side in (("A", "B") if answers.pair else (None,)):
@@ -212,7 +212,7 @@ class ManualSession:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, lines: Iterator[str]) -> tuple[dict[str, Any], str]:
         """Ask every pending question; returns (report, why it stopped). The report is stored."""
-        from .pipeline import classify_report_dict, finalize
+        from .attribute import classify_report_dict, finalize
         from .text_safety import safe_text
         total = len(self.questions)
         why = "every question asked"

@@ -116,7 +116,7 @@ class Transcript:
     started_at: str | None = None
     finished_at: str | None = None
     stopped_because: str | None = None      # adaptive runs: why probing stopped
-    pacing: dict[str, Any] | None = None    # what the pacer saw (provenance.pacing.Pacer.info)
+    pacing: dict[str, Any] | None = None    # what the pacer saw (provenance.probing.pacing.Pacer.info)
 
     @property
     def manual(self) -> bool:

@@ -68,7 +68,8 @@ def register(app: typer.Typer) -> None:
                              total_timeout)
         from ..errors import ConfigError
         from ..settings import RunSettings, make_target
-        from ..run import run_single
+        from ..probing.one_target import run_single
+        from .progress import probe_progress
 
         if manual or resume is not None:
             if url is not None:
@@ -95,9 +96,10 @@ def register(app: typer.Typer) -> None:
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout,
                                deadline=deadline, retries=retries,
                                request_timeout=request_timeout)
-        report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                            db=db, store=not no_store, progress=not json_out,
-                            budget=budget, until_confident=until_confident)
+        with probe_progress(not json_out, len(probeset.probes)) as on_progress:
+            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                db=db, store=not no_store, on_progress=on_progress,
+                                budget=budget, until_confident=until_confident)
         echo_warning(report)
         output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":

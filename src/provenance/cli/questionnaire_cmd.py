@@ -120,7 +120,7 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
     from .common import load_classifier_opt, load_probeset_opt, output_report
     from ..manual import ManualSession, stdin_lines
     from ..questionnaire import DEFAULT_QUESTIONS, choose_questions, ranking_of
-    from ..store import RunStore
+    from ..probing.store import RunStore
 
     if output is not None:
         from ..report import check_output_path

@@ -115,12 +115,12 @@ def register(app: typer.Typer) -> None:
         import time
 
         from .common import load_classifier_opt, load_probeset_opt, total_timeout
-        from ..entrants import load_entrants
+        from ..probing.entrants import load_entrants
         from ..errors import ConfigError
         from ..settings import RunSettings
-        from ..scan import (USABLE, JsonlSink, ScanProgress, entrants_from_models, open_out, render_table,
+        from ..probing.scan import (USABLE, JsonlSink, ScanProgress, entrants_from_models, open_out, render_table,
                             scan_entrants, summarize)
-        from ..store import RunStore
+        from ..probing.store import RunStore
 
         if (entrants_file is None) == (models_from is None):
             raise ConfigError("give an entrants file or --models-from URL (exactly one)")
@@ -186,7 +186,7 @@ def register(app: typer.Typer) -> None:
         db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
     ) -> None:
         """List stored runs, newest first."""
-        from ..store import RunStore
+        from ..probing.store import RunStore
         with RunStore.open(db) as store:
             rows = store.list_runs(scan_id=scan_id, limit=limit)
         if json_out:
@@ -210,7 +210,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Show a stored run as a readable verdict."""
         from ..errors import ConfigError
-        from ..store import RunStore
+        from ..probing.store import RunStore
         with RunStore.open(db) as store:
             row = store.get_run(run_id)
             try:
@@ -267,7 +267,7 @@ def register(app: typer.Typer) -> None:
         """
         from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..errors import ConfigError
-        from ..pipeline import classify_report_dict
+        from ..attribute import classify_report_dict
         from ..report import read_report, transcript_from_report
 
         if sum(x is not None for x in (report_file, run_id, answers_file)) != 1:
@@ -292,7 +292,7 @@ def register(app: typer.Typer) -> None:
             transcript = transcript_from_report(doc)
             rid = (doc.get("run") or {}).get("id")
         else:
-            from ..store import RunStore
+            from ..probing.store import RunStore
             with RunStore.open(db) as store:
                 rid = store.resolve_id(run_id or "")
                 transcript = store.load_transcript(rid)

@@ -64,7 +64,8 @@ def register(app: typer.Typer) -> None:
         from ..errors import ConfigError
         from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
         from ..settings import RunSettings, make_target
-        from ..run import run_single
+        from ..probing.one_target import run_single
+        from .progress import probe_progress
         from ..verify import exit_code_for
 
         if fail_on is not None and fail_on not in FAIL_ON:
@@ -78,9 +79,10 @@ def register(app: typer.Typer) -> None:
             check_output_path(output)
         settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
                                request_timeout=max(timeout * 2, timeout + 30))
-        report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                            db=db, store=not no_store, progress=not json_out, budget=budget,
-                            claim=the_claim, until_settled=not all_probes)
+        with probe_progress(not json_out, len(probeset.probes)) as on_progress:
+            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                db=db, store=not no_store, on_progress=on_progress, budget=budget,
+                                claim=the_claim, until_settled=not all_probes)
         if output is not None:
             from ..report import dumps, write_atomic
             write_atomic(output, dumps(report) + "\n")

@@ -1,6 +1,6 @@
 """Batch scans: probe many entrants concurrently, recording every probe in the run store.
 
-``scan_entrants`` runs each entrant through ``pipeline.probe_async`` within a
+``scan_entrants`` runs each entrant through ``one_target.probe_async`` within a
 global limit (entrants in flight) and a per-host limit (keyed by host:port);
 one entrant's failure never stops the others. Each probe result is committed
 to the store as it arrives, so a killed scan resumes where it stopped:
@@ -34,7 +34,7 @@ from typing import IO, Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from .entrants import Entrant
-from .errors import ConfigError, StoreError
+from ..errors import ConfigError, StoreError
 
 STATE_COMPLETE = "complete"     # probed now, at least one probe succeeded
 STATE_REUSED = "reused"         # complete run from an earlier scan (resume)
@@ -95,7 +95,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
     Raises only for problems that make continuing pointless (StoreError: nothing
     could be recorded) or on cancellation.
     """
-    from .pipeline import probe_async
+    from .one_target import probe_async
 
     ev = events or ScanEvents()
     global_sem = asyncio.Semaphore(max(1, concurrency))
@@ -117,7 +117,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
         if prior is not None and prior["status"] == "complete":
             report = store.load_report(prior["id"])
             if claim is not None:                 # re-checked offline: the claim may be new
-                from .verify import check_claim
+                from ..verify import check_claim
                 report["claim"] = check_claim(claim, report, classifier)
             else:
                 report.pop("claim", None)
@@ -154,7 +154,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
             except (asyncio.CancelledError, StoreError):
                 raise
             except Exception as exc:  # noqa: BLE001 - one entrant's failure never stops the others
-                from .text_safety import safe_line
+                from ..text_safety import safe_line
                 msg = safe_line(f"{type(exc).__name__}: {exc}", 300)
                 store.fail_run(run_id, msg)
                 return finish(Outcome(e.name, pub, STATE_ERROR, run_id=run_id, error=msg,
@@ -183,7 +183,7 @@ def entrant_claim(e: Entrant) -> Any:
     name maps to no maker; such an entrant is not checked)."""
     if getattr(e, "claim", None) is not None:
         return e.claim
-    from .claim import claim_from_model_name
+    from ..claim import claim_from_model_name
     return claim_from_model_name(e.target.model)
 
 
@@ -293,7 +293,7 @@ class JsonlSink:
 
 
 def open_out(path: Any) -> IO[str]:
-    from .report import check_output_path
+    from ..report import check_output_path
     p = check_output_path(path)
     try:
         return open(p, "w", encoding="utf-8")
@@ -315,10 +315,10 @@ def _sub(d: Any, key: str) -> str | None:
 def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: Any) -> None:
     from rich.table import Table
 
-    from .render import markup_escape as esc
+    from ..render import markup_escape as esc
 
     table = Table(title="Scan results", title_justify="left", header_style="bold")
-    from .render_claim import claim_cell
+    from ..render_claim import claim_cell
     for col in ("entrant", "creator", "confidence", "status", "claim", "tokenizer", "stack", "time"):
         table.add_column(col, justify="right" if col in ("confidence", "time") else "left")
     colors = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}
@@ -354,7 +354,7 @@ def claims_line(s: dict[str, Any]) -> str:
 
 
 def summary_line(s: dict[str, Any]) -> str:
-    from .render import markup_escape as esc
+    from ..render import markup_escape as esc
     parts = [f"{s['entrants']} entrants: {s['complete']} probed, {s['reused']} from earlier runs, "
              f"{s['unusable']} unusable, {s['error']} errors"]
     if s.get("creators"):
@@ -387,7 +387,7 @@ class ScanProgress(ScanEvents):
         self.progress.stop()
 
     def started(self, entrant: Entrant, total: int, have: int) -> None:
-        from .render import markup_escape as esc
+        from ..render import markup_escape as esc
         label = f"  {esc(entrant.name, 40)}" + (f" (resumed, {have} kept)" if have else "")
         self.tasks[entrant.name] = self.progress.add_task(label, total=total, completed=have)
 
@@ -397,12 +397,12 @@ class ScanProgress(ScanEvents):
             self.progress.advance(tid)
 
     def parked(self, entrant: Entrant) -> None:
-        from .render import markup_escape as esc
+        from ..render import markup_escape as esc
         self.progress.console.print(f"[yellow]stalled[/yellow]   {esc(entrant.name, 60)}: not answering; "
                                     f"waiting out its timeout beside the scan")
 
     def finished(self, o: Outcome) -> None:
-        from .render import markup_escape as esc
+        from ..render import markup_escape as esc
         tid = self.tasks.pop(o.name, None)
         if tid is not None:
             self.progress.remove_task(tid)
@@ -428,19 +428,19 @@ def entrants_from_models(url: str, *, match: str | None, api_key_env: str | None
     """One entrant per model listed by ``GET {url}/models`` (OpenAI-compatible)."""
     import fnmatch
 
-    from .errors import EndpointUnusable, TransportError
-    from .settings import make_target
+    from ..errors import EndpointUnusable, TransportError
+    from ..settings import make_target
 
     probe_target = make_target(url, "listing", api_key_env=api_key_env, require_key=require_key)
     try:
-        from .endpoints.openai import list_models
+        from ..endpoints.openai import list_models
     except ImportError:  # pragma: no cover - the transport ships it
         raise ConfigError("listing models needs provenance.endpoints.openai.list_models") from None
     try:
         ids = asyncio.run(list_models(probe_target.base_url, settings=settings, api_key=probe_target.api_key(),
                                       headers=None, deadline_at=None))
     except TransportError as e:
-        from .text_safety import safe_line
+        from ..text_safety import safe_line
         raise EndpointUnusable(f"{probe_target.public()['base_url']}: {safe_line(e, 300)}") from None
     seen: set[str] = set()
     out: list[Entrant] = []

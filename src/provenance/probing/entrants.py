@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .settings import PROTOCOLS, Target, make_target, parse_header, validate_base_url
+from ..errors import ConfigError
+from ..settings import PROTOCOLS, Target, make_target, parse_header, validate_base_url
 
 MAX_FILE_BYTES = 8_000_000
 MAX_ENTRANTS = 100_000
@@ -60,7 +60,7 @@ class Entrant:
 
 
 def _safe(s: Any, n: int = 80) -> str:
-    from .text_safety import safe_line
+    from ..text_safety import safe_line
     return safe_line(s, n)
 
 
@@ -228,7 +228,7 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
     claim_s = _str_field(d, "claim", where, False)
     claim = None
     if claim_s is not None:
-        from .claim import SOURCE_FILE, parse_claim
+        from ..claim import SOURCE_FILE, parse_claim
         try:
             claim = parse_claim(claim_s, source=SOURCE_FILE)
         except ConfigError as e:
@@ -310,7 +310,7 @@ def parse_entrants(text: str, path: Path | str = "<entrants>", fmt: str | None =
 
 def load_entrants(path: Path | str, require_keys: bool = True) -> list[Entrant]:
     p = Path(path)
-    from .files import read_capped
+    from ..files import read_capped
     raw = read_capped(p, MAX_FILE_BYTES, "an entrants file")
     try:
         text = raw.decode("utf-8-sig")
