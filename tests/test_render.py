@@ -4,7 +4,7 @@ import io
 
 from rich.console import Console
 
-from provenance.render import markup_escape, render_verdict
+from provenance.cli.render import markup_escape, render_verdict
 from provenance.text_safety import safe_line, safe_text
 
 

@@ -49,7 +49,7 @@ def output_report(report: dict, output: Path | None, json_out: bool) -> None:
     if json_out:
         emit_json(report)
     else:
-        from ..render import render_verdict
+        from .render import render_verdict
         render_verdict(report)
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import IO, Any, Optional, Sequence
 
 import typer
 
@@ -53,7 +54,7 @@ def runs_table(rows: list[dict], width: int):
     only the model and endpoint columns shrink, with an ellipsis."""
     from rich import box
     from rich.table import Table
-    from ..render import markup_escape as esc
+    from .render import markup_escape as esc
     wide = width >= 110
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     id_w = max([len(str(r["id"])) for r in rows] + [2])
@@ -80,6 +81,29 @@ def runs_table(rows: list[dict], width: int):
             cells += [esc(t.get("base_url") or "-", 200), f"{p.get('ok', 0)}/{p.get('total', 0)}"]
         table.add_row(*cells)
     return table
+
+
+class JsonlSink:
+    """Writes records as JSON lines to several streams, flushing after each line."""
+
+    def __init__(self, streams: Sequence[IO[str]]) -> None:
+        self.streams = list(streams)
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        for s in self.streams:
+            s.write(line)
+            s.flush()
+
+
+def open_out(path: Any) -> IO[str]:
+    from ..report import check_output_path
+    p = check_output_path(path)
+    try:
+        return open(p, "w", encoding="utf-8")
+    except OSError as e:
+        from ..errors import ConfigError
+        raise ConfigError(f"{p}: cannot write ({e.strerror or e})") from None
 
 
 DB_HELP = "Run store (SQLite) path; default $PROVENANCE_DB or your data directory."
@@ -115,12 +139,13 @@ def register(app: typer.Typer) -> None:
         import time
 
         from .common import load_classifier_opt, load_probeset_opt, total_timeout
-        from ..probing.entrants import load_entrants
         from ..errors import ConfigError
-        from ..settings import RunSettings
-        from ..probing.scan import (USABLE, JsonlSink, ScanProgress, entrants_from_models, open_out, render_table,
-                            scan_entrants, summarize)
+        from ..probing.entrants import entrants_from_models, load_entrants
+        from ..probing.scan import USABLE, scan_entrants, summarize
         from ..probing.store import RunStore
+        from ..settings import RunSettings
+        from .progress import ScanProgress
+        from .scan_view import render_table
 
         if (entrants_file is None) == (models_from is None):
             raise ConfigError("give an entrants file or --models-from URL (exactly one)")
@@ -195,7 +220,7 @@ def register(app: typer.Typer) -> None:
             return
         from rich.console import Console
         from rich.table import Table
-        from ..render import markup_escape as esc
+        from .render import markup_escape as esc
         con = Console(highlight=False)
         if not rows:
             con.print("no runs stored yet")
@@ -227,7 +252,7 @@ def register(app: typer.Typer) -> None:
         from rich.console import Console
         con = Console(highlight=False)
         if report is None:
-            from ..render import markup_escape as esc
+            from .render import markup_escape as esc
             p = row.get("probes") or {}
             con.print(f"run {esc(row['id'], 40)}  status [bold]{esc(row['status'], 20)}[/bold]  "
                       f"probes {p.get('ok', 0)} ok / {p.get('total', 0)} recorded")
@@ -235,7 +260,7 @@ def register(app: typer.Typer) -> None:
                 con.print(f"error: {esc(row['error'], 500)}")
             con.print(f"no report: `provenance classify --run {esc(row['id'], 40)}` classifies what it recorded")
             return
-        from ..render import render_verdict
+        from .render import render_verdict
         render_verdict(report, con)
 
     @app.command("classify")
@@ -313,8 +338,8 @@ def register(app: typer.Typer) -> None:
                 from ..report import dumps, write_atomic
                 write_atomic(output, dumps(report) + "\n")
             from rich.console import Console
-            from ..render import render_verdict
-            from ..render_claim import render_claim
+            from .render import render_verdict
+            from .render_claim import render_claim
             con = Console(highlight=False, soft_wrap=False)
             render_claim(report, con)
             con.print()

@@ -90,8 +90,8 @@ def register(app: typer.Typer) -> None:
             output_report(report, None, True)
         else:
             from rich.console import Console
-            from ..render import render_verdict
-            from ..render_claim import render_claim
+            from .render import render_verdict
+            from .render_claim import render_claim
             con = Console(highlight=False, soft_wrap=False)
             render_claim(report, con)
             con.print()

@@ -1,4 +1,5 @@
-"""Leaderboard entrants: a YAML, JSON or CSV file listing endpoints to scan.
+"""Leaderboard entrants: a YAML, JSON or CSV file listing endpoints to scan (or, with
+``entrants_from_models``, every model a server's ``GET /models`` lists).
 
 Each entrant has ``name``, ``base_url`` and ``model``, and optionally
 ``protocol`` (openai|anthropic), ``api_key_env`` (the NAME of an environment
@@ -317,3 +318,36 @@ def load_entrants(path: Path | str, require_keys: bool = True) -> list[Entrant]:
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: entrants file is not UTF-8 text") from None
     return parse_entrants(text, p, require_keys=require_keys)
+
+
+def entrants_from_models(url: str, *, match: str | None, api_key_env: str | None, settings: Any,
+                         require_key: bool = True) -> list[Entrant]:
+    """One entrant per model listed by ``GET {url}/models`` (OpenAI-compatible)."""
+    import asyncio
+    import fnmatch
+
+    from ..errors import EndpointUnusable, TransportError
+
+    probe_target = make_target(url, "listing", api_key_env=api_key_env, require_key=require_key)
+    try:
+        from ..endpoints.openai import list_models
+    except ImportError:  # pragma: no cover - the transport ships it
+        raise ConfigError("listing models needs provenance.endpoints.openai.list_models") from None
+    try:
+        ids = asyncio.run(list_models(probe_target.base_url, settings=settings, api_key=probe_target.api_key(),
+                                      headers=None, deadline_at=None))
+    except TransportError as e:
+        from ..text_safety import safe_line
+        raise EndpointUnusable(f"{probe_target.public()['base_url']}: {safe_line(e, 300)}") from None
+    seen: set[str] = set()
+    out: list[Entrant] = []
+    for mid in ids:
+        if mid in seen or (match and not fnmatch.fnmatchcase(mid, match)):
+            continue
+        seen.add(mid)
+        t = make_target(url, mid, api_key_env=probe_target.api_key_env, name=mid, require_key=require_key)
+        out.append(Entrant(name=mid, target=t, where=f"{t.public()['base_url']}/models"))
+    if not out:
+        raise ConfigError(f"{probe_target.public()['base_url']}/models lists no model"
+                          + (f" matching {match!r}" if match else ""))
+    return out
