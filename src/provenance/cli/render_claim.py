@@ -62,3 +62,14 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
     console.print(f"  [dim]took {sent} probes, {esc(tokens if tokens is not None else '?', 20)} tokens"
                   + (f"; stopped: {esc(c.get('stopped_because'), 120)}" if c.get("stopped_because") else "")
                   + "[/dim]")
+
+
+def render_claim_and_verdict(report: Mapping[str, Any]) -> None:
+    """The claim check, a blank line, then the verdict (``verify``, ``classify``)."""
+    from rich.console import Console
+
+    from .render import render_verdict
+    con = Console(highlight=False, soft_wrap=False)
+    render_claim(report, con)
+    con.print()
+    render_verdict(report, con)
