@@ -262,7 +262,7 @@ def validate_options(*, creator: str, repeats: int, output: Path, system_prompt:
 
 def _run(target: Any, probeset: ProbeSet, probes: list[Probe], settings: Any,
          on_result: Callable[[Any], None]) -> Any:
-    """The runner, given the Target: it makes and opens the endpoint for the call."""
+    """``run_probes_sync``, given the Target: it makes and opens the endpoint for the call."""
     from .probing.one_target import run_probes_sync
 
     return run_probes_sync(target, probeset, settings=settings, probes=probes, on_result=on_result)

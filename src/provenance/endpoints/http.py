@@ -315,7 +315,7 @@ class HttpExecutor:
                 if res.error_kind == "timeout" and pacer is not None and (
                         not pacer.retry_timeouts or pacer.last_ok_at > sent_at):
                     # streak reached; or lost to overload (others sent later were answered): the
-                    # runner sends it again under the pacer's lowered limit, not at once
+                    # run_probes sends it again under the pacer's lowered limit, not at once
                     retry = False
                 wait = self._backoff(attempts)
             elif res.status is not None and (res.status in RETRY_STATUS or 500 <= res.status <= 599):

@@ -20,7 +20,7 @@ CONTRACT of ``run_probes``:
   endpoint for its protocol is made here). ``run_probes`` opens it (``async with``)
   for the duration of the call.
 * ``probes``: the subset of ``probeset.probes`` to run (default all), in order.
-* ``on_result(result: ProbeResult)``: called (sync, from the runner's own
+* ``on_result(result: ProbeResult)``: called (sync, from run_probes' own
   coroutine) once per newly finished probe, as soon as it finishes -- the run
   store commits it right there. An exception raised by ``on_result`` cancels
   the run and propagates (it is not an endpoint fault).
