@@ -6,7 +6,8 @@ import asyncio
 from pathlib import Path
 
 from provenance.classifier.keyword import KeywordClassifier
-from provenance.pipeline import adaptive_order, probe_async
+from provenance.probing.one_target import probe_async
+from provenance.probing.order import adaptive_order
 from provenance.probes import load_probeset
 from provenance.settings import RunSettings, make_target
 from provenance.testing.fakeserver import FakeLLMServer

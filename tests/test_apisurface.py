@@ -7,7 +7,7 @@ import pytest
 
 from provenance.channels.api import UNRECOGNISED, api_channel, collect_signals
 from provenance.probes import load_probeset
-from provenance.runner import run_probes_sync
+from provenance.probing.one_target import run_probes_sync
 from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import Fault, FakeLLMServer
 from provenance.transcript import ProbeResult, Transcript, filter_headers

@@ -269,7 +269,7 @@ def test_fake_server_holds_many_slow_connections_at_once():
 def test_router_provider_is_recorded(tiny_probes) -> None:
     """OpenRouter names the upstream provider in each reply; it is an API-surface observation."""
     from provenance.probes import load_probeset
-    from provenance.runner import run_probes_sync
+    from provenance.probing.one_target import run_probes_sync
     from provenance.settings import RunSettings, make_target
     from provenance.testing.fakeserver import FakeLLMServer
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from provenance.entrants import load_entrants, parse_entrants
+from provenance.probing.entrants import load_entrants, parse_entrants
 from provenance.errors import ConfigError
 
 YAML_OK = """\

@@ -167,7 +167,7 @@ def test_unknown_verdict_shows_the_lineage():
 
     from rich.console import Console
 
-    from provenance.render import render_verdict
+    from provenance.cli.render import render_verdict
     report = {"target": {"base_url": "http://x/v1", "model": "m", "protocol": "openai"},
               "attribution": {"creator": "unknown", "status": "unknown", "confidence": 0.8,
                               "candidates": [{"creator": "Meta", "probability": 0.7}], "evidence": [],

@@ -13,7 +13,7 @@ import pytest
 from _transport_util import CHAT_TOML, STREAM_TOML, fast_settings, free_port, one_probe_set, write_probeset
 from provenance.endpoints.openai import list_models
 from provenance.errors import ProvenanceError
-from provenance.runner import run_probes_sync
+from provenance.probing.one_target import run_probes_sync
 from provenance.settings import Target, make_target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 

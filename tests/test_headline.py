@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from provenance.classifier import headline
-from provenance.render import render_verdict, unknown_lines
+from provenance.cli.render import render_verdict, unknown_lines
 from provenance.report import read_report, transcript_from_report
 
 REPORTS = Path(__file__).resolve().parents[1] / "data" / "e2e-reports"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.entrants import load_entrants
+from provenance.probing.entrants import load_entrants
 from provenance.testing.fakeserver import FakeLLMServer
 
 from test_cli_probe import run_cli

@@ -4,7 +4,8 @@ import io
 
 from rich.console import Console
 
-from provenance.render import markup_escape, render_verdict, safe_line, safe_text
+from provenance.cli.render import markup_escape, render_verdict
+from provenance.text_safety import safe_line, safe_text
 
 
 def test_safe_text_strips_escapes_and_controls() -> None:

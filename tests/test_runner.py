@@ -11,7 +11,7 @@ import pytest
 
 from _transport_util import fast_settings, free_port, many_probes_toml, write_probeset
 from provenance.endpoints.base import make_endpoint
-from provenance.runner import run_probes, run_probes_sync
+from provenance.probing.one_target import run_probes, run_probes_sync
 from provenance.settings import Target, make_target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 from provenance.transcript import ProbeResult, Transcript

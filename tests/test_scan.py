@@ -282,11 +282,11 @@ def test_internal_error_isolated_and_resumed_without_new_requests(tmp_path, prob
     import asyncio
 
     from provenance.classifier.keyword import KeywordClassifier
-    from provenance.entrants import load_entrants
+    from provenance.probing.entrants import load_entrants
     from provenance.probes import load_probeset
-    from provenance.scan import scan_entrants
+    from provenance.probing.scan import scan_entrants
     from provenance.settings import RunSettings
-    from provenance.store import RunStore
+    from provenance.probing.store import RunStore
 
     class Flaky(KeywordClassifier):
         def __init__(self, fail_for):
@@ -323,13 +323,13 @@ def test_global_and_per_host_limits(tmp_path, probes_dir, monkeypatch):
     """In-flight entrants never exceed --concurrency overall or --per-host on one host:port."""
     import asyncio
 
-    import provenance.pipeline as pipeline
+    import provenance.probing.one_target as one_target
     from provenance.classifier.keyword import KeywordClassifier
-    from provenance.entrants import parse_entrants
+    from provenance.probing.entrants import parse_entrants
     from provenance.probes import load_probeset
-    from provenance.scan import host_key, scan_entrants
+    from provenance.probing.scan import host_key, scan_entrants
     from provenance.settings import RunSettings
-    from provenance.store import RunStore
+    from provenance.probing.store import RunStore
 
     now = {"all": 0, "max_all": 0}
     per: dict[str, int] = {}
@@ -352,7 +352,7 @@ def test_global_and_per_host_limits(tmp_path, probes_dir, monkeypatch):
             now["all"] -= 1
             per[h] -= 1
 
-    monkeypatch.setattr(pipeline, "probe_async", fake_probe_async)
+    monkeypatch.setattr(one_target, "probe_async", fake_probe_async)
     hosts = ["http://127.0.0.1:1001/v1", "http://127.0.0.1:1002/v1", "http://localhost:1001/v1"]
     text = json.dumps([{"name": f"e{i}", "base_url": hosts[i % 3] + f"/x{i}", "model": "m"} for i in range(30)])
     ents = parse_entrants(text, "e.json")

@@ -15,7 +15,7 @@ import pytest
 
 from provenance.errors import ConfigError, StoreError
 from provenance.settings import make_target
-from provenance.store import SCHEMA_VERSION, RunStore, default_db_path
+from provenance.probing.store import SCHEMA_VERSION, RunStore, default_db_path
 from provenance.transcript import MAX_TEXT_CHARS, ProbeResult
 
 PS = {"name": "tiny", "version": "1", "hash": "sha256:abc"}
@@ -198,7 +198,7 @@ def test_locked_db_one_line_error(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    from provenance.store import RunStore
+    from provenance.probing.store import RunStore
     from provenance.transcript import ProbeResult
     s = RunStore.open(sys.argv[1])
     i = 0

@@ -18,7 +18,7 @@ from provenance.channels.tokenizer import (
     TABLE_PATH, echo_outcome, load_table, prompt_tokens, tokenizer_channel,
 )
 from provenance.probes import load_probeset
-from provenance.runner import run_probes_sync
+from provenance.probing.one_target import run_probes_sync
 from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import Fault, FakeLLMServer
 from provenance.transcript import ProbeResult, Transcript

@@ -246,7 +246,7 @@ def test_scan_checks_each_entrants_claim(qwen_server, tmp_path) -> None:
 
 
 def test_entrants_claim_column_is_validated(tmp_path) -> None:
-    from provenance.entrants import parse_entrants
+    from provenance.probing.entrants import parse_entrants
     ents = parse_entrants("name,base_url,model,claim\na,http://127.0.0.1:9/v1,m,openai/GPT-4o\n"
                           "b,http://127.0.0.1:9/v1,gpt-4o,\n", "e.csv")
     assert ents[0].claim == Claim("OpenAI", "GPT-4o", "entrants file", "openai/GPT-4o") and ents[1].claim is None
@@ -326,7 +326,7 @@ def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     texts = {f"style.{p}": synth.CREATORS["OpenAI"][0].format(w="lamps", v="maps") for p in synth.PROMPTS}
     texts["identity.who"] = synth.CREATORS["OpenAI"][1]
     t = Transcript.from_texts(texts, {k: k.split(".")[0] for k in texts})
-    from provenance.pipeline import classify_report_dict
+    from provenance.attribute import classify_report_dict
     rep = classify_report_dict(t, clf, claim=parse_claim("Anthropic"))
     got = rep["claim"]
     assert got["decided_by"] == "behaviour" and got["best_guess"] == "OpenAI"

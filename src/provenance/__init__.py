@@ -2,7 +2,10 @@
 
 The flow, one package or module per step:
 
-    endpoints -> runner -> transcript -> features -> classifier -> report -> render
+    endpoints -> probing -> transcript -> channels -> classifier -> attribute -> report -> cli
+
+``training`` builds the classifier's artifact from the reference corpus; inference
+(``classifier``) never imports it.
 
 Nothing here imports numpy, httpx or rich at import time; heavy modules are
 imported where they are used so that ``provenance --help`` stays instant.

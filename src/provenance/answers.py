@@ -289,7 +289,7 @@ def check_answers(ans: Answers, probeset: ProbeSet, pair: bool | None = None) ->
     for pid in ans.questions:
         p = known.get(pid)
         if p is None:
-            from .render import safe_line
+            from .text_safety import safe_line
             raise ConfigError(f"{where}: unknown question id {safe_line(pid, 80)!r}: not in probe set "
                               f"{info['name']} {info['version']}")
         if not askable(p):

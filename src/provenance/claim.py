@@ -103,7 +103,7 @@ def parse_claim(text: str, source: str = SOURCE_FLAG, table: NameTable | None = 
     creator_s, _, family_s = raw.partition("/")
     creator = resolve_creator(creator_s, t)
     if creator is None:
-        from .render import safe_line
+        from .text_safety import safe_line
         raise ConfigError(f"{source}: unknown maker {safe_line(creator_s, 60)!r} "
                           f"(known: {', '.join(t.creators)})")
     family = family_s.strip() or None
@@ -117,7 +117,7 @@ def claim_for(model: str, claim: str | None, *, source: str = SOURCE_FLAG, optio
         return parse_claim(claim, source=source)
     got = claim_from_model_name(model)
     if got is None:
-        from .render import safe_line
+        from .text_safety import safe_line
         raise ConfigError(f"model name {safe_line(model, 80)!r} maps to no known maker; say what it claims "
                           f"to be with {option} CREATOR[/FAMILY], e.g. {option} OpenAI/GPT-4o")
     return got

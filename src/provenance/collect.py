@@ -42,7 +42,7 @@ import time
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from .errors import ConfigError, EndpointUnusable
 from .probes import Probe, ProbeSet
@@ -262,8 +262,8 @@ def validate_options(*, creator: str, repeats: int, output: Path, system_prompt:
 
 def _run(target: Any, probeset: ProbeSet, probes: list[Probe], settings: Any,
          on_result: Callable[[Any], None]) -> Any:
-    """The runner, given the Target: it makes and opens the endpoint for the call."""
-    from .runner import run_probes_sync
+    """``run_probes_sync``, given the Target: it makes and opens the endpoint for the call."""
+    from .probing.one_target import run_probes_sync
 
     return run_probes_sync(target, probeset, settings=settings, probes=probes, on_result=on_result)
 
@@ -352,11 +352,3 @@ def collect(base_url: str, *, model: str, creator: str, output: Path | str, fami
 
 def _int(v: Any) -> int:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0
-
-
-def iter_collected(paths: Iterable[Path | str]) -> list[dict[str, Any]]:
-    """All records of collected files (for training code that wants them)."""
-    out: list[dict[str, Any]] = []
-    for p in paths:
-        out.extend(read_records(Path(p)))
-    return out

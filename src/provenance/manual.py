@@ -3,21 +3,21 @@
 ``transcript_of`` turns answers into a ``Transcript`` whose target is recorded as
 manual (protocol ``manual``: no request was sent, so the tokenizer and API
 channels report "not measured"); ``classify_answers`` classifies it with
-``pipeline.classify_report_dict`` and records it in the run store, exactly as
+``attribute.classify_report_dict`` and records it in the run store, exactly as
 ``provenance classify`` and ``probe`` do. ``ManualSession`` is ``probe
 --manual``: one question at a time, each answer stored as it comes so that an
-interrupted session can be resumed.
+interrupted session can be resumed; what the person sees is drawn by the CLI
+through a ``SessionUI``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, TextIO
+from typing import Any, Iterable, Iterator, Mapping, TextIO
 
 from .errors import ConfigError
 from .probes import Probe, ProbeSet
-from .report import now_iso
-from .transcript import MANUAL_PROTOCOL, MAX_TEXT_CHARS, STATUS_SKIPPED, ProbeResult, Transcript
+from .transcript import MANUAL_PROTOCOL, MAX_TEXT_CHARS, STATUS_SKIPPED, ProbeResult, Transcript, now_iso
 
 NOT_ANSWERED = "not answered"           # a question left empty on the form, or skipped at the prompt
 NOT_ASKED = "not asked yet"             # probe --manual: a question still to come
@@ -59,10 +59,10 @@ def transcript_of(questions: Iterable[Probe], answers: Mapping[str, str], probes
 def classify_and_store(transcript: Transcript, classifier: Any, probeset: ProbeSet, *, db: Path | None,
                        store: bool, run_store: Any = None) -> dict[str, Any]:
     """Classify as ``provenance classify`` does and record the run (unless ``store`` is False)."""
-    from .pipeline import classify_report_dict
+    from .attribute import classify_report_dict
     own = None
     if store and run_store is None:
-        from .store import RunStore
+        from .probing.store import RunStore
         run_store = own = RunStore.open(db)
     try:
         rid = None
@@ -88,7 +88,7 @@ def classify_answers(answers: Any, probeset: ProbeSet, classifier: Any, *, label
     out: dict[str | None, dict[str, Any]] = {}
     run_store = None
     if store:
-        from .store import RunStore
+        from .probing.store import RunStore
         run_store = RunStore.open(db)
     try:
         for side in (("A", "B") if answers.pair else (None,)):
@@ -141,6 +141,23 @@ def _join(buf: list[str]) -> str:
     return clean_answer("\n".join(buf))[:MAX_TEXT_CHARS]
 
 
+class SessionUI:
+    """What ``ManualSession`` shows the person answering; the CLI's draws it on the terminal
+    (``cli/questionnaire_cmd.py: ConsoleUI``). Each method is called at most once per question."""
+
+    def ask(self, probe: Probe, k: int, total: int) -> None:
+        """Question ``k`` of ``total``: show it, and say how to paste the answer."""
+
+    def repeated(self, same_as: str) -> None:
+        """The answer just read is word for word the answer to question ``same_as``."""
+
+    def truncated(self) -> None:
+        """The answer just read was cut to ``MAX_TEXT_CHARS``."""
+
+    def guess(self, attribution: Mapping[str, Any], answered: int, total: int) -> None:
+        """The best guess after ``answered`` answers (``Attribution.to_dict()``)."""
+
+
 class ManualSession:
     """``provenance probe --manual``: ask, read, store, show the best guess, repeat.
 
@@ -149,11 +166,11 @@ class ManualSession:
     questions and what is left of them in the store."""
 
     def __init__(self, probeset: ProbeSet, classifier: Any, run_store: Any, *,
-                 out: Callable[[str], None], until_confident: float | None = None) -> None:
+                 ui: SessionUI, until_confident: float | None = None) -> None:
         self.probeset = probeset
         self.classifier = classifier
         self.store = run_store
-        self.out = out
+        self.ui = ui
         self.until_confident = until_confident
         self.run_id: str | None = None
         self.questions: list[Probe] = []
@@ -213,16 +230,11 @@ class ManualSession:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, lines: Iterator[str]) -> tuple[dict[str, Any], str]:
         """Ask every pending question; returns (report, why it stopped). The report is stored."""
-        from .pipeline import classify_report_dict, finalize
-        from .render import safe_text
+        from .attribute import classify_report_dict, finalize
         total = len(self.questions)
         why = "every question asked"
         for p in self.pending():
-            k = self.questions.index(p) + 1
-            self.out(f"\n[bold]Question {k} of {total}[/bold] [dim]({p.id})[/dim] -- paste it into the chat:\n")
-            self.out(_escape(safe_text(p.messages[0]["content"], 20_000)))
-            self.out(f"\n[dim]Paste the whole answer, then a line holding only '{END_LINE}' "
-                     "(an empty answer skips the question; end of input stops here):[/dim]")
+            self.ui.ask(p, self.questions.index(p) + 1, total)
             text, truncated, ended = read_answer(lines)
             if ended and not text:
                 why = "input ended"
@@ -231,12 +243,11 @@ class ManualSession:
                          and self.results[q.id].text == text), None) if text else None
             self.record(p, text, truncated)
             if same:
-                self.out(f"[yellow]this answer is word for word the answer to {same}: was the new answer "
-                         "copied? (identical answers count as one piece of evidence)[/yellow]")
+                self.ui.repeated(same)
             if truncated:
-                self.out(f"[yellow]the answer was cut to {MAX_TEXT_CHARS} characters[/yellow]")
+                self.ui.truncated()
             a = finalize(self.transcript(), self.classifier)
-            self.out(guess_line(a.to_dict(), sum(1 for r in self.results.values() if r.ok), total))
+            self.ui.guess(a.to_dict(), sum(1 for r in self.results.values() if r.ok), total)
             if (self.until_confident is not None and a.status == "match"
                     and a.confidence >= self.until_confident):
                 why = f"confident: {a.creator} at {a.confidence:.2f} >= {self.until_confident:.2f}"
@@ -253,32 +264,6 @@ class ManualSession:
         report = classify_report_dict(t, self.classifier, run_id=self.run_id)
         self.store.finish_run(self.run_id, report)
         return report, why
-
-
-def _escape(s: str) -> str:
-    from rich.markup import escape
-    return escape(s)
-
-
-def guess_line(attr: Mapping[str, Any], answered: int, total: int) -> str:
-    """The best guess after an answer, one line of rich markup (creator labels are ours)."""
-    from .render import markup_escape
-    status = attr.get("status")
-    cands = attr.get("candidates") or []
-    top = cands[0] if cands else {}
-    conf = attr.get("confidence") or 0.0
-    if status == "match":
-        what = f"[green]{markup_escape(attr.get('creator'), 80)} {conf * 100:.0f}% (match)[/green]"
-    elif status == "ambiguous":
-        what = f"[yellow]{markup_escape(attr.get('creator'), 80)} {conf * 100:.0f}% (ambiguous)[/yellow]"
-    elif status == "unknown" and top.get("creator"):
-        what = (f"[cyan]unknown[/cyan] (P(unknown) {conf * 100:.0f}%; best guess "
-                f"{markup_escape(top.get('creator'), 80)} {float(top.get('probability') or 0) * 100:.0f}%)")
-    else:
-        what = f"{markup_escape(status, 20)}"
-    rest = ", ".join(f"{markup_escape(c.get('creator'), 60)} {float(c.get('probability') or 0) * 100:.0f}%"
-                     for c in cands[1:3])
-    return f"[bold]after {answered} of {total} answers:[/bold] {what}" + (f"  [dim]next: {rest}[/dim]" if rest else "")
 
 
 def stdin_lines(stream: TextIO) -> Iterator[str]:

@@ -14,7 +14,6 @@ import os
 import secrets
 import tempfile
 import time
-from datetime import datetime, timezone
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
@@ -25,10 +24,6 @@ from .transcript import Transcript
 
 REPORT_SCHEMA_VERSION = 1
 CHARS_PER_TOKEN = 4.0      # estimate when an endpoint reports no usage
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def new_run_id() -> str:

@@ -109,6 +109,15 @@ def validate_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+def parse_header(item: str) -> tuple[str, str] | None:
+    """One ``Name: value`` header (``--header``, an entrants file's ``headers`` cell) as
+    (name, value), both stripped; None when it has no ``:``. Validation is ``make_target``'s."""
+    if ":" not in item:
+        return None
+    k, _, v = item.partition(":")
+    return k.strip(), v.strip()
+
+
 def make_target(base_url: str, model: str, protocol: str = "openai", api_key_env: str | None = None,
                 headers: dict[str, str] | None = None, name: str | None = None,
                 require_key: bool = True) -> Target:

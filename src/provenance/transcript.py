@@ -12,6 +12,7 @@ Everything an endpoint sent back is untrusted: texts are capped at
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Iterable, Mapping
 
 MAX_TEXT_CHARS = 32_000          # cap on any response text kept in a transcript
@@ -24,6 +25,11 @@ STATUS_SKIPPED = "skipped"
 # The target protocol of a run whose answers a person pasted from a chat page (questionnaire):
 # no request was sent, so the channels that read the API (tokenizer counts, headers) measure nothing.
 MANUAL_PROTOCOL = "manual"
+
+
+def now_iso() -> str:
+    """The current time as transcripts, reports and the run store write it: ISO-8601 UTC, ms, "...Z"."""
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 # Response headers worth keeping: they identify the serving stack. Never auth.
 KEPT_HEADERS = (
@@ -110,7 +116,7 @@ class Transcript:
     started_at: str | None = None
     finished_at: str | None = None
     stopped_because: str | None = None      # adaptive runs: why probing stopped
-    pacing: dict[str, Any] | None = None    # what the pacer saw (provenance.pacing.Pacer.info)
+    pacing: dict[str, Any] | None = None    # what the pacer saw (provenance.probing.pacing.Pacer.info)
 
     @property
     def manual(self) -> bool:

@@ -1,6 +1,9 @@
 """The command line: parses options, calls the library, renders. Nothing more.
 
-Each command group lives in its own module with a ``register(app)`` function.
+Each command group lives in its own module with a ``register(app)`` function; every
+terminal rendering (verdict, claim check, tables, progress, evaluation figures) lives
+in this package too (``render.py``, ``render_claim.py``, ``scan_view.py``,
+``progress.py``, and the command modules' own tables).
 Command modules import heavy libraries (numpy, httpx, rich tables) inside the
 command bodies, so ``provenance --help`` stays instant.
 """
@@ -37,7 +40,7 @@ Examples:
 
 # Modules holding command groups, registered in this order.
 COMMAND_MODULES = ("probe_cmd", "demo_cmd", "probes_cmd", "report_cmd", "train_cmd", "collect_cmd", "scan_cmd",
-                   "verify_cmd", "questionnaire_cmd")
+                   "runs_cmd", "classify_cmd", "verify_cmd", "questionnaire_cmd")
 
 
 def build_app() -> typer.Typer:
@@ -59,7 +62,7 @@ def build_app() -> typer.Typer:
 
 def fail(message: str, code: int) -> None:
     """One clear line on stderr, then exit with ``code``."""
-    from ..render import safe_line
+    from ..text_safety import safe_line
     sys.stderr.write(f"provenance: error: {safe_line(message)}\n")
     sys.stderr.flush()
     raise SystemExit(code)

@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
         from .common import load_probeset_opt
 
         def progress(line: str) -> None:
-            from ..render import safe_line
+            from ..text_safety import safe_line
             sys.stderr.write(safe_line(line) + "\n")
             sys.stderr.flush()
 
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
             from .common import emit_json
             emit_json(summary.to_dict())
         else:
-            from ..render import safe_line
+            from ..text_safety import safe_line
             sys.stderr.write(safe_line(
                 f"collected {summary.written} new answer(s) into {summary.output} "
                 f"({summary.already} already there, {summary.failed} failed) in {summary.seconds:.1f} s; "

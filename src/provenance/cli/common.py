@@ -1,21 +1,27 @@
-"""Option parsing helpers shared by command modules (light imports only)."""
+"""Option parsing helpers shared by command modules (light imports only).
+
+``run_options`` declares, once, the options that say how long and how hard one target is
+probed (--timeout, --total-timeout, --deadline, --retries); ``probe``, ``verify`` and
+``scan`` take them as one ``RunOptions``.
+"""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, NamedTuple, Optional
 
 from ..errors import ConfigError
 
 
 def parse_headers(values: list[str] | None) -> dict[str, str]:
+    from ..settings import parse_header
     out: dict[str, str] = {}
     for v in values or []:
-        if ":" not in v:
+        kv = parse_header(v)
+        if kv is None:
             raise ConfigError(f"--header {v!r}: expected NAME:VALUE")
-        k, _, val = v.partition(":")
-        out[k.strip()] = val.strip()
+        out[kv[0]] = kv[1]
     return out
 
 
@@ -48,7 +54,7 @@ def output_report(report: dict, output: Path | None, json_out: bool) -> None:
     if json_out:
         emit_json(report)
     else:
-        from ..render import render_verdict
+        from .render import render_verdict
         render_verdict(report)
 
 
@@ -57,6 +63,11 @@ TIMEOUT_HELP = ("Read timeout, seconds: the longest wait for the first or the ne
                 "(default twice this), so a reply that trickles or stalls ends too.")
 TOTAL_TIMEOUT_HELP = ("Total time bound for one request, seconds, every attempt and backoff included "
                       "(default: twice --timeout). A probe cut by it is recorded as timed out, with why.")
+
+
+DEADLINE_HELP = "Deadline for the whole target, seconds."
+RETRIES_HELP = "Retries on 408/429/5xx and transport errors."
+DB_HELP = "Run store (SQLite) path; default $PROVENANCE_DB or your data directory."
 
 
 def total_timeout(timeout: float, total: float | None) -> float:
@@ -69,9 +80,69 @@ def total_timeout(timeout: float, total: float | None) -> float:
     return total
 
 
+class RunOptions(NamedTuple):
+    """--timeout, --total-timeout, --deadline and --retries as one command received them."""
+
+    timeout: float
+    total_timeout: Optional[float]
+    deadline: float
+    retries: int
+
+    def check(self) -> None:
+        """ConfigError when --total-timeout is shorter than --timeout."""
+        total_timeout(self.timeout, self.total_timeout)
+
+    def settings(self, concurrency: int) -> Any:
+        """The ``RunSettings`` of a run with these options and at most ``concurrency`` probes in
+        flight (ConfigError when --total-timeout is shorter than --timeout)."""
+        from ..settings import RunSettings
+        return RunSettings(concurrency=concurrency, read_timeout=self.timeout, deadline=self.deadline,
+                           retries=self.retries, request_timeout=total_timeout(self.timeout, self.total_timeout))
+
+
+def run_options(deadline_help: str = DEADLINE_HELP) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Put on a command (below ``@app.command``): its ``run: RunOptions`` parameter becomes
+    --timeout, --total-timeout, --deadline and --retries, in that place in its option list,
+    and the command is called with them gathered in one ``RunOptions``."""
+    import functools
+    import inspect
+
+    import typer
+
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    options = [
+        inspect.Parameter("timeout", kind, annotation=float,
+                          default=typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP)),
+        inspect.Parameter("total_timeout", kind, annotation=Optional[float],
+                          default=typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP)),
+        inspect.Parameter("deadline", kind, annotation=float,
+                          default=typer.Option(600.0, "--deadline", min=1.0, help=deadline_help)),
+        inspect.Parameter("retries", kind, annotation=int,
+                          default=typer.Option(3, "--retries", min=0, max=10, help=RETRIES_HELP)),
+    ]
+    names = [o.name for o in options]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        sig = inspect.signature(command, eval_str=True)
+        if "run" not in sig.parameters or any(n in sig.parameters for n in names):
+            raise TypeError(f"{command.__name__}: run_options needs a 'run' parameter and no {', '.join(names)}")
+        params = [q for p in sig.parameters.values() for q in (options if p.name == "run" else [p])]
+
+        @functools.wraps(command)
+        def with_run_options(**kw: Any) -> Any:
+            run = RunOptions(**{n: kw.pop(n) for n in names})
+            return command(run=run, **kw)
+
+        with_run_options.__signature__ = sig.replace(parameters=params)  # type: ignore[attr-defined]
+        with_run_options.__annotations__ = {p.name: p.annotation for p in params}
+        return with_run_options
+
+    return decorate
+
+
 def failed_line(report: dict) -> str:
     """One line on stderr for a run that found the endpoint unusable."""
-    from ..render import safe_line
+    from ..text_safety import safe_line
     a = report.get("attribution") or {}
     t = report.get("target") or {}
     why = (a.get("reliability") or ["no probe succeeded"])[0]

@@ -35,8 +35,9 @@ def register(app: typer.Typer) -> None:
 
         from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..demo import Replay, load_replay, replay_server
-        from ..render import markup_escape
-        from ..run import run_single
+        from .render import markup_escape
+        from ..probing.one_target import run_single
+        from .progress import probe_progress
         from ..settings import RunSettings, make_target
 
         if output is not None:
@@ -53,8 +54,9 @@ def register(app: typer.Typer) -> None:
             target = make_target(srv.base_url, replay.model, require_key=False)
             settings = RunSettings(concurrency=min(len(probeset.probes), 64), read_timeout=30, deadline=120,
                                    retries=1, request_timeout=60)
-            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                                store=False, progress=not json_out)
+            with probe_progress(not json_out, len(probeset.probes)) as on_progress:
+                report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                    store=False, on_progress=on_progress)
         if replay.misses:
             note.print(f"[dim]{replay.misses} probe(s) had no recorded answer and got a fallback "
                        "(the probe set changed since the demo data was built)[/dim]")

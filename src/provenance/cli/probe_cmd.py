@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import EXIT_UNUSABLE
-from .common import TIMEOUT_HELP, TOTAL_TIMEOUT_HELP
+from .common import RunOptions, run_options
 
 # The most probes in flight at once, and the default cap: every probe at once, so one
 # round of latency (benchmarks/bench_probe_wall.py imports it).
@@ -30,6 +30,7 @@ EPILOG = """Examples:
 
 def register(app: typer.Typer) -> None:
     @app.command("probe", epilog=EPILOG)
+    @run_options()
     def probe(
         url: Optional[str] = typer.Argument(None, help="The API's base URL, as OpenAI-compatible clients take it: ending "
                                                        "in /v1 (e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), "
@@ -48,10 +49,7 @@ def register(app: typer.Typer) -> None:
                                                        "The number in flight adapts to the endpoint: it starts at 16 (or N if lower), "
                                                        "halves on timeouts, 429/503 or queueing, grows while the endpoint keeps up, "
                                                        "and never exceeds N. A local llama.cpp server: its slot count, e.g. 4."),
-        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
-        total_timeout_s: Optional[float] = typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP),
-        deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
-        retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
+        run: RunOptions = None,  # --timeout, --total-timeout, --deadline, --retries (common.run_options)
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
         no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),
         budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Send at most N probes, most informative per token first."),
@@ -64,11 +62,11 @@ def register(app: typer.Typer) -> None:
 
         URL is the base URL ending in /v1 (the probes go to URL/chat/completions).
         """
-        from .common import (failed_line, load_classifier_opt, load_probeset_opt, output_report, parse_headers,
-                             total_timeout)
         from ..errors import ConfigError
-        from ..settings import RunSettings, make_target
-        from ..run import run_single
+        from ..probing.one_target import run_single
+        from ..settings import make_target
+        from .common import failed_line, load_classifier_opt, load_probeset_opt, output_report, parse_headers
+        from .progress import probe_progress
 
         if manual or resume is not None:
             if url is not None:
@@ -82,7 +80,7 @@ def register(app: typer.Typer) -> None:
         if url is None or model is None:
             raise ConfigError("give the endpoint URL and --model NAME (or --manual to paste answers from a chat page)")
 
-        request_timeout = total_timeout(timeout, total_timeout_s)
+        run.check()
         target = make_target(url, model, protocol=protocol, api_key_env=api_key_env, headers=parse_headers(header))
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
@@ -92,12 +90,11 @@ def register(app: typer.Typer) -> None:
         if concurrency is None:
             concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
         # the pacer starts at min(cap, RunSettings.start_concurrency) and adapts, never above the cap
-        settings = RunSettings(concurrency=concurrency, read_timeout=timeout,
-                               deadline=deadline, retries=retries,
-                               request_timeout=request_timeout)
-        report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                            db=db, store=not no_store, progress=not json_out,
-                            budget=budget, until_confident=until_confident)
+        settings = run.settings(concurrency)
+        with probe_progress(not json_out, len(probeset.probes)) as on_progress:
+            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                db=db, store=not no_store, on_progress=on_progress,
+                                budget=budget, until_confident=until_confident)
         echo_warning(report)
         output_report(report, output, json_out)
         if report["attribution"]["status"] == "failed":
@@ -112,6 +109,6 @@ def echo_warning(report: dict) -> None:
     note = mismatch_note((report.get("attribution") or {}).get("model_echo"))
     if note:
         import sys
-        from ..render import safe_line
+        from ..text_safety import safe_line
         sys.stderr.write(f"provenance: warning: {safe_line(note, 400)}\n")
         sys.stderr.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any, Iterable, Optional
+from typing import Any, Iterable, Mapping, Optional
 
 import typer
 
@@ -82,7 +82,7 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
     probeset = load_probeset_opt(probes_dir)
     answers = read_answers(answers_file, probeset, pair=True if pair else None)
     if answers.stray:
-        from ..render import safe_line
+        from ..text_safety import safe_line
         lines = ", ".join(str(n) for n in answers.stray[:8]) + (", ..." if len(answers.stray) > 8 else "")
         sys.stderr.write(safe_line(f"provenance: warning: {answers_file}: text outside the answer markers was "
                                    f"ignored (line {lines}); an answer belongs between its two marker lines") + "\n")
@@ -103,7 +103,7 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
         emit_json(doc)
         return
     from rich.console import Console
-    from ..render import render_verdict
+    from .render import render_verdict
     con = Console(highlight=False, soft_wrap=False)
     for side, report in reports.items():
         if side is not None:
@@ -120,7 +120,7 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
     from .common import load_classifier_opt, load_probeset_opt, output_report
     from ..manual import ManualSession, stdin_lines
     from ..questionnaire import DEFAULT_QUESTIONS, choose_questions, ranking_of
-    from ..store import RunStore
+    from ..probing.store import RunStore
 
     if output is not None:
         from ..report import check_output_path
@@ -129,7 +129,7 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
     classifier = load_classifier_opt(model_dir, probeset)
     con = Console(stderr=True, highlight=False, soft_wrap=True)
     with RunStore.open(db) as store:
-        session = ManualSession(probeset, classifier, store, out=con.print, until_confident=until_confident)
+        session = ManualSession(probeset, classifier, store, ui=console_ui(con), until_confident=until_confident)
         if resume:
             rid = session.resume(resume)
             con.print(f"resuming run {rid}: {len(session.pending())} of {len(session.questions)} questions left")
@@ -148,6 +148,54 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
             raise
     con.print(f"[dim]stopped: {why}[/dim]\n")
     output_report(report, output, json_out)
+
+
+def console_ui(con: Any) -> Any:
+    """The ``manual.SessionUI`` of ``probe --manual``: questions, warnings and the best guess
+    so far as rich markup on ``con`` (stderr)."""
+    from ..manual import END_LINE, SessionUI
+    from ..transcript import MAX_TEXT_CHARS
+    from .render import markup_escape
+
+    class ConsoleUI(SessionUI):
+        def ask(self, probe: Any, k: int, total: int) -> None:
+            con.print(f"\n[bold]Question {k} of {total}[/bold] [dim]({probe.id})[/dim] -- paste it into the chat:\n")
+            con.print(markup_escape(probe.messages[0]["content"], 20_000))
+            con.print(f"\n[dim]Paste the whole answer, then a line holding only '{END_LINE}' "
+                      "(an empty answer skips the question; end of input stops here):[/dim]")
+
+        def repeated(self, same_as: str) -> None:
+            con.print(f"[yellow]this answer is word for word the answer to {same_as}: was the new answer "
+                      "copied? (identical answers count as one piece of evidence)[/yellow]")
+
+        def truncated(self) -> None:
+            con.print(f"[yellow]the answer was cut to {MAX_TEXT_CHARS} characters[/yellow]")
+
+        def guess(self, attribution: Any, answered: int, total: int) -> None:
+            con.print(guess_line(attribution, answered, total))
+
+    return ConsoleUI()
+
+
+def guess_line(attr: Mapping[str, Any], answered: int, total: int) -> str:
+    """The best guess after an answer, one line of rich markup (creator labels are ours)."""
+    from .render import markup_escape
+    status = attr.get("status")
+    cands = attr.get("candidates") or []
+    top = cands[0] if cands else {}
+    conf = attr.get("confidence") or 0.0
+    if status == "match":
+        what = f"[green]{markup_escape(attr.get('creator'), 80)} {conf * 100:.0f}% (match)[/green]"
+    elif status == "ambiguous":
+        what = f"[yellow]{markup_escape(attr.get('creator'), 80)} {conf * 100:.0f}% (ambiguous)[/yellow]"
+    elif status == "unknown" and top.get("creator"):
+        what = (f"[cyan]unknown[/cyan] (P(unknown) {conf * 100:.0f}%; best guess "
+                f"{markup_escape(top.get('creator'), 80)} {float(top.get('probability') or 0) * 100:.0f}%)")
+    else:
+        what = f"{markup_escape(status, 20)}"
+    rest = ", ".join(f"{markup_escape(c.get('creator'), 60)} {float(c.get('probability') or 0) * 100:.0f}%"
+                     for c in cands[1:3])
+    return f"[bold]after {answered} of {total} answers:[/bold] {what}" + (f"  [dim]next: {rest}[/dim]" if rest else "")
 
 
 # ------------------------------------------------------------------ eval --questionnaire

@@ -31,7 +31,7 @@ def register(app: typer.Typer) -> None:
         """
         from .common import emit_json
         from ..report import dumps, write_atomic
-        from ..store import RunStore
+        from ..probing.store import RunStore
         with RunStore.open(db) as store:
             report = store.load_report(run_id)
         if output is not None:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from ..errors import EXIT_UNUSABLE
+from .common import RunOptions, run_options
 
 DEFAULT_CONCURRENCY = 16
 FAIL_ON = ("inconsistent", "inconclusive")
@@ -35,6 +36,7 @@ and an inconsistent verdict (--fail-on inconclusive: anything but consistent);
 
 def register(app: typer.Typer) -> None:
     @app.command("verify", epilog=EPILOG)
+    @run_options()
     def verify(
         url: str = typer.Argument(..., help="Base URL as OpenAI-compatible clients take it (ending in /v1), or the Anthropic API root."),
         model: str = typer.Option(..., "--model", "-m", help="Model name to request."),
@@ -53,19 +55,18 @@ def register(app: typer.Typer) -> None:
                                         help="Probes in flight at once; also the batch size between verdict checks."),
         all_probes: bool = typer.Option(False, "--all-probes", help="Send every probe instead of stopping once the verdict is settled."),
         budget: Optional[int] = typer.Option(None, "--budget", min=1, help="Send at most N probes."),
-        timeout: float = typer.Option(60.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
-        deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
-        retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
+        run: RunOptions = None,  # --timeout, --total-timeout, --deadline, --retries (common.run_options)
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
         no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),
     ) -> None:
         """Check that an endpoint serves what it claims: a verdict on its claimed maker."""
         from ..claim import claim_for
         from ..errors import ConfigError
-        from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
-        from ..settings import RunSettings, make_target
-        from ..run import run_single
+        from ..probing.one_target import run_single
+        from ..settings import make_target
         from ..verify import exit_code_for
+        from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
+        from .progress import probe_progress
 
         if fail_on is not None and fail_on not in FAIL_ON:
             raise ConfigError(f"--fail-on: expected one of {', '.join(FAIL_ON)}")
@@ -76,24 +77,19 @@ def register(app: typer.Typer) -> None:
         if output is not None:
             from ..report import check_output_path
             check_output_path(output)
-        settings = RunSettings(concurrency=concurrency, read_timeout=timeout, deadline=deadline, retries=retries,
-                               request_timeout=max(timeout * 2, timeout + 30))
-        report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                            db=db, store=not no_store, progress=not json_out, budget=budget,
-                            claim=the_claim, until_settled=not all_probes)
+        settings = run.settings(concurrency)
+        with probe_progress(not json_out, len(probeset.probes)) as on_progress:
+            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                db=db, store=not no_store, on_progress=on_progress, budget=budget,
+                                claim=the_claim, until_settled=not all_probes)
         if output is not None:
             from ..report import dumps, write_atomic
             write_atomic(output, dumps(report) + "\n")
         if json_out:
             output_report(report, None, True)
         else:
-            from rich.console import Console
-            from ..render import render_verdict
-            from ..render_claim import render_claim
-            con = Console(highlight=False, soft_wrap=False)
-            render_claim(report, con)
-            con.print()
-            render_verdict(report, con)
+            from .render_claim import render_claim_and_verdict
+            render_claim_and_verdict(report)
         if report["attribution"]["status"] == "failed":
             raise typer.Exit(EXIT_UNUSABLE)
         code = exit_code_for(str((report.get("claim") or {}).get("verdict")), fail_on)

@@ -19,7 +19,7 @@ What it guarantees:
   errors, honouring ``Retry-After`` (seconds or HTTP-date, capped by
   ``settings.backoff_max``), never past ``deadline_at`` (event-loop time) nor
   the total bound;
-* with a ``pacer`` (``provenance.pacing.Pacer``, set by the runner) every
+* with a ``pacer`` (``provenance.probing.pacing.Pacer``, set by ``run_probes``) every
   attempt is reported to it, and timeouts are not retried once it says so;
 * the body is read in chunks and capped at ``settings.max_body_bytes``
   (``truncated``); compressed bodies are inflated by our own bounded decoder, so
@@ -217,7 +217,7 @@ class HttpExecutor:
         self._owns = client is None
         self._rng = rng or random.Random()
         self._trust_env = trust_env
-        self.pacer: Any = None                  # provenance.pacing.Pacer, set by the runner
+        self.pacer: Any = None                  # provenance.probing.pacing.Pacer, set by run_probes
 
     # ------------------------------------------------------------ lifecycle
     def timeout(self) -> httpx.Timeout:
@@ -315,7 +315,7 @@ class HttpExecutor:
                 if res.error_kind == "timeout" and pacer is not None and (
                         not pacer.retry_timeouts or pacer.last_ok_at > sent_at):
                     # streak reached; or lost to overload (others sent later were answered): the
-                    # runner sends it again under the pacer's lowered limit, not at once
+                    # run_probes sends it again under the pacer's lowered limit, not at once
                     retry = False
                 wait = self._backoff(attempts)
             elif res.status is not None and (res.status in RETRY_STATUS or 500 <= res.status <= 599):

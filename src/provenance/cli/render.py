@@ -1,34 +1,18 @@
-"""Rendering for the terminal. Everything from an endpoint is escaped here first.
+"""The verdict on the terminal (``render_verdict``), and the helpers every CLI view uses.
 
-``safe_text`` removes control characters and ANSI escapes and caps length;
-``markup_escape`` additionally neutralises rich markup. Rich itself is imported
-only inside the functions that draw tables.
+Everything from an endpoint is escaped here first: ``safe_text`` (``text_safety.py``)
+removes control characters and ANSI escapes and caps length; ``markup_escape``
+additionally neutralises rich markup. ``pct`` writes a probability as a percentage.
+Rich itself is imported only inside the functions that draw. The other views:
+``render_claim.py`` (a claim check), ``scan_view.py`` (a scan's table),
+``progress.py`` (live progress), ``runs_cmd.py`` (stored runs), ``train_cmd.py``
+(evaluation figures).
 """
 
 from __future__ import annotations
 
-import re
-
-from .classifier.lineage import describe as describe_lineage
-
-_ANSI = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)|[@-Z\\-_])")
-_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e\u2066-\u2069]")
-
-
-def safe_text(s: object, limit: int = 2000) -> str:
-    """Untrusted text made inert for a terminal: no escapes, no control chars, capped."""
-    t = "" if s is None else str(s)
-    t = _ANSI.sub("", t)
-    t = t.replace("\r\n", "\n").replace("\t", "    ")
-    t = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}" if ord(m.group()) < 0x100 else "", t)
-    if len(t) > limit:
-        t = t[:limit] + f"... [{len(t) - limit} more chars]"
-    return t
-
-
-def safe_line(s: object, limit: int = 500) -> str:
-    """Like safe_text, on one line."""
-    return safe_text(s, limit).replace("\n", " ")
+from ..classifier.lineage import describe as describe_lineage
+from ..text_safety import safe_text
 
 
 def markup_escape(s: object, limit: int = 2000) -> str:
@@ -37,11 +21,20 @@ def markup_escape(s: object, limit: int = 2000) -> str:
     return escape(safe_text(s, limit))
 
 
-def _pct(x: object) -> str:
+def pct(x: object, digits: int = 0, missing: str = "?") -> str:
+    """A probability as a percentage ('37%'), ``missing`` when it is not a number. With
+    ``digits`` (claim checks: 1), a small non-zero value gets the digits it needs
+    (0.004%, 0.42%) instead of rounding to nothing."""
     try:
-        return f"{float(x) * 100:.0f}%"
+        v = float(x)  # type: ignore[arg-type]
     except (TypeError, ValueError):
-        return "?"
+        return missing
+    if digits:
+        if 0 < v < 0.001:
+            return f"{v * 100:.3f}%"
+        if 0 < v < 0.01:
+            return f"{v * 100:.2f}%"
+    return f"{v * 100:.{digits}f}%"
 
 
 def _tokens(cost: dict) -> str:
@@ -86,12 +79,12 @@ def unknown_lines(a: dict) -> list[str]:
     if top and str(top.get("creator")) in ex_names:
         out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown: the tokenizer ({tok}) rules out "
                    "the answers' best guess")
-        out.append(f"  P(unknown) from the answers alone: {_pct(a.get('confidence'))}")
+        out.append(f"  P(unknown) from the answers alone: {pct(a.get('confidence'))}")
     else:
-        out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown (P(unknown) {_pct(a.get('confidence'))})")
+        out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown (P(unknown) {pct(a.get('confidence'))})")
     if bg.get("creator"):
         out.append(f"  best guess, if the maker is one this classifier knows: "
-                   f"{markup_escape(bg.get('creator'), 60)} ({_pct(bg.get('probability'))})")
+                   f"{markup_escape(bg.get('creator'), 60)} ({pct(bg.get('probability'))})")
     elif cands:
         out.append(f"  best guess: none; no maker this classifier knows fits the tokenizer ({tok})")
     # name the excluded candidates that rank above the best guess (all of them: the first
@@ -102,12 +95,12 @@ def unknown_lines(a: dict) -> list[str]:
             break
         if name in ex_names:
             out.append(f"  note: the answers alone favour {markup_escape(name, 60)} "
-                       f"({_pct(c.get('probability'))}), which the tokenizer ({tok}) rules out")
+                       f"({pct(c.get('probability'))}), which the tokenizer ({tok}) rules out")
             if not bg.get("creator"):
                 break
     allowed = [c for c in cands[:5] if str(c.get("creator")) not in ex_names]
     ruled = [c for c in cands[:5] if str(c.get("creator")) in ex_names]
-    fmt = lambda cs: ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})"  # noqa: E731
+    fmt = lambda cs: ", ".join(f"{markup_escape(c.get('creator'), 60)} ({pct(c.get('probability'))})"  # noqa: E731
                                for c in cs)
     lin = describe_lineage(a.get("lineage") if isinstance(a.get("lineage"), dict) else None)
     if lin:
@@ -148,15 +141,15 @@ def render_verdict(report: dict, console=None) -> None:
         why = next(iter(a.get("reliability") or []), "no probe succeeded")
         con.print(f"[bold {color}]{head}:[/bold {color}] {markup_escape(why, 300)}")
     else:
-        con.print(f"[bold {color}]{head}:[/bold {color}] {creator} ({_pct(a.get('confidence'))})")
+        con.print(f"[bold {color}]{head}:[/bold {color}] {creator} ({pct(a.get('confidence'))})")
         fam = a.get("family")
         if isinstance(fam, dict) and fam.get("name"):
-            con.print(f"  model family guess: {markup_escape(fam.get('name'), 80)} ({_pct(fam.get('confidence'))})")
+            con.print(f"  model family guess: {markup_escape(fam.get('name'), 80)} ({pct(fam.get('confidence'))})")
         cands = a.get("candidates") or []
         if cands:
             # the headline states P(named creator right), the chance of an unknown maker included;
             # the candidates are the posterior among the makers the classifier knows
-            line = ", ".join(f"{markup_escape(c.get('creator'), 60)} ({_pct(c.get('probability'))})" for c in cands[:5])
+            line = ", ".join(f"{markup_escape(c.get('creator'), 60)} ({pct(c.get('probability'))})" for c in cands[:5])
             con.print(f"  candidates, if the maker is one this classifier knows: {line}")
     tok = a.get("tokenizer")
     if isinstance(tok, dict):
@@ -164,7 +157,7 @@ def render_verdict(report: dict, console=None) -> None:
         ts = tok.get("summary") if isinstance(tok.get("summary"), dict) else tok
         if ts.get("family"):
             con.print(f"  tokenizer: {markup_escape(ts.get('label') or ts.get('family'), 60)}"
-                      f" ({_pct(ts.get('confidence'))} match)")
+                      f" ({pct(ts.get('confidence'))} match)")
         elif tok.get("reason"):
             con.print(f"  tokenizer: {markup_escape(tok.get('reason'), 120)}")
     stack = a.get("stack")
@@ -173,7 +166,7 @@ def render_verdict(report: dict, console=None) -> None:
         label = ss.get("label") or ss.get("stack") or stack.get("reason")
         if label:
             con.print(f"  serving stack: {markup_escape(label, 60)}"
-                      + (f" ({_pct(ss.get('confidence'))} match)"
+                      + (f" ({pct(ss.get('confidence'))} match)"
                          if ss.get("stack") not in (None, "", "unrecognised") and ss.get("confidence") is not None else ""))
     ev = a.get("evidence") or []
     if ev:

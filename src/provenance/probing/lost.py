@@ -85,7 +85,7 @@ def lost_notes(transcript: Any) -> list[str]:
 def _is_baseline(result: Any) -> bool:
     """Is this the tokenizer baseline probe (named by the shipped tokenizer table)?"""
     try:
-        from .channels.tokenizer import load_table
+        from ..channels.tokenizer import load_table
         return result.probe_id == load_table()["baseline"]["probe"]
     except Exception:  # noqa: BLE001 - no table: no baseline to name
         return False

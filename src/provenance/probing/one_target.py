@@ -1,15 +1,26 @@
-"""Runs a probe set against one endpoint: concurrent (bounded), deadline per target.
+"""One target: endpoint -> probes -> transcript -> report, and the run stored as it goes.
 
-CONTRACT:
+Three layers, each used on its own:
+
+* ``run_probes`` sends probes to one endpoint and returns the transcript (contract below);
+* ``probe_async`` probes one target and returns its report: every probe in the informative
+  order (``order.adaptive_order``), or in batches that stop early (``--budget``,
+  ``--until-confident``, ``verify``: ``order.send_in_batches``), then
+  ``attribute.classify_report_dict``. ``scan`` calls it once per entrant;
+* ``run_single`` is ``probe_async`` for one command-line run: it records the run in the
+  store (``store.RunStore``) probe by probe and reports progress through a callback (the
+  CLI draws it: ``cli/progress.py``).
+
+CONTRACT of ``run_probes``:
 
     async def run_probes(endpoint, probeset, *, settings, probes=None,
                          on_result=None, existing=None, pacer=None) -> Transcript
 
 * ``endpoint``: an ``endpoints.base.Endpoint`` (see there), or a ``Target`` (an
-  endpoint for its protocol is made here). The runner opens it (``async with``)
+  endpoint for its protocol is made here). ``run_probes`` opens it (``async with``)
   for the duration of the call.
 * ``probes``: the subset of ``probeset.probes`` to run (default all), in order.
-* ``on_result(result: ProbeResult)``: called (sync, from the runner's own
+* ``on_result(result: ProbeResult)``: called (sync, from run_probes' own
   coroutine) once per newly finished probe, as soon as it finishes -- the run
   store commits it right there. An exception raised by ``on_result`` cancels
   the run and propagates (it is not an endpoint fault).
@@ -40,21 +51,18 @@ CONTRACT:
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from .probes import Probe, ProbeSet
-from .settings import RunSettings, Target
-from .transcript import STATUS_FAILED, ProbeResult, Transcript
+from ..classifier import Classifier
+from ..probes import Probe, ProbeSet
+from ..settings import RunSettings, Target
+from ..transcript import STATUS_FAILED, ProbeResult, Transcript, now_iso
 
 DEADLINE_REASON = "deadline"
 NOT_ANSWERING_REASON = "not sent: endpoint not answering"
 ABANDONED_REASON = "abandoned in flight: endpoint not answering"
 _GRACE_S = 0.25
-
-
-def utc_now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _deadline_result(probe: Probe) -> ProbeResult:
@@ -70,14 +78,14 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
     from .pacing import Pacer
 
     if isinstance(endpoint, Target):
-        from .endpoints.base import make_endpoint
+        from ..endpoints.base import make_endpoint
         endpoint = make_endpoint(endpoint, settings)
     todo = list(probes) if probes is not None else list(probeset.probes)
     done: dict[str, ProbeResult] = {}
     for r in existing or ():
         done[r.probe_id] = r
     transcript = Transcript(target=endpoint.target.public(), probeset=probeset.info(),
-                            started_at=utc_now_iso())
+                            started_at=now_iso())
     loop = asyncio.get_running_loop()
     deadline_at = loop.time() + max(0.0, settings.deadline)
     if pacer is None:
@@ -161,7 +169,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                 on_result(res)
     order = [p.id for p in todo]
     transcript.results = [done[i] for i in order if i in done]
-    transcript.finished_at = utc_now_iso()
+    transcript.finished_at = now_iso()
     transcript.pacing = pacer.info()
     return transcript
 
@@ -202,7 +210,7 @@ async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) ->
     url = _models_url(endpoint)
     if url is None:
         return
-    from .endpoints.http import HttpExecutor
+    from ..endpoints.http import HttpExecutor
     check = settings.with_(retries=0, request_timeout=pacer.liveness_timeout(),
                            read_timeout=pacer.liveness_timeout(), concurrency=1)
     async with HttpExecutor(check) as ex:
@@ -233,3 +241,114 @@ def run_probes_sync(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
                     existing: Iterable[ProbeResult] | None = None, pacer: Any = None) -> Transcript:
     return asyncio.run(run_probes(endpoint, probeset, settings=settings, probes=probes,
                                   on_result=on_result, existing=existing, pacer=pacer))
+
+
+async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classifier,
+                      settings: RunSettings, run_id: str | None = None,
+                      on_result: Callable[[ProbeResult], None] | None = None,
+                      existing: Iterable[ProbeResult] | None = None,
+                      probes: Iterable[Any] | None = None,
+                      budget: int | None = None,
+                      until_confident: float | None = None,
+                      claim: Any = None, until_settled: bool = False, pacer: Any = None) -> dict[str, Any]:
+    """Probe one target and return its report (a dict).
+
+    ``on_result`` lets a caller (the run store) persist each probe as it finishes;
+    ``existing`` lets a resumed run skip probes it already has.
+
+    With ``budget`` (a number of probes) or ``until_confident`` (a confidence in
+    0..1), probes go out in batches of ``order.ADAPTIVE_BATCH`` (at most ``settings.concurrency``) in
+    ``order.adaptive_order``; the posterior is updated after each batch and probing
+    stops once a creator is matched with that confidence or the budget is spent.
+    Probes never sent are recorded as skipped, and the report's
+    ``run.stopped_because`` says why probing stopped.
+
+    ``claim``: check the report against this claimed maker (``verify.check_claim``);
+    ``until_settled``: probe in batches as above and stop once the claim's verdict is
+    settled (``verify.Settler``).
+    ``pacer`` (``pacing.Pacer``, one per target; made here when not given) paces
+    every batch; a scan passes its own to see when an entrant stalls.
+    """
+    from ..attribute import classify_report_dict
+    from ..endpoints.base import make_endpoint
+    from .order import adaptive_order, send_in_batches
+    from .pacing import Pacer
+
+    if pacer is None:
+        pacer = Pacer(settings)
+
+    settled = None
+    if until_settled and claim is not None:
+        from ..verify import Settler
+        settled = Settler(claim, classifier)
+    if budget is None and until_confident is None and settled is None:
+        # Send in the informative order too: on a slow server whose deadline cuts the run
+        # short, what is lost is the least informative probes, not whichever came last.
+        if probes is None:
+            probes = adaptive_order(probeset, classifier)
+        endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
+        transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
+                                      on_result=on_result, existing=list(existing or []), pacer=pacer)
+    else:
+        transcript = await send_in_batches(target, probeset=probeset, classifier=classifier, settings=settings,
+                                           probes=probes, on_result=on_result, existing=existing, budget=budget,
+                                           until_confident=until_confident, settled=settled, pacer=pacer)
+    return classify_report_dict(transcript, classifier, run_id=run_id, claim=claim)
+
+
+def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
+               db: Path | None = None, store: bool = True,
+               on_progress: Callable[[int, int], None] | None = None,
+               budget: int | None = None, until_confident: float | None = None,
+               claim: Any = None, until_settled: bool = False) -> dict[str, Any]:
+    """Probe one target; record the run in the store (unless ``store`` is False); return the report
+    (with its claim check when ``claim`` is given, see ``probe_async``).
+
+    ``on_progress(done, total)``: called with ``(0, total)`` before the first probe is sent,
+    then after each probe that finishes (``total``: the probes this run may send)."""
+    run_store = None
+    if store:
+        from .store import RunStore
+        run_store = RunStore.open(db)
+    try:
+        return asyncio.run(_run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                                       run_store=run_store, on_progress=on_progress, budget=budget,
+                                       until_confident=until_confident, claim=claim,
+                                       until_settled=until_settled))
+    finally:
+        if run_store is not None:
+            run_store.close()
+
+
+async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
+                      run_store: Any, on_progress: Callable[[int, int], None] | None, budget: int | None,
+                      until_confident: float | None, claim: Any = None,
+                      until_settled: bool = False) -> dict[str, Any]:
+    from ..report import new_run_id
+
+    run_id = run_store.start_run(target, probeset) if run_store is not None else new_run_id()
+    total = len(probeset.probes) if budget is None else min(budget, len(probeset.probes))
+    done = {"n": 0}
+    if on_progress is not None:
+        on_progress(0, total)
+
+    def on_result(result: ProbeResult) -> None:
+        if run_store is not None:
+            run_store.record_result(run_id, result)       # committed per probe
+        done["n"] += 1
+        if on_progress is not None:
+            on_progress(done["n"], total)
+
+    try:
+        report = await probe_async(target, probeset=probeset, classifier=classifier, settings=settings,
+                                   run_id=run_id, on_result=on_result, budget=budget,
+                                   until_confident=until_confident, claim=claim,
+                                   until_settled=until_settled)
+    except BaseException as exc:
+        if run_store is not None:
+            from ..text_safety import safe_line
+            run_store.fail_run(run_id, safe_line(f"{type(exc).__name__}: {exc}", 300))
+        raise
+    if run_store is not None:
+        run_store.finish_run(run_id, report)
+    return report

@@ -9,21 +9,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 from .render import markup_escape as esc
+from .render import pct
 
 COLORS = {"consistent": "green", "inconsistent": "red", "inconclusive": "yellow"}
 MARKS = {"contradicts": "against", "supports": "for", "neutral": "-"}
-
-
-def _pct(x: Any, digits: int = 1) -> str:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return "?"
-    if 0 < v < 0.001:
-        return f"{v * 100:.3f}%"
-    if 0 < v < 0.01:
-        return f"{v * 100:.2f}%"
-    return f"{v * 100:.{digits}f}%"
 
 
 def claim_cell(c: Mapping[str, Any] | None) -> str:
@@ -48,15 +37,15 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
     where = f"from the model name {given!s}" if src == "model name" else f"from {esc(src, 30)} {given}"
     console.print(f"[bold]Claim[/bold]    {esc(c.get('creator'), 60)}{fam}, {where}")
     p = c.get("probability")
-    pt = f"P({esc(c.get('creator'), 60)}) {_pct(p)}" if p is not None else "no probability for this maker"
+    pt = f"P({esc(c.get('creator'), 60)}) {pct(p, 1)}" if p is not None else "no probability for this maker"
     console.print(f"[bold {color}]Verdict: {esc(v.upper(), 20)}[/bold {color}]  {pt}"
                   + (" (decided by the tokenizer)" if c.get("decided_by") == "tokenizer" else ""))
     if c.get("reason"):
         console.print(f"  {esc(c.get('reason'), 400)}")
     th = c.get("thresholds") or {}
     if th:
-        console.print(f"  [dim]thresholds: inconsistent below {_pct(th.get('inconsistent_below'))}, consistent at "
-                      f"{_pct(th.get('consistent_at'))} or above ({esc(th.get('source'), 40)})[/dim]")
+        console.print(f"  [dim]thresholds: inconsistent below {pct(th.get('inconsistent_below'), 1)}, consistent at "
+                      f"{pct(th.get('consistent_at'), 1)} or above ({esc(th.get('source'), 40)})[/dim]")
     ev = c.get("evidence") or []
     if ev:
         t = Table(title="Evidence on the claim", title_justify="left", header_style="bold")
@@ -73,3 +62,14 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
     console.print(f"  [dim]took {sent} probes, {esc(tokens if tokens is not None else '?', 20)} tokens"
                   + (f"; stopped: {esc(c.get('stopped_because'), 120)}" if c.get("stopped_because") else "")
                   + "[/dim]")
+
+
+def render_claim_and_verdict(report: Mapping[str, Any]) -> None:
+    """The claim check, a blank line, then the verdict (``verify``, ``classify``)."""
+    from rich.console import Console
+
+    from .render import render_verdict
+    con = Console(highlight=False, soft_wrap=False)
+    render_claim(report, con)
+    con.print()
+    render_verdict(report, con)

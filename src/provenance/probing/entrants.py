@@ -1,4 +1,5 @@
-"""Leaderboard entrants: a YAML, JSON or CSV file listing endpoints to scan.
+"""Leaderboard entrants: a YAML, JSON or CSV file listing endpoints to scan (or, with
+``entrants_from_models``, every model a server's ``GET /models`` lists).
 
 Each entrant has ``name``, ``base_url`` and ``model``, and optionally
 ``protocol`` (openai|anthropic), ``api_key_env`` (the NAME of an environment
@@ -38,8 +39,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .settings import PROTOCOLS, Target, make_target, validate_base_url
+from ..errors import ConfigError
+from ..settings import PROTOCOLS, Target, make_target, parse_header, validate_base_url
 
 MAX_FILE_BYTES = 8_000_000
 MAX_ENTRANTS = 100_000
@@ -60,7 +61,7 @@ class Entrant:
 
 
 def _safe(s: Any, n: int = 80) -> str:
-    from .render import safe_line
+    from ..text_safety import safe_line
     return safe_line(s, n)
 
 
@@ -119,10 +120,10 @@ def _parse_headers_cell(cell: str, where: str) -> dict[str, str]:
     for part in cell.split(";"):
         if not part.strip():
             continue
-        if ":" not in part:
+        kv = parse_header(part)
+        if kv is None:
             raise ConfigError(f"{where}: field 'headers': expected 'Name: value; Name2: value'")
-        k, _, v = part.partition(":")
-        out[k.strip()] = v.strip()
+        out[kv[0]] = kv[1]
     return out
 
 
@@ -228,7 +229,7 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
     claim_s = _str_field(d, "claim", where, False)
     claim = None
     if claim_s is not None:
-        from .claim import SOURCE_FILE, parse_claim
+        from ..claim import SOURCE_FILE, parse_claim
         try:
             claim = parse_claim(claim_s, source=SOURCE_FILE)
         except ConfigError as e:
@@ -310,10 +311,43 @@ def parse_entrants(text: str, path: Path | str = "<entrants>", fmt: str | None =
 
 def load_entrants(path: Path | str, require_keys: bool = True) -> list[Entrant]:
     p = Path(path)
-    from .files import read_capped
+    from ..files import read_capped
     raw = read_capped(p, MAX_FILE_BYTES, "an entrants file")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ConfigError(f"{p}: entrants file is not UTF-8 text") from None
     return parse_entrants(text, p, require_keys=require_keys)
+
+
+def entrants_from_models(url: str, *, match: str | None, api_key_env: str | None, settings: Any,
+                         require_key: bool = True) -> list[Entrant]:
+    """One entrant per model listed by ``GET {url}/models`` (OpenAI-compatible)."""
+    import asyncio
+    import fnmatch
+
+    from ..errors import EndpointUnusable, TransportError
+
+    probe_target = make_target(url, "listing", api_key_env=api_key_env, require_key=require_key)
+    try:
+        from ..endpoints.openai import list_models
+    except ImportError:  # pragma: no cover - the transport ships it
+        raise ConfigError("listing models needs provenance.endpoints.openai.list_models") from None
+    try:
+        ids = asyncio.run(list_models(probe_target.base_url, settings=settings, api_key=probe_target.api_key(),
+                                      headers=None, deadline_at=None))
+    except TransportError as e:
+        from ..text_safety import safe_line
+        raise EndpointUnusable(f"{probe_target.public()['base_url']}: {safe_line(e, 300)}") from None
+    seen: set[str] = set()
+    out: list[Entrant] = []
+    for mid in ids:
+        if mid in seen or (match and not fnmatch.fnmatchcase(mid, match)):
+            continue
+        seen.add(mid)
+        t = make_target(url, mid, api_key_env=probe_target.api_key_env, name=mid, require_key=require_key)
+        out.append(Entrant(name=mid, target=t, where=f"{t.public()['base_url']}/models"))
+    if not out:
+        raise ConfigError(f"{probe_target.public()['base_url']}/models lists no model"
+                          + (f" matching {match!r}" if match else ""))
+    return out

@@ -51,12 +51,11 @@ import sqlite3
 import sys
 import threading
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .errors import ConfigError, StoreError
-from .transcript import MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, ProbeResult, Transcript
+from ..errors import ConfigError, StoreError
+from ..transcript import MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, ProbeResult, Transcript, now_iso
 
 DB_FILENAME = "runs.sqlite3"
 ENV_DB = "PROVENANCE_DB"
@@ -112,10 +111,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def default_db_path() -> Path:
@@ -327,7 +322,7 @@ class RunStore:
     # ------------------------------------------------------------ scans
     def start_scan(self, source: str | None, settings: Mapping[str, Any] | None = None,
                    scan_id: str | None = None) -> str:
-        from .report import new_run_id
+        from ..report import new_run_id
         sid = scan_id or new_run_id()
         with self._guard("start scan"):
             self._conn.execute("INSERT INTO scans(id, source, settings_json, started_at) VALUES (?, ?, ?, ?)",
@@ -343,7 +338,7 @@ class RunStore:
     def start_run(self, target: Any, probeset: Any, *, scan_id: str | None = None,
                   entrant: str | None = None, run_id: str | None = None) -> str:
         """Record a new run (status running). ``target``: a Target or its public() dict."""
-        from .report import new_run_id
+        from ..report import new_run_id
         rid = run_id or new_run_id()
         self.register_secrets(rid, target)
         pub = target.public() if hasattr(target, "public") else dict(target or {})
@@ -416,7 +411,7 @@ class RunStore:
 
     def fail_run(self, run_id: str, error: str) -> None:
         """Mark a run failed because the pipeline itself broke (not because probes failed)."""
-        from .render import safe_line
+        from ..text_safety import safe_line
         with self._guard("fail run"):
             self._conn.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
                                (now_iso(), self._scrub(run_id, safe_line(error, 500)), run_id))
@@ -438,7 +433,7 @@ class RunStore:
             return rows[0][0]
         if len(rows) > 1:
             raise ConfigError(f"run id prefix {rid!r} is ambiguous; give more characters")
-        from .render import safe_line
+        from ..text_safety import safe_line
         raise ConfigError(f"no run with id {safe_line(rid, 80)!r} in {self.path} (see `provenance runs list`)")
 
     def _row(self, run_id: str) -> sqlite3.Row:

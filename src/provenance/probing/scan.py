@@ -1,6 +1,7 @@
-"""Batch scans: probe many entrants concurrently, recording every probe in the run store.
+"""Batch scans, the scheduler: probe many entrants concurrently, recording every probe in
+the run store.
 
-``scan_entrants`` runs each entrant through ``pipeline.probe_async`` within a
+``scan_entrants`` runs each entrant through ``one_target.probe_async`` within a
 global limit (entrants in flight) and a per-host limit (keyed by host:port);
 one entrant's failure never stops the others. Each probe result is committed
 to the store as it arrives, so a killed scan resumes where it stopped:
@@ -12,29 +13,29 @@ to the store as it arrives, so a killed scan resumes where it stopped:
   probed afresh;
 * resume off: every entrant gets a fresh run.
 
-Output helpers: ``JsonlSink`` writes one report per line (flushed per line),
-then a ``{"type": "summary", ...}`` record; an entrant whose pipeline broke
-gets a ``{"type": "error", ...}`` line instead of a report.
+Each entrant ends as an ``Outcome``: its report, or for an entrant whose pipeline
+broke an ``{"type": "error", ...}`` record (``Outcome.record``); ``summarize`` makes
+the scan's ``{"type": "summary", ...}`` record from them.
 An entrant whose endpoint stalls (nothing answered while its first requests
 time out, or timeouts no longer retried) gives its place under both limits to
 the next entrant and waits out its own bounded timeout on the side: stalled
 entrants cost about one total timeout (``--total-timeout``), not one each.
 
-``ScanProgress`` draws live progress on a TTY stderr; ``render_table`` the
-final table. Rich is imported only inside those.
+Nothing here draws: a display follows the scan through ``ScanEvents`` callbacks
+and ``on_outcome`` (the CLI's are ``cli/progress.py: ScanProgress`` and
+``cli/scan_view.py``, with the JSONL output in ``cli/scan_cmd.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from dataclasses import dataclass
-from typing import IO, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
+from ..errors import StoreError
 from .entrants import Entrant
-from .errors import ConfigError, StoreError
 
 STATE_COMPLETE = "complete"     # probed now, at least one probe succeeded
 STATE_REUSED = "reused"         # complete run from an earlier scan (resume)
@@ -95,7 +96,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
     Raises only for problems that make continuing pointless (StoreError: nothing
     could be recorded) or on cancellation.
     """
-    from .pipeline import probe_async
+    from .one_target import probe_async
 
     ev = events or ScanEvents()
     global_sem = asyncio.Semaphore(max(1, concurrency))
@@ -117,7 +118,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
         if prior is not None and prior["status"] == "complete":
             report = store.load_report(prior["id"])
             if claim is not None:                 # re-checked offline: the claim may be new
-                from .verify import check_claim
+                from ..verify import check_claim
                 report["claim"] = check_claim(claim, report, classifier)
             else:
                 report.pop("claim", None)
@@ -154,7 +155,7 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
             except (asyncio.CancelledError, StoreError):
                 raise
             except Exception as exc:  # noqa: BLE001 - one entrant's failure never stops the others
-                from .render import safe_line
+                from ..text_safety import safe_line
                 msg = safe_line(f"{type(exc).__name__}: {exc}", 300)
                 store.fail_run(run_id, msg)
                 return finish(Outcome(e.name, pub, STATE_ERROR, run_id=run_id, error=msg,
@@ -183,7 +184,7 @@ def entrant_claim(e: Entrant) -> Any:
     name maps to no maker; such an entrant is not checked)."""
     if getattr(e, "claim", None) is not None:
         return e.claim
-    from .claim import claim_from_model_name
+    from ..claim import claim_from_model_name
     return claim_from_model_name(e.target.model)
 
 
@@ -277,180 +278,3 @@ def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s
             "creators": dict(sorted(creators.items(), key=lambda kv: (-kv[1], kv[0]))),
             "verdicts": verdicts, "claims": claim_summary(outs), "unusable_why": unusable, "probeset": probeset,
             "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3)}
-
-
-class JsonlSink:
-    """Writes records as JSON lines to several streams, flushing after each line."""
-
-    def __init__(self, streams: Sequence[IO[str]]) -> None:
-        self.streams = list(streams)
-
-    def write(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        for s in self.streams:
-            s.write(line)
-            s.flush()
-
-
-def open_out(path: Any) -> IO[str]:
-    from .report import check_output_path
-    p = check_output_path(path)
-    try:
-        return open(p, "w", encoding="utf-8")
-    except OSError as e:
-        raise ConfigError(f"{p}: cannot write ({e.strerror or e})") from None
-
-
-def _pct(x: Any) -> str:
-    try:
-        return f"{float(x) * 100:.0f}%"
-    except (TypeError, ValueError):
-        return "-"
-
-
-def _sub(d: Any, key: str) -> str | None:
-    return d.get(key) if isinstance(d, dict) else None
-
-
-def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: Any) -> None:
-    from rich.table import Table
-
-    from .render import markup_escape as esc
-
-    table = Table(title="Scan results", title_justify="left", header_style="bold")
-    from .render_claim import claim_cell
-    for col in ("entrant", "creator", "confidence", "status", "claim", "tokenizer", "stack", "time"):
-        table.add_column(col, justify="right" if col in ("confidence", "time") else "left")
-    colors = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}
-    for o in outcomes:
-        a = o.attribution
-        if o.state == STATE_ERROR:
-            status, creator = "[red]error[/red]", esc(o.error, 80)
-        elif o.state == STATE_UNUSABLE:
-            status, creator = "[red]unusable[/red]", esc(unusable_why(o), 80)
-        else:
-            st = str(a.get("status", "?"))
-            status = f"[{colors.get(st, 'white')}]{esc(st, 20)}[/]" + (" (stored)" if o.state == STATE_REUSED else "")
-            creator = esc(a.get("creator"), 60)
-        table.add_row(esc(o.name, 60), creator, _pct(a.get("confidence")) if o.report else "-", status,
-                      claim_cell((o.report or {}).get("claim")),
-                      esc(_sub(a.get("tokenizer"), "family") or "-", 30),
-                      esc(_sub(a.get("stack"), "stack") or "-", 30), f"{o.elapsed_s:.1f}s")
-    console.print(table)
-    console.print(summary_line(summary))
-    line = claims_line(summary)
-    if line:
-        console.print(line)
-
-
-def claims_line(s: dict[str, Any]) -> str:
-    """'3 of 40 entrants inconsistent with their claimed maker (...)', or '' when none was checked."""
-    c = s.get("claims") or {}
-    if not c.get("checked"):
-        return ""
-    return (f"{c['inconsistent']} of {s['entrants']} entrants inconsistent with their claimed maker "
-            f"({c['checked']} checked: {c['consistent']} consistent, {c['inconclusive']} inconclusive"
-            + (f"; {c['not_checked']} without a claim" if c.get("not_checked") else "") + ")")
-
-
-def summary_line(s: dict[str, Any]) -> str:
-    from .render import markup_escape as esc
-    parts = [f"{s['entrants']} entrants: {s['complete']} probed, {s['reused']} from earlier runs, "
-             f"{s['unusable']} unusable, {s['error']} errors"]
-    if s.get("creators"):
-        parts.append("creators: " + ", ".join(f"{esc(k, 40)} {v}" for k, v in list(s["creators"].items())[:8]))
-    if s.get("elapsed_s") is not None:
-        parts.append(f"{s['elapsed_s']:.1f}s")
-    return " | ".join(parts)
-
-
-class ScanProgress(ScanEvents):
-    """Live progress on stderr (TTY only): totals, elapsed, ETA, one line per entrant state."""
-
-    def __init__(self, n_entrants: int) -> None:
-        from rich.console import Console
-        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn,
-                                   TimeElapsedColumn, TimeRemainingColumn)
-        self.console = Console(stderr=True, highlight=False)
-        self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
-                                 console=self.console, transient=True)
-        self.total = self.progress.add_task("entrants", total=n_entrants)
-        self.tasks: dict[str, Any] = {}
-        self.counts = {STATE_COMPLETE: 0, STATE_REUSED: 0, STATE_UNUSABLE: 0, STATE_ERROR: 0}
-
-    def __enter__(self) -> "ScanProgress":
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def started(self, entrant: Entrant, total: int, have: int) -> None:
-        from .render import markup_escape as esc
-        label = f"  {esc(entrant.name, 40)}" + (f" (resumed, {have} kept)" if have else "")
-        self.tasks[entrant.name] = self.progress.add_task(label, total=total, completed=have)
-
-    def probe_done(self, entrant: Entrant) -> None:
-        tid = self.tasks.get(entrant.name)
-        if tid is not None:
-            self.progress.advance(tid)
-
-    def parked(self, entrant: Entrant) -> None:
-        from .render import markup_escape as esc
-        self.progress.console.print(f"[yellow]stalled[/yellow]   {esc(entrant.name, 60)}: not answering; "
-                                    f"waiting out its timeout beside the scan")
-
-    def finished(self, o: Outcome) -> None:
-        from .render import markup_escape as esc
-        tid = self.tasks.pop(o.name, None)
-        if tid is not None:
-            self.progress.remove_task(tid)
-        self.counts[o.state] = self.counts.get(o.state, 0) + 1
-        a = o.attribution
-        if o.state == STATE_ERROR:
-            line = f"[red]error[/red]     {esc(o.name, 60)}: {esc(o.error, 200)}"
-        elif o.state == STATE_UNUSABLE:
-            line = f"[red]unusable[/red]  {esc(o.name, 60)}: {esc(unusable_why(o), 200)} {o.elapsed_s:.1f}s"
-        else:
-            tag = "stored   " if o.state == STATE_REUSED else "done     "
-            line = (f"[green]{tag}[/green] {esc(o.name, 60)}: {esc(a.get('creator'), 60)} "
-                    f"({_pct(a.get('confidence'))}, {esc(a.get('status'), 20)}) {o.elapsed_s:.1f}s")
-        self.progress.console.print(line)
-        c = self.counts
-        self.progress.update(self.total, advance=1,
-                             description=f"entrants ({c[STATE_COMPLETE] + c[STATE_REUSED]} ok, "
-                                         f"{c[STATE_UNUSABLE] + c[STATE_ERROR]} failed)")
-
-
-def entrants_from_models(url: str, *, match: str | None, api_key_env: str | None, settings: Any,
-                         require_key: bool = True) -> list[Entrant]:
-    """One entrant per model listed by ``GET {url}/models`` (OpenAI-compatible)."""
-    import fnmatch
-
-    from .errors import EndpointUnusable, TransportError
-    from .settings import make_target
-
-    probe_target = make_target(url, "listing", api_key_env=api_key_env, require_key=require_key)
-    try:
-        from .endpoints.openai import list_models
-    except ImportError:  # pragma: no cover - the transport ships it
-        raise ConfigError("listing models needs provenance.endpoints.openai.list_models") from None
-    try:
-        ids = asyncio.run(list_models(probe_target.base_url, settings=settings, api_key=probe_target.api_key(),
-                                      headers=None, deadline_at=None))
-    except TransportError as e:
-        from .render import safe_line
-        raise EndpointUnusable(f"{probe_target.public()['base_url']}: {safe_line(e, 300)}") from None
-    seen: set[str] = set()
-    out: list[Entrant] = []
-    for mid in ids:
-        if mid in seen or (match and not fnmatch.fnmatchcase(mid, match)):
-            continue
-        seen.add(mid)
-        t = make_target(url, mid, api_key_env=probe_target.api_key_env, name=mid, require_key=require_key)
-        out.append(Entrant(name=mid, target=t, where=f"{t.public()['base_url']}/models"))
-    if not out:
-        raise ConfigError(f"{probe_target.public()['base_url']}/models lists no model"
-                          + (f" matching {match!r}" if match else ""))
-    return out
