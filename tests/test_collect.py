@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance.collect import collect, read_records, split_corpus_ref
+from provenance.collect import collect, split_corpus_ref
+from provenance.training.records import read_raw
 from provenance.errors import EndpointUnusable
 from provenance.probes import load_probeset
 from provenance.settings import RunSettings
@@ -131,7 +132,7 @@ def test_system_prompt_variant_and_repeats(tmp_path, probes_dir):
         s2 = collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
                      settings=FAST)
         assert (s2.written, s2.already) == (5, 0)
-    recs = read_records(out)
+    recs = read_raw(out)
     assert sorted({(r["variant"], r["extra"]["repeat"]) for r in recs}) == [("", 0), ("sys-prompt", 0), ("sys-prompt", 1)]
     assert all(r["extra"]["system_prompt"] == "You are Zeus." for r in recs if r["variant"] == "sys-prompt")
 
@@ -148,7 +149,7 @@ def test_rerun_skips_done_and_retries_failed(tmp_path, probes_dir):
         s = collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
                     settings=FAST)
     assert (s.written, s.failed) == (4, 1) and list(s.failures) == ["cutoff.event#0"]
-    assert len(read_records(out)) == 4
+    assert len(read_raw(out)) == 4
     with FakeLLMServer(answer_fn=_answer) as srv:
         s = collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
                     settings=FAST)
@@ -157,7 +158,7 @@ def test_rerun_skips_done_and_retries_failed(tmp_path, probes_dir):
         s = collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
                     settings=FAST)
         assert (s.written, s.already) == (0, 5) and srv.request_count == 1
-    assert len(read_records(out)) == 5
+    assert len(read_raw(out)) == 5
 
 
 @pytest.mark.parametrize("name", ["c.jsonl", "c.jsonl.gz"])
@@ -172,7 +173,7 @@ def test_torn_tail_is_repaired(tmp_path, probes_dir, name):
             out.write_bytes(good[:-7])
         else:
             out.write_bytes(good + b'{"source": "x", "mod')
-        recs = read_records(out)
+        recs = read_raw(out)
         assert len(recs) == (4 if name.endswith(".gz") else 5)
         s = collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
                     settings=FAST)
@@ -212,14 +213,14 @@ def test_hard_kill_then_rerun(tmp_path, probes_dir):
         child["p"] = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         child["p"].wait(timeout=60)
         assert seen.is_set() and child["p"].returncode == -signal.SIGKILL
-        first = read_records(out)
+        first = read_raw(out)
         assert 0 < len(first) < 5
         srv.clear_requests()
         s = collect(srv.base_url, model="fake-model", creator="Acme", output=out, probes_dir=probes_dir,
                     settings=FAST)
         assert s.already == len(first) and s.written == 5 - len(first)
         assert srv.request_count == 5 - len(first)
-    recs = read_records(out)
+    recs = read_raw(out)
     assert sorted(r["extra"]["probe_id"] for r in recs) == sorted(BEHAVIOURAL)
 
 
@@ -272,11 +273,11 @@ def test_cli_json_summary(tmp_path, probes_dir, capsys):
             assert e.code in (0, None)
     doc = json.loads(capsys.readouterr().out)
     assert doc["written"] == 5 and doc["output"] == str(out)
-    assert len(read_records(out)) == 5
+    assert len(read_raw(out)) == 5
 
 
 def test_concurrent_collect_on_same_file_is_refused(tmp_path, probes_dir):
-    from provenance.collect import RecordWriter
+    from provenance.training.records import RecordWriter
     from provenance.errors import ConfigError
     out = tmp_path / "c.jsonl"
     holder = RecordWriter(out)

@@ -34,16 +34,12 @@ are written as one gzip member per record (a valid multi-member gzip file).
 from __future__ import annotations
 
 import dataclasses
-import gzip
-import io
-import json
-import os
 import time
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .training.records import RecordWriter, read_raw, record_key
 from .errors import ConfigError, EndpointUnusable
 from .probes import Probe, ProbeSet
 
@@ -127,123 +123,6 @@ def make_record(probe: Probe, result: Any, *, model: str, creator: str, family: 
     }
 
 
-def record_key(rec: dict[str, Any]) -> tuple[str, str, str, int] | None:
-    extra = rec.get("extra") if isinstance(rec.get("extra"), dict) else {}
-    pid = extra.get("probe_id")
-    if not isinstance(pid, str) or not isinstance(rec.get("model"), str):
-        return None
-    rep = extra.get("repeat", 0)
-    return rec["model"], str(rec.get("variant") or ""), pid, int(rep) if isinstance(rep, int) else 0
-
-
-# ----------------------------------------------------------------------------- append-only file
-
-def is_gzip_path(path: Path) -> bool:
-    return path.name.endswith(".gz")
-
-
-def _parse_lines(data: bytes) -> tuple[list[dict[str, Any]], int]:
-    """Records in ``data`` and the byte length of its complete, valid prefix."""
-    out: list[dict[str, Any]] = []
-    good = 0
-    pos = 0
-    while True:
-        nl = data.find(b"\n", pos)
-        if nl < 0:
-            break
-        line = data[pos:nl].strip()
-        if line:
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                break
-            if isinstance(rec, dict):
-                out.append(rec)
-        pos = nl + 1
-        good = pos
-    return out, good
-
-
-def _read_gzip_members(data: bytes) -> tuple[list[dict[str, Any]], int]:
-    """Records of a multi-member gzip and the byte length of its complete members."""
-    out: list[dict[str, Any]] = []
-    good = 0
-    while good < len(data):
-        d = zlib.decompressobj(wbits=31)
-        try:
-            text = d.decompress(data[good:])
-        except zlib.error:
-            break
-        if not d.eof:
-            break
-        recs, used = _parse_lines(text)
-        if used != len(text):       # a member holding a torn line: stop before it
-            break
-        out.extend(recs)
-        good = len(data) - len(d.unused_data)
-    return out, good
-
-
-def read_records(path: Path, *, repair: bool = False) -> list[dict[str, Any]]:
-    """Records already in ``path``. With ``repair``, a torn tail is cut off the file."""
-    if not path.exists():
-        return []
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    if is_gzip_path(path):
-        if data and not data.startswith(b"\x1f\x8b"):
-            raise ConfigError(f"{path}: not a gzip file (the .gz name asks for gzip output)")
-        recs, good = _read_gzip_members(data)
-    else:
-        if data.startswith(b"\x1f\x8b"):
-            raise ConfigError(f"{path}: holds gzip data; name it *.gz")
-        recs, good = _parse_lines(data)
-    if good < len(data):
-        if not repair:
-            return recs
-        with open(path, "r+b") as f:
-            f.truncate(good)
-            f.flush()
-            os.fsync(f.fileno())
-    return recs
-
-
-class RecordWriter:
-    """Appends one record at a time, flushed and fsync'ed.
-
-    Holds an exclusive advisory lock on the file while open, so two collectors
-    can never append to (or repair) the same file at once.
-    """
-
-    def __init__(self, path: Path) -> None:
-        import fcntl
-
-        self.path = path
-        self.gzip = is_gzip_path(path)
-        self._f = open(path, "ab")
-        try:
-            fcntl.flock(self._f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._f.close()
-            raise ConfigError(f"{path}: another collect is writing to this file") from None
-
-    def write(self, rec: dict[str, Any]) -> None:
-        line = (json.dumps(rec, ensure_ascii=False, sort_keys=False) + "\n").encode("utf-8")
-        if self.gzip:
-            buf = io.BytesIO()
-            with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as g:
-                g.write(line)
-            line = buf.getvalue()
-        self._f.write(line)
-        self._f.flush()
-        os.fsync(self._f.fileno())
-
-    def close(self) -> None:
-        self._f.close()
-
-
 # ----------------------------------------------------------------------------- the run
 
 def validate_options(*, creator: str, repeats: int, output: Path, system_prompt: str | None) -> None:
@@ -303,7 +182,7 @@ def collect(base_url: str, *, model: str, creator: str, output: Path | str, fami
     except OSError as e:
         raise ConfigError(f"{output}: cannot open for appending ({e.strerror or e})") from None
     try:
-        have = {k for k in (record_key(r) for r in read_records(output, repair=True)) if k is not None}
+        have = {k for k in (record_key(r) for r in read_raw(output, repair=True)) if k is not None}
     except BaseException:
         writer.close()
         raise

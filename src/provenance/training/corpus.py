@@ -7,14 +7,13 @@ dated snapshots, so leave-one-model-out removes them together.
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 from ..errors import ConfigError
+from .records import Record, read_records
 from ..classifier.corpus_sources import SOURCE_FAMILY, family_of_source  # noqa: F401 (SOURCE_FAMILY re-exported)
 
 
@@ -48,56 +47,6 @@ def group_key(model: str) -> str:
         for rx in _STRIP:
             name = rx.sub("", name)
     return name.strip("-") or model
-
-
-@dataclass
-class Record:
-    source: str
-    model: str
-    creator: str
-    variant: str
-    prompt_id: str
-    response: str
-    extra: dict[str, Any] = field(default_factory=dict)
-    prompt: str = ""
-
-    @property
-    def key(self) -> str:
-        return f"{self.source}:{self.prompt_id}"
-
-    @property
-    def family(self) -> str:
-        return family_of_source(self.source)
-
-
-def _open(path: Path):
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open("r", encoding="utf-8")
-
-
-def read_records(path: Path) -> Iterator[Record]:
-    try:
-        fh = _open(path)
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
-    n = 0
-    with fh:
-        try:
-            for n, line in enumerate(fh, 1):
-                line = line.strip()
-                if not line:
-                    continue
-                try:
-                    r = json.loads(line)
-                    yield Record(source=str(r["source"]), model=str(r["model"]).lower(),
-                                 creator=str(r["creator"]), variant=str(r.get("variant") or ""),
-                                 prompt_id=str(r["prompt_id"]), response=str(r.get("response") or ""),
-                                 extra=dict(r.get("extra") or {}), prompt=str(r.get("prompt") or ""))
-                except (ValueError, KeyError, TypeError, AttributeError) as e:
-                    raise ConfigError(f"{path}:{n}: not a corpus record ({type(e).__name__})") from None
-        except (OSError, EOFError, UnicodeDecodeError) as e:   # not gzip, truncated gzip, not UTF-8
-            raise ConfigError(f"{path}: unreadable after line {n} ({type(e).__name__}: {e})"[:300]) from None
 
 
 def corpus_files(corpus_dir: Path | str, extra: Iterable[Path | str] = ()) -> list[Path]:

@@ -16,7 +16,7 @@ from ..channels.cutoff import event_keywords
 from ..channels.identity import claim_of_text
 from ..channels.text import HASH_DIM, truncate
 from ..channels.registry import sub_channel
-from .corpus import Record
+from .records import Record
 from ..channels.featurize import DEFAULT_BUDGET, answer_indices
 
 
