@@ -87,8 +87,9 @@ PROBE_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(f for c in CHANNELS for f 
 
 
 def aligned_channel_of(family: str) -> str:
-    """The aligned channel that scores answers of a probe family."""
-    return next(c.name for c in CHANNELS if c.kind == ALIGNED and family in c.families)
+    """The aligned channel that scores answers of a probe family (the last one, ``aligned_other``,
+    takes every answer family no aligned channel names)."""
+    return next((c.name for c in CHANNELS if c.kind == ALIGNED and family in c.families), ALIGNED_CHANNELS[-1])
 
 
 def vocab_of(channel: str) -> int:
