@@ -62,7 +62,7 @@ def test_a_transcript_channel_is_one_module_and_one_registry_entry(monkeypatch) 
     mod = types.ModuleType("provenance.channels.fake_latency")
 
     def score(transcript: Transcript, *, cross_check: bool = False) -> ChannelResult:
-        return ChannelResult(name="fake_latency", available=True, loglik={"Mistral": 0.0}, default=-5.0,
+        return ChannelResult(name="fake_latency", available=True, loglik={"Mistral": 0.0}, default=-50.0,
                              evidence=[Evidence(text="latency profile like Mistral's", probes=[], channel="api")],
                              summary={"profile": "fast"})
     mod.score = score
