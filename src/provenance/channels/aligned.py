@@ -31,7 +31,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .featurize import vocab_lookup
-from .registry import ALIGNED_CHANNELS as CHANNELS, aligned_channel_of as channel_of  # noqa: F401
+from .base import Evidence
+from .registry import ALIGNED_CHANNELS as CHANNELS, BY_NAME, aligned_channel_of as channel_of  # noqa: F401
 
 
 MIN_DF = 2         # a feature must occur in this many reference answers to be kept
@@ -221,3 +222,13 @@ def from_arrays(meta: Mapping[str, object], arrays: Mapping[str, np.ndarray]) ->
                         arrays["aligned.cols"].astype(np.int64), arrays["aligned.vals"],
                         int(meta.get("min_shared", MIN_SHARED)), int(meta.get("top", TOP)),
                         float(meta.get("clip", CLIP)))
+
+
+def evidence_line(channel: str, *, count: int, favours: str, margin: float, probes: list[str],
+                  nearest: str | None = None, **_: object) -> Evidence:
+    """An aligned channel's evidence line: the reference model the answers stand closest to."""
+    what = "/".join(BY_NAME[channel].families)
+    return Evidence(text=f"aligned ({what}): over {count} prompts, answers most like {nearest}'s "
+                         f"(favours {favours}, +{margin:.2f} log-odds over the next)",
+                    probes=probes[:8], channel=channel, strength=round(margin, 3))
+

@@ -31,3 +31,12 @@ class ChannelResult:
     evidence: list[Evidence] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)    # e.g. {"family": "qwen2", "confidence": 0.97}
     reason: str | None = None                   # why unavailable
+
+
+def evidence_line(channel: str, *, count: int, favours: str, margin: float, probes: list[str],
+                  **_: Any) -> Evidence:
+    """A score channel's evidence line, unless its module words its own (``evidence_line``
+    there): how many answers favour which creator, and by how much."""
+    return Evidence(text=f"{channel}: {count} answers favour {favours} (+{margin:.2f} log-odds over the next)",
+                    probes=probes[:8], channel=channel, strength=round(margin, 3))
+

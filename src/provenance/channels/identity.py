@@ -10,9 +10,12 @@ trained / made by X" reader recognises claims of makers outside the list.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any, Sequence
 
 from ..transcript import Transcript
+from .base import Evidence, evidence_line as base_evidence_line
 
 NONE = "none"
 OTHER = "other"
@@ -138,3 +141,16 @@ def transcript_claims(transcript: Transcript, family: str = "identity") -> dict[
 def pseudo_tokens(text: str, keywords: object = (), month: object = None) -> list[str]:
     """The identity channel's pseudo-tokens (``featurize.py``): the claim an answer makes."""
     return claim_tokens(text)
+
+
+def evidence_line(channel: str, *, count: int, favours: str, margin: float, probes: list[str],
+                  claims: Sequence[tuple[str, str, float]] = (), **kw: Any) -> Evidence:
+    """The claim channel's evidence line: the maker most answers claim (the identity channel's
+    words get the common line)."""
+    if channel != "claim" or not claims:
+        return base_evidence_line(channel, count=count, favours=favours, margin=margin, probes=probes)
+    named, k = Counter(c for _, c, _ in claims).most_common(1)[0]
+    what = "names no creator" if named == NONE else f"claims {named}"
+    return Evidence(text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(probes[:4])})",
+                    probes=probes[:8], channel="identity", strength=round(margin, 3))
+

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..channels.base import Evidence
-from ..channels.registry import ALIGNED, ANSWER_CHANNELS, BY_NAME, CLAIM, SCORE_CHANNELS
+from ..channels.base import Evidence, evidence_line
+from ..channels.registry import ANSWER_CHANNELS, SCORE_CHANNELS, implementation
 from .base import UNKNOWN
 from .combine import PER_CHANNEL, channel_contribution
 from . import family_model
@@ -45,24 +45,9 @@ def evidence(clf: "TrainedClassifier", s: Scores, d: Decision, ind: Independent,
         ids = s.used.get(ch, [pid for pid, _, _ in s.claims])
         favours = clf.labels[best]
         channel_info[ch] = {"answers": s.counts[ch], "favours": favours, "log_odds_margin": round(margin, 3)}
-        kind = BY_NAME[ch].kind
-        if kind == CLAIM:
-            tally = Counter(c for _, c, _ in s.claims)
-            named, k = tally.most_common(1)[0]
-            what = "names no creator" if named == "none" else f"claims {named}"
-            lines.append(Evidence(
-                text=f"identity: {what} in {k} of {len(s.claims)} answers ({', '.join(ids[:4])})",
-                probes=ids[:8], channel="identity", strength=round(margin, 3)))
-        elif kind == ALIGNED:
-            what = "/".join(BY_NAME[ch].families)
-            lines.append(Evidence(
-                text=f"aligned ({what}): over {s.counts[ch]} prompts, answers most like {s.nearest[ch]}'s "
-                     f"(favours {favours}, +{margin:.2f} log-odds over the next)",
-                probes=ids[:8], channel=ch, strength=round(margin, 3)))
-        else:
-            lines.append(Evidence(
-                text=f"{ch}: {s.counts[ch]} answers favour {favours} (+{margin:.2f} log-odds over the next)",
-                probes=ids[:8], channel=ch, strength=round(margin, 3)))
+        words = getattr(implementation(ch), "evidence_line", evidence_line)     # the module's own wording
+        lines.append(words(ch, count=s.counts[ch], favours=favours, margin=margin, probes=ids,
+                           claims=s.claims, nearest=s.nearest.get(ch)))
     lines.sort(key=lambda e: -(e.strength or 0.0))
     return ind.pinned + lines
 
