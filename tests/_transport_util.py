@@ -1,4 +1,4 @@
-"""The transport helpers' old names, kept for tests/test_pacing.py only: that file is
+"""The transport helpers' old names, kept for tests/probing/test_pacing.py only: that file is
 edited on another branch and imports them from here. Everything lives in tests/factory.py; once
 test_pacing.py imports from there (``probe_set`` for ``write_probeset``), delete this module."""
 

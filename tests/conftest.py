@@ -14,7 +14,7 @@ from factory import TINY_PROBES, probe_dir, write_scan_probes
 
 
 def _alias_moved_modules() -> None:
-    """The module paths issue 22 retired, importable for tests/test_pacing.py only.
+    """The module paths issue 22 retired, importable for tests/probing/test_pacing.py only.
 
     That file is being edited on another branch and still imports ``provenance.pacing``,
     ``provenance.runner``, ``provenance.pipeline`` and ``provenance.lost``; once its imports

@@ -17,7 +17,7 @@ CLAUDE = "I am Claude, an AI assistant made by Anthropic. \x1b[31m[bold]red[/bol
 
 def claude(body: dict) -> str:
     """The Claude self-description, worded per prompt: one text pasted under every prompt would be
-    degenerate evidence (tests/test_degenerate.py), which no verdict rests on."""
+    degenerate evidence (tests/classifier/test_degenerate.py), which no verdict rests on."""
     msgs = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
     asked = str(msgs[-1].get("content", ""))[:60] if msgs else ""
     return f"{CLAUDE} You asked: {asked}"
