@@ -10,7 +10,7 @@ terminal width of 110 columns) with the shipped model: the README's example sits
 markers and is replaced in place; every stored report's full verdict is also written to
 ``docs/examples/NAME.txt``. Run it after retraining the model or changing the verdict's
 wording; ``--check`` exits 1 (saying which) when the docs differ from what the tool prints
-now (tests/test_docs_examples.py runs it)::
+now (tests/scripts/test_docs_examples.py runs it)::
 
     python scripts/docs_examples.py            # rewrite README.md and docs/examples/*.txt
     python scripts/docs_examples.py --check    # verify only

@@ -1,15 +1,20 @@
-"""Shared test fixtures. Tests never reach outside this machine."""
+"""Shared test fixtures, built on tests/factory.py. Tests never reach outside this machine."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import pytest
 
+from provenance.testing.fakeserver import FakeLLMServer
+
+from factory import TINY_PROBES, probe_dir, write_scan_probes
+
 
 def _alias_moved_modules() -> None:
-    """The module paths issue 22 retired, importable for tests/test_pacing.py only.
+    """The module paths issue 22 retired, importable for tests/probing/test_pacing.py only.
 
     That file is being edited on another branch and still imports ``provenance.pacing``,
     ``provenance.runner``, ``provenance.pipeline`` and ``provenance.lost``; once its imports
@@ -42,43 +47,31 @@ def reference_dir() -> Path:
     return REFERENCE
 
 
-TINY_PROBESET = '''
-schema_version = 1
-name = "tiny"
-version = "0.0.1"
-'''
-
-TINY_PROBES = '''
-[[probe]]
-id = "identity.who"
-family = "identity"
-corpus = "model_name_identity:identity:4354982324"
-messages = [{ role = "user", content = "Tell me your exact model name, version, and who made you." }]
-max_tokens = 64
-
-[[probe]]
-id = "style.haiku"
-family = "style"
-corpus = "alpaca_eval:1"
-stream = true
-messages = [{ role = "user", content = "Write a haiku about rivers." }]
-max_tokens = 64
-
-[[probe]]
-id = "tokenizer.digits"
-family = "tokenizer"
-mode = "count"
-text = "1234567 89"
-messages = [{ role = "user", content = "1234567 89" }]
-max_tokens = 1
-'''
+@pytest.fixture
+def tiny_probes(tmp_path: Path) -> Path:
+    """A three-probe set (factory.TINY_PROBES as tiny.toml) in a temp dir, independent of the shipped probes/."""
+    return probe_dir(tmp_path, TINY_PROBES, name="tiny", version="0.0.1", file="tiny.toml")
 
 
 @pytest.fixture
-def tiny_probes(tmp_path: Path) -> Path:
-    """A three-probe set in a temp dir, independent of the shipped probes/."""
-    d = tmp_path / "probes"
-    d.mkdir()
-    (d / "probeset.toml").write_text(TINY_PROBESET)
-    (d / "tiny.toml").write_text(TINY_PROBES)
-    return d
+def probes_dir(tmp_path: Path) -> Path:
+    """The CLI tests' three-probe set (factory.SCAN_PROBES) in ``tmp_path/probes``."""
+    return write_scan_probes(tmp_path / "probes")
+
+
+@pytest.fixture
+def servers() -> Iterator[Callable[..., FakeLLMServer]]:
+    """Start fake LLM servers that stop when the test ends: ``srv = servers(answer_fn=..., latency=...)``
+    (the arguments are FakeLLMServer's)."""
+    started: list[FakeLLMServer] = []
+
+    def start(**kw: Any) -> FakeLLMServer:
+        srv = FakeLLMServer(**kw).start()
+        started.append(srv)
+        return srv
+
+    try:
+        yield start
+    finally:
+        for srv in started:
+            srv.stop()

@@ -21,6 +21,8 @@ from provenance.probes import load_probeset
 from provenance.settings import RunSettings
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
+from factory import probe_dir
+
 PROBES = """
 [[probe]]
 id = "identity.who"
@@ -67,11 +69,8 @@ FAST = RunSettings(retries=0, concurrency=2, read_timeout=10, request_timeout=20
 
 @pytest.fixture
 def probes_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "probes"
-    d.mkdir()
-    (d / "probeset.toml").write_text('schema_version = 1\nname = "test-set"\nversion = "0.0.1"\n')
-    (d / "set.toml").write_text(PROBES)
-    return d
+    """This module's probe set (PROBES), in place of conftest's."""
+    return probe_dir(tmp_path, PROBES, name="test-set", version="0.0.1", file="set.toml")
 
 
 def _answer(body):

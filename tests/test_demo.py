@@ -16,9 +16,7 @@ import pytest
 from provenance.demo import Replay, load_replay, replay_server
 from provenance.probes import load_probeset
 
-from test_cli_probe import run_cli
-
-ROOT = Path(__file__).resolve().parents[1]
+from factory import REPO, run_cli
 
 
 def test_demo_prints_a_verdict_and_what_to_do_next(tmp_path: Path) -> None:
@@ -61,10 +59,10 @@ def test_replay_covers_the_shipped_probe_set() -> None:
 def test_replay_data_is_the_projects_own_and_reproducible(tmp_path: Path) -> None:
     data = load_replay()
     assert set(data["sources"]) == {"data/collected/local-models.jsonl", "data/e2e-reports/qwen2.5-coder-0.5b.json"}
-    shipped = ROOT / "src" / "provenance" / "data" / "demo-replay.json.gz"
+    shipped = REPO / "src" / "provenance" / "data" / "demo-replay.json.gz"
     assert shipped.stat().st_size < 200_000
     out = tmp_path / "replay.json.gz"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "build_demo_data.py"), "-o", str(out)],
+    subprocess.run([sys.executable, str(REPO / "scripts" / "build_demo_data.py"), "-o", str(out)],
                    check=True, capture_output=True)
     assert out.read_bytes() == shipped.read_bytes(), "rebuild with python scripts/build_demo_data.py"
 
@@ -84,7 +82,7 @@ def test_replay_server_answers_by_prompt() -> None:
 def test_demo_from_an_installed_wheel(tmp_path: Path) -> None:
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(wheels), str(ROOT)], check=True, capture_output=True, timeout=300)
+                    str(wheels), str(REPO)], check=True, capture_output=True, timeout=300)
     whl = next(wheels.glob("provenance-*.whl"))
     site = tmp_path / "site"
     with zipfile.ZipFile(whl) as z:

@@ -16,6 +16,8 @@ from provenance.errors import ConfigError
 from provenance.probes import load_probeset
 from provenance.report import check_report, read_report, transcript_from_report
 
+from factory import probe_dir
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
@@ -85,11 +87,8 @@ max_tokens = 64
 @given(pos=st.integers(min_value=0, max_value=len(GOOD_PROBE)), cut=st.integers(min_value=0, max_value=12),
        insert=st.text(max_size=12))
 def test_mutated_probe_files(pos: int, cut: int, insert: str, tmp_path: Path) -> None:
-    d = tmp_path / "set"
-    d.mkdir(exist_ok=True)
-    (d / "probeset.toml").write_text('name = "t"\nversion = "1"\n')
     text = GOOD_PROBE[:pos] + insert + GOOD_PROBE[pos + cut:]
-    (d / "p.toml").write_text(text, encoding="utf-8", errors="surrogatepass")
+    d = probe_dir(tmp_path, text, name="t", folder="set")
     try:
         ps = load_probeset(d)
     except ConfigError:
@@ -100,10 +99,7 @@ def test_mutated_probe_files(pos: int, cut: int, insert: str, tmp_path: Path) ->
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(raw=st.binary(max_size=200))
 def test_random_bytes_as_probe_file(raw: bytes, tmp_path: Path) -> None:
-    d = tmp_path / "set2"
-    d.mkdir(exist_ok=True)
-    (d / "probeset.toml").write_text('name = "t"\nversion = "1"\n')
-    (d / "p.toml").write_bytes(raw)
+    d = probe_dir(tmp_path, raw, name="t", folder="set2")
     try:
         load_probeset(d)
     except ConfigError:

@@ -25,18 +25,13 @@ from provenance.probes import load_probeset
 from provenance.questionnaire import (NOT_MEASURED, askable, choose_questions, form_markdown, make_form,
                                       question_order)
 
+from factory import probe_dir, run_cli
+
 CLAUDE = "I am Claude, an AI assistant made by Anthropic."
 GPT = "I'm ChatGPT, a large language model trained by OpenAI, based on the GPT-4 architecture."
 TRICKY = ("Sure! Here is a **recipe**.\n\n# Ingredients\n\n## Question 3 of 10\n\n"
           "```python\nprint('<!-- not a marker -->')\n```\n\n<!-- a comment of the answer's own -->\n"
           "- step one  \n- step two\n\n~~~\nfenced too\n~~~")
-
-
-def run_cli(args: list[str], cwd: Path, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    env = dict(os.environ)
-    env["PROVENANCE_DB"] = str(cwd / "runs.sqlite3")
-    return subprocess.run([sys.executable, "-m", "provenance", *args], capture_output=True, text=True,
-                          input=input, timeout=timeout, env=env, cwd=cwd)
 
 
 def questions(cwd: Path, n: int = 10) -> dict:
@@ -442,9 +437,8 @@ def _synthetic_corpus(d: Path) -> tuple[Path, Path]:
               "Google": ("## {w}\n\n{v} is key.\n\n### Summary\n* {w}\n* {v}", "I am Gemma, from Google DeepMind.")}
     words = ["rivers", "clouds", "engines", "gardens", "maps", "bridges", "lamps", "forests"]
     prompts = [f"p{i}" for i in range(20)]
-    corpus, probes = d / "corpus", d / "probes"
+    corpus = d / "corpus"
     corpus.mkdir()
-    probes.mkdir()
     with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
         for creator, (style, claim) in styles.items():
             for k in range(3):
@@ -457,14 +451,13 @@ def _synthetic_corpus(d: Path) -> tuple[Path, Path]:
                 f.write(json.dumps({"source": "model_name_identity", "model": model, "creator": creator,
                                     "variant": "", "prompt_id": "identity:x1", "kind": "identity",
                                     "prompt": "who made you?", "response": claim, "extra": {"run": 0}}) + "\n")
-    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
-    (probes / "p.toml").write_text("\n".join(
+    probes = probe_dir(d, "\n".join(
         [f'[[probe]]\nid = "style.{p}"\nfamily = "style"\ncorpus = "alpaca_eval:{p}"\nmax_tokens = 100\n'
          f'messages = [{{ role = "user", content = "prompt {p}" }}]\n' for p in prompts]
         + ['[[probe]]\nid = "identity.who"\nfamily = "identity"\ncorpus = "model_name_identity:identity:x1"\n'
            'max_tokens = 100\nmessages = [{ role = "user", content = "who made you?" }]\n',
            '[[probe]]\nid = "tokenizer.baseline"\nfamily = "tokenizer"\nmode = "baseline"\nmax_tokens = 1\n'
-           'messages = [{ role = "user", content = "hi" }]\n']))
+           'messages = [{ role = "user", content = "hi" }]\n']), name="synth", version="0.0.1")
     return corpus, probes
 
 

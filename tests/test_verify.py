@@ -5,7 +5,6 @@ claim thresholds. Endpoints are real loopback servers replaying a maker's record
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
@@ -15,18 +14,15 @@ from provenance.claim import Claim, claim_for, claim_from_model_name, parse_clai
 from provenance.classifier import claims as claims_mod
 from provenance.errors import ConfigError
 
-from _replay import REPORTS, replay_server
+from factory import REPORTS, cli_env, replay_server
 
 QWEN = REPORTS / "qwen2.5-coder-0.5b.json"
 FAKE_KEY = "sk-FAKEKEY-verify-test-3b9d2f"
 
 
 def cli(*args, timeout=180):
-    env = dict(os.environ)
-    env.pop("OPENAI_API_KEY", None)
-    env.pop("ANTHROPIC_API_KEY", None)
     return subprocess.run([sys.executable, "-m", "provenance", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=env)
+                          timeout=timeout, env=cli_env())
 
 
 # -- the model-name table ---------------------------------------------------------------------
@@ -294,26 +290,16 @@ def test_tokenizer_stance() -> None:
 
 def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     """run_training computes the claim thresholds from its LOMO predictions; export stores them
-    in the manifest; verify reads them from there (a synthetic corpus written here)."""
-    import gzip
-    import random
+    in the manifest; verify reads them from there (the factory's synthetic corpus)."""
     from provenance.classifier.model import TrainedClassifier
     from provenance.training.export import export
     from provenance.training.train import run_training
     from provenance.probes import load_probeset
     from provenance.transcript import Transcript
     from provenance.verify import check_claim, thresholds_for
-    import test_train_synthetic as synth
+    from factory import CREATORS, PROMPTS, synthetic_corpus
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
-        for r in synth._records(random.Random(0)):
-            f.write(json.dumps(r) + "\n")
-    probes = tmp_path / "probes"
-    probes.mkdir()
-    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
-    (probes / "p.toml").write_text(synth.PROBES)
+    corpus, probes = synthetic_corpus(tmp_path)
     tr, rows, preds, figs = run_training(corpus, (), probes)
     c = figs["claims"]
     assert c["genuine_models"] == 9 and c["false_alarm"] <= 0.01
@@ -323,8 +309,8 @@ def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     assert th["source"] == "model manifest"
     assert th["inconsistent_below"] == pytest.approx(c["thresholds"]["inconsistent_below"])
     # OpenAI's style and claim, claimed as Anthropic: graded by behaviour against those thresholds
-    texts = {f"style.{p}": synth.CREATORS["OpenAI"][0].format(w="lamps", v="maps") for p in synth.PROMPTS}
-    texts["identity.who"] = synth.CREATORS["OpenAI"][1]
+    texts = {f"style.{p}": CREATORS["OpenAI"][0].format(w="lamps", v="maps") for p in PROMPTS}
+    texts["identity.who"] = CREATORS["OpenAI"][1]
     t = Transcript.from_texts(texts, {k: k.split(".")[0] for k in texts})
     from provenance.attribute import classify_report_dict
     rep = classify_report_dict(t, clf, claim=parse_claim("Anthropic"))

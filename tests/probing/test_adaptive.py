@@ -8,9 +8,10 @@ from pathlib import Path
 from provenance.classifier.keyword import KeywordClassifier
 from provenance.probing.one_target import probe_async
 from provenance.probing.order import adaptive_order
-from provenance.probes import load_probeset
 from provenance.settings import RunSettings, make_target
 from provenance.testing.fakeserver import FakeLLMServer
+
+from factory import probe_set
 
 PROBES = "\n".join(f'''
 [[probe]]
@@ -38,11 +39,7 @@ max_tokens = 1
 
 
 def _set(tmp_path: Path):
-    d = tmp_path / "p"
-    d.mkdir()
-    (d / "probeset.toml").write_text('name = "adaptive"\nversion = "1"\n')
-    (d / "a.toml").write_text(PROBES)
-    return load_probeset(d)
+    return probe_set(tmp_path, PROBES, name="adaptive", folder="p", file="a.toml")
 
 
 def _run(srv, ps, **kw) -> dict:

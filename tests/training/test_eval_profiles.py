@@ -1,5 +1,5 @@
 """Evidence profiles, the evidence-dependent temperature, derivatives and the eval plots,
-on a tiny synthetic corpus generated here (tests/test_train_synthetic.py's)."""
+on a tiny synthetic corpus generated here (tests/factory.py's synthetic_corpus)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,13 @@ from provenance.training.trainer import half_of
 from provenance.training.train import run_training
 from provenance.probes import load_probeset
 
-from test_train_synthetic import CREATORS, write_corpus_and_probes
+from factory import CREATORS, synthetic_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     d = tmp_path_factory.mktemp("profiles")
-    corpus, probes = write_corpus_and_probes(d)
+    corpus, probes = synthetic_corpus(d)
     # two fine-tunes of "Google" weights by third parties, in the derivatives format
     rng = random.Random(1)
     with gzip.open(corpus / "derivatives.jsonl.gz", "wt", encoding="utf-8") as f:

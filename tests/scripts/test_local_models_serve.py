@@ -14,8 +14,9 @@ import pytest
 
 from provenance.testing.fakeserver import FakeLLMServer
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from factory import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
 import local_models  # noqa: E402
 
 NAME = "qwen2.5-coder-0.5b"
@@ -28,7 +29,7 @@ def _system_of(body: dict) -> str:
 
 def _lm(*args: str) -> subprocess.CompletedProcess:
     """The script itself, as a user runs it (the proxies it starts outlive it, as they should)."""
-    return subprocess.run([sys.executable, str(ROOT / "scripts" / "local_models.py"), *args],
+    return subprocess.run([sys.executable, str(REPO / "scripts" / "local_models.py"), *args],
                           capture_output=True, text=True, timeout=120)
 
 

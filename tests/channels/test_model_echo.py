@@ -11,7 +11,7 @@ from provenance.channels.model_echo import model_echo, names_consistent
 from provenance.testing.fakeserver import FakeLLMServer
 from provenance.transcript import ProbeResult, Transcript
 
-from test_cli_probe import run_cli
+from factory import run_cli
 
 ANSWER = "I am Qwen, created by Alibaba Cloud. \x1b[31m"
 

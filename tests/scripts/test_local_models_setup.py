@@ -8,8 +8,9 @@ import re
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from factory import REPO
+
+sys.path.insert(0, str(REPO / "scripts"))
 import local_models  # noqa: E402
 
 
@@ -52,5 +53,5 @@ def test_run_with_progress_reports_steps(tmp_path: Path) -> None:
 def test_setup_time_is_stated_honestly() -> None:
     doc = local_models.__doc__ or ""
     assert "22 minutes" in doc and "7+ minutes" not in doc
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     assert "~10-20 min" not in readme

@@ -7,7 +7,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import socket
 import sys
 import tomllib
 from pathlib import Path
@@ -17,18 +16,9 @@ import pytest
 from provenance.probing.entrants import load_entrants
 from provenance.testing.fakeserver import FakeLLMServer
 
-from test_cli_probe import run_cli
+from factory import REPO, free_port, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
-EXAMPLES = ROOT / "examples"
-
-
-def _closed_port() -> int:
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+EXAMPLES = REPO / "examples"
 
 
 def test_probe_help_says_the_url_is_the_base_ending_in_v1(tmp_path: Path) -> None:
@@ -83,7 +73,7 @@ def test_example_entrants_files_agree_and_scan(tmp_path: Path) -> None:
 
 
 def test_unreachable_report_claims_no_tokens(tmp_path: Path) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/v1"
+    url = f"http://127.0.0.1:{free_port()}/v1"
     p = run_cli(["probe", url, "--model", "m", "--retries", "0", "-o", "r.json"], tmp_path,
                 env={"COLUMNS": "200"})
     assert p.returncode == 3
@@ -112,7 +102,7 @@ def test_missing_training_extra_is_one_line(tmp_path: Path) -> None:
     shadow = tmp_path / "shadow"
     shadow.mkdir()
     (shadow / "sklearn.py").write_text("raise ImportError('No module named sklearn')\n")
-    env = {"PYTHONPATH": f"{shadow}:{ROOT / 'src'}"}
+    env = {"PYTHONPATH": f"{shadow}:{REPO / 'src'}"}
     for args in (["train", "--corpus", "c", "-o", "m"], ["eval", "--corpus", "c"]):
         p = run_cli(args, tmp_path, env=env)
         assert p.returncode == 2, p.stderr
@@ -124,14 +114,14 @@ IMPORT_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "quicktok": "quickto
 
 
 def test_every_third_party_import_is_declared() -> None:
-    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    meta = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     declared = {re.split(r"[<>=\[ ;]", d)[0].lower() for d in meta["dependencies"]}
     for extra, deps in meta["optional-dependencies"].items():
         if extra != "dev":
             declared |= {re.split(r"[<>=\[ ;]", d)[0].lower() for d in deps}
     stdlib = set(sys.stdlib_module_names) | {"provenance"}
     found = set()
-    for f in (ROOT / "src" / "provenance").rglob("*.py"):
+    for f in (REPO / "src" / "provenance").rglob("*.py"):
         for node in ast.walk(ast.parse(f.read_text())):
             if isinstance(node, ast.Import):
                 found |= {a.name.split(".")[0] for a in node.names}

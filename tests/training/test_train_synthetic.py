@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import random
 
@@ -17,58 +16,13 @@ from provenance.errors import ArtifactError
 from provenance.probes import load_probeset
 from provenance.transcript import Transcript
 
-CREATORS = {
-    "OpenAI": ("Certainly! Here's a quick overview:\n\n- **{w}** matters\n- {v} helps\n\nI hope this helps!",
-               "I am ChatGPT, a model trained by OpenAI."),
-    "Anthropic": ("I'd be happy to help. {w} is interesting because {v} shapes it.\n\nLet me know if you have questions.",
-                  "I'm Claude, an AI assistant made by Anthropic."),
-    "Google": ("## {w}\n\n{v} is key. 🎉\n\n### Summary\n* {w}\n* {v}",
-               "I am Gemma, a model from Google DeepMind."),
-}
-WORDS = ["rivers", "clouds", "engines", "gardens", "maps", "bridges", "lamps", "forests"]
-PROMPTS = [f"p{i}" for i in range(20)]   # nearest-model channels need >= 20 answers a model
-
-
-def _records(rng):
-    out = []
-    for creator, (style, claim) in CREATORS.items():
-        for k in range(3):
-            model = f"{creator.lower()}-model-{k}"
-            for pid in PROMPTS:
-                text = style.format(w=rng.choice(WORDS), v=rng.choice(WORDS))
-                out.append({"source": "alpaca_eval", "model": model, "creator": creator, "variant": "",
-                            "prompt_id": pid, "kind": "style", "prompt": f"prompt {pid}", "response": text, "extra": {}})
-            out.append({"source": "model_name_identity", "model": model, "creator": creator, "variant": "",
-                        "prompt_id": "identity:x1", "kind": "identity", "prompt": "who made you?",
-                        "response": claim, "extra": {"run": 0}})
-    return out
-
-
-PROBES = "\n".join(
-    [f'[[probe]]\nid = "style.{p}"\nfamily = "style"\ncorpus = "alpaca_eval:{p}"\nmax_tokens = 100\n'
-     f'messages = [{{ role = "user", content = "prompt {p}" }}]\n' for p in PROMPTS]
-    + ['[[probe]]\nid = "identity.who"\nfamily = "identity"\ncorpus = "model_name_identity:identity:x1"\n'
-       'max_tokens = 100\nmessages = [{ role = "user", content = "who made you?" }]\n'])
-
-
-def write_corpus_and_probes(d):
-    """The synthetic corpus (``d/corpus``) and its probe set (``d/probes``), as other tests use them."""
-    corpus = d / "corpus"
-    corpus.mkdir()
-    with gzip.open(corpus / "responses.jsonl.gz", "wt", encoding="utf-8") as f:
-        for r in _records(random.Random(0)):
-            f.write(json.dumps(r) + "\n")
-    probes = d / "probes"
-    probes.mkdir()
-    (probes / "probeset.toml").write_text('schema_version = 1\nname = "synth"\nversion = "0.0.1"\n')
-    (probes / "p.toml").write_text(PROBES)
-    return corpus, probes
+from factory import CREATORS, PROMPTS, WORDS, synthetic_corpus
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     d = tmp_path_factory.mktemp("synth")
-    corpus, probes = write_corpus_and_probes(d)
+    corpus, probes = synthetic_corpus(d)
     tr, rows, preds, figs = run_training(corpus, (), probes)
     out = export(tr, rows, preds, figs, d / "model")
     return out, probes, figs

@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "gen_accuracy_doc.py"
+from factory import REPO
+
+SCRIPT = REPO / "scripts" / "gen_accuracy_doc.py"
 
 FULL = {
     "lomo_models": 174, "lomo_top1": 0.8123, "lomo_top3": 0.9, "lomo_ece": 0.041, "lomo_log_loss": 0.71,

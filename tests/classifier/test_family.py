@@ -17,6 +17,8 @@ from provenance.training.train import run_training
 from provenance.probes import load_probeset
 from provenance.transcript import Transcript
 
+from factory import probe_dir
+
 
 def test_design_has_an_unseen_family_row():
     fsumm = {"style": np.array([0.0, 2.0, -1.0, 5.0]), "aligned_style": np.array([1.0, 0.0, 0.0, 0.0])}
@@ -75,12 +77,9 @@ def trained(tmp_path_factory):
                                         "variant": "", "prompt_id": pid, "kind": "style", "prompt": f"prompt {pid}",
                                         "response": style.format(w=rng.choice(WORDS), v=rng.choice(WORDS)),
                                         "extra": {}}) + "\n")
-    probes = d / "probes"
-    probes.mkdir()
-    (probes / "probeset.toml").write_text('schema_version = 1\nname = "fam"\nversion = "0.0.1"\n')
-    (probes / "p.toml").write_text("\n".join(
+    probes = probe_dir(d, "\n".join(
         f'[[probe]]\nid = "style.{p}"\nfamily = "style"\ncorpus = "alpaca_eval:{p}"\nmax_tokens = 100\n'
-        f'messages = [{{ role = "user", content = "prompt {p}" }}]\n' for p in PROMPTS))
+        f'messages = [{{ role = "user", content = "prompt {p}" }}]\n' for p in PROMPTS), name="fam", version="0.0.1")
     tr, rows, preds, figs = run_training(corpus, (), probes)
     return export(tr, rows, preds, figs, d / "model"), probes, figs
 

@@ -9,63 +9,11 @@ import subprocess
 import sys
 import textwrap
 
-import pytest
-
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
-PROBES = {
-    "probeset.toml": 'schema_version = 1\nname = "tiny-test"\nversion = "1"\n',
-    "p.toml": textwrap.dedent("""
-        [[probe]]
-        id = "identity.who"
-        family = "identity"
-        corpus = "t:1"
-        max_tokens = 32
-        messages = [{ role = "user", content = "Who made you?" }]
+from factory import N_SCAN_PROBES, keyword_cli
 
-        [[probe]]
-        id = "identity.name"
-        family = "identity"
-        corpus = "t:2"
-        max_tokens = 32
-        messages = [{ role = "user", content = "What is your name?" }]
-
-        [[probe]]
-        id = "style.poem"
-        family = "style"
-        corpus = "t:3"
-        stream = true
-        max_tokens = 32
-        messages = [{ role = "user", content = "Write a haiku." }]
-    """),
-}
-N_PROBES = 3
 FAKE_KEY = "sk-FAKEKEY-scan-test-7f3a9c1e5b"
-# The shipped trained model refuses this tiny probe set (it was trained on the shipped one), so the
-# CLI runs here with the keyword baseline: the scan machinery, not the classifier, is under test.
-CLI_BOOT = ("import provenance.classifier as c; c.default_model_dir = lambda: None; "
-            "from provenance.cli import main; main()")
-
-
-def write_probes(d):
-    d.mkdir(parents=True, exist_ok=True)
-    for name, text in PROBES.items():
-        (d / name).write_text(text)
-    return d
-
-
-def cli(args, env=None, timeout=60):
-    e = dict(os.environ)
-    e.pop("OPENAI_API_KEY", None)
-    e.pop("ANTHROPIC_API_KEY", None)
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-c", CLI_BOOT, *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=e)
-
-
-@pytest.fixture
-def probes_dir(tmp_path):
-    return write_probes(tmp_path / "probes")
 
 
 def rows(db, sql, *args):
@@ -80,82 +28,78 @@ def claude(body):
     return "I am Claude, an AI assistant made by Anthropic."
 
 
-def test_scan_mixed_entrants_and_resume(tmp_path, probes_dir):
-    good = FakeLLMServer(answer_fn=claude).start()
-    slow = FakeLLMServer(answer_fn=lambda b: "I'm Qwen, created by Alibaba Cloud.", latency=0.2).start()
-    failing = FakeLLMServer(fault_fn=lambda r: Fault.status(503, retry_after="0")).start()
-    limited = FakeLLMServer(answer_fn=lambda b: "I am Gemini, a model by Google.",
-                            faults=[Fault.status(429, retry_after="0.05")] * 2).start()
-    try:
-        ents = [
-            {"name": "good", "base_url": good.base_url, "model": "m"},
-            {"name": "good-2", "base_url": good.url_for("two"), "model": "m"},
-            {"name": "slow", "base_url": slow.base_url, "model": "m"},
-            {"name": "failing", "base_url": failing.base_url, "model": "m"},
-            {"name": "limited", "base_url": limited.base_url, "model": "m"},
-        ]
-        ef = tmp_path / "entrants.json"
-        ef.write_text(json.dumps(ents))
-        db, out = tmp_path / "runs.db", tmp_path / "out.jsonl"
-        args = ["scan", ef, "--db", db, "--probes", probes_dir, "--out", out, "--retries", "2", "--per-host", "1"]
-        r = cli(args)
-        assert r.returncode == 0, r.stderr
-        assert "Scan results" in r.stdout and "Anthropic" in r.stdout
-        lines = [json.loads(x) for x in out.read_text().splitlines()]
-        assert len(lines) == 6 and lines[-1]["type"] == "summary"
-        s = lines[-1]
-        assert (s["entrants"], s["complete"], s["unusable"], s["error"]) == (5, 4, 1, 0)
-        by_name = {x["target"]["name"]: x for x in lines[:-1]}
-        assert by_name["limited"]["attribution"]["creator"] == "Google"
-        assert by_name["failing"]["attribution"]["status"] == "failed"
-        assert by_name["slow"]["attribution"]["creator"] == "Alibaba"
-        got = rows(db, "SELECT r.entrant, r.status, COUNT(p.probe_id) FROM runs r JOIN probe_results p ON p.run_id = r.id "
-                       "GROUP BY r.id")
-        assert sorted(got) == sorted([("good", "complete", 3), ("good-2", "complete", 3), ("slow", "complete", 3),
-                                      ("failing", "failed", 3), ("limited", "complete", 3)])
-        before = {s: s.request_count for s in (good, slow, failing, limited)}
+def test_scan_mixed_entrants_and_resume(tmp_path, probes_dir, servers):
+    good = servers(answer_fn=claude)
+    slow = servers(answer_fn=lambda b: "I'm Qwen, created by Alibaba Cloud.", latency=0.2)
+    failing = servers(fault_fn=lambda r: Fault.status(503, retry_after="0"))
+    limited = servers(answer_fn=lambda b: "I am Gemini, a model by Google.",
+                      faults=[Fault.status(429, retry_after="0.05")] * 2)
+    ents = [
+        {"name": "good", "base_url": good.base_url, "model": "m"},
+        {"name": "good-2", "base_url": good.url_for("two"), "model": "m"},
+        {"name": "slow", "base_url": slow.base_url, "model": "m"},
+        {"name": "failing", "base_url": failing.base_url, "model": "m"},
+        {"name": "limited", "base_url": limited.base_url, "model": "m"},
+    ]
+    ef = tmp_path / "entrants.json"
+    ef.write_text(json.dumps(ents))
+    db, out = tmp_path / "runs.db", tmp_path / "out.jsonl"
+    args = ["scan", ef, "--db", db, "--probes", probes_dir, "--out", out, "--retries", "2", "--per-host", "1"]
+    r = keyword_cli(args)
+    assert r.returncode == 0, r.stderr
+    assert "Scan results" in r.stdout and "Anthropic" in r.stdout
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(lines) == 6 and lines[-1]["type"] == "summary"
+    s = lines[-1]
+    assert (s["entrants"], s["complete"], s["unusable"], s["error"]) == (5, 4, 1, 0)
+    by_name = {x["target"]["name"]: x for x in lines[:-1]}
+    assert by_name["limited"]["attribution"]["creator"] == "Google"
+    assert by_name["failing"]["attribution"]["status"] == "failed"
+    assert by_name["slow"]["attribution"]["creator"] == "Alibaba"
+    got = rows(db, "SELECT r.entrant, r.status, COUNT(p.probe_id) FROM runs r JOIN probe_results p ON p.run_id = r.id "
+                   "GROUP BY r.id")
+    assert sorted(got) == sorted([("good", "complete", 3), ("good-2", "complete", 3), ("slow", "complete", 3),
+                                  ("failing", "failed", 3), ("limited", "complete", 3)])
+    before = {s: s.request_count for s in (good, slow, failing, limited)}
 
-        # resume: complete entrants are not probed again; the unusable one is retried
-        r2 = cli(args + ["--json"])
-        assert r2.returncode == 0, r2.stderr
-        out_lines = [json.loads(x) for x in r2.stdout.splitlines()]          # nothing but JSONL on stdout
-        assert out_lines[-1]["reused"] == 4 and out_lines[-1]["unusable"] == 1
-        assert out.read_text().splitlines() == r2.stdout.splitlines()
-        assert good.request_count == before[good] and slow.request_count == before[slow]
-        assert limited.request_count == before[limited]
-        assert failing.request_count > before[failing]
+    # resume: complete entrants are not probed again; the unusable one is retried
+    r2 = keyword_cli(args + ["--json"])
+    assert r2.returncode == 0, r2.stderr
+    out_lines = [json.loads(x) for x in r2.stdout.splitlines()]          # nothing but JSONL on stdout
+    assert out_lines[-1]["reused"] == 4 and out_lines[-1]["unusable"] == 1
+    assert out.read_text().splitlines() == r2.stdout.splitlines()
+    assert good.request_count == before[good] and slow.request_count == before[slow]
+    assert limited.request_count == before[limited]
+    assert failing.request_count > before[failing]
 
-        # --no-resume: everything is probed afresh
-        r3 = cli(args + ["--no-resume", "--json"])
-        assert r3.returncode == 0
-        assert json.loads(r3.stdout.splitlines()[-1])["complete"] == 4
-        assert good.request_count == before[good] + 2 * N_PROBES
-        assert rows(db, "SELECT COUNT(*) FROM runs WHERE entrant = 'good'")[0][0] == 2
+    # --no-resume: everything is probed afresh
+    r3 = keyword_cli(args + ["--no-resume", "--json"])
+    assert r3.returncode == 0
+    assert json.loads(r3.stdout.splitlines()[-1])["complete"] == 4
+    assert good.request_count == before[good] + 2 * N_SCAN_PROBES
+    assert rows(db, "SELECT COUNT(*) FROM runs WHERE entrant = 'good'")[0][0] == 2
 
-        # runs list / show / export / classify
-        lst = cli(["runs", "list", "--db", db, "--json"])
-        assert lst.returncode == 0
-        runs = json.loads(lst.stdout)
-        rid = next(x["id"] for x in runs if x["entrant"] == "slow" and x["status"] == "complete")
-        show = cli(["runs", "show", rid, "--db", db])
-        assert show.returncode == 0 and "Alibaba" in show.stdout
-        exp = tmp_path / "exported.json"
-        r4 = cli(["report", "export", rid, "--db", db, "-o", exp])
-        assert r4.returncode == 0, r4.stderr
-        doc = json.loads(exp.read_text())
-        assert doc["run"]["id"] == rid and len(doc["probes"]) == N_PROBES
-        assert cli(["report", "export", rid, "--db", db]).stdout.strip() == exp.read_text().strip()
-        seen = sum(x.request_count for x in (good, slow, failing, limited))
-        c1 = cli(["classify", exp, "--probes", probes_dir, "--json"])
-        c2 = cli(["classify", "--run", rid, "--db", db, "--probes", probes_dir, "--json"])
-        assert c1.returncode == 0 and c2.returncode == 0, c1.stderr + c2.stderr
-        assert json.loads(c1.stdout)["attribution"] == json.loads(c2.stdout)["attribution"] == doc["attribution"]
-        assert sum(x.request_count for x in (good, slow, failing, limited)) == seen     # no network
-        bad = cli(["runs", "show", "ffffffffffffffff", "--db", db])
-        assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no run with id" in bad.stderr
-    finally:
-        for srv in (good, slow, failing, limited):
-            srv.stop()
+    # runs list / show / export / classify
+    lst = keyword_cli(["runs", "list", "--db", db, "--json"])
+    assert lst.returncode == 0
+    runs = json.loads(lst.stdout)
+    rid = next(x["id"] for x in runs if x["entrant"] == "slow" and x["status"] == "complete")
+    show = keyword_cli(["runs", "show", rid, "--db", db])
+    assert show.returncode == 0 and "Alibaba" in show.stdout
+    exp = tmp_path / "exported.json"
+    r4 = keyword_cli(["report", "export", rid, "--db", db, "-o", exp])
+    assert r4.returncode == 0, r4.stderr
+    doc = json.loads(exp.read_text())
+    assert doc["run"]["id"] == rid and len(doc["probes"]) == N_SCAN_PROBES
+    assert keyword_cli(["report", "export", rid, "--db", db]).stdout.strip() == exp.read_text().strip()
+    seen = sum(x.request_count for x in (good, slow, failing, limited))
+    c1 = keyword_cli(["classify", exp, "--probes", probes_dir, "--json"])
+    c2 = keyword_cli(["classify", "--run", rid, "--db", db, "--probes", probes_dir, "--json"])
+    assert c1.returncode == 0 and c2.returncode == 0, c1.stderr + c2.stderr
+    assert json.loads(c1.stdout)["attribution"] == json.loads(c2.stdout)["attribution"] == doc["attribution"]
+    assert sum(x.request_count for x in (good, slow, failing, limited)) == seen     # no network
+    bad = keyword_cli(["runs", "show", "ffffffffffffffff", "--db", db])
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "no run with id" in bad.stderr
 
 
 def test_all_unusable_exits_3(tmp_path, probes_dir):
@@ -163,7 +107,7 @@ def test_all_unusable_exits_3(tmp_path, probes_dir):
         ef = tmp_path / "e.yaml"
         ef.write_text(f"- {{name: a, base_url: '{srv.base_url}', model: m}}\n"
                       f"- {{name: b, base_url: '{srv.url_for('b')}', model: m}}\n")
-        r = cli(["scan", ef, "--db", tmp_path / "r.db", "--probes", probes_dir, "--retries", "0"])
+        r = keyword_cli(["scan", ef, "--db", tmp_path / "r.db", "--probes", probes_dir, "--retries", "0"])
         assert r.returncode == 3, r.stderr
 
 
@@ -171,26 +115,26 @@ def test_config_errors_before_any_request(tmp_path, probes_dir):
     with FakeLLMServer(answer_fn=claude) as srv:
         ef = tmp_path / "e.csv"
         ef.write_text(f"name,base_url,model\nok,{srv.base_url},m\nbad,ftp://nowhere,m\n")
-        r = cli(["scan", ef, "--db", tmp_path / "r.db", "--probes", probes_dir])
+        r = keyword_cli(["scan", ef, "--db", tmp_path / "r.db", "--probes", probes_dir])
         assert r.returncode == 2
         assert r.stderr.count("\n") == 1 and "e.csv:3" in r.stderr and "Traceback" not in r.stderr
         assert srv.request_count == 0
-        r = cli(["scan", "--db", tmp_path / "r.db", "--probes", probes_dir])
+        r = keyword_cli(["scan", "--db", tmp_path / "r.db", "--probes", probes_dir])
         assert r.returncode == 2 and "exactly one" in r.stderr
 
 
 def test_bad_store_one_line_errors(tmp_path, probes_dir):
     bad = tmp_path / "bad.db"
     bad.write_bytes(b"not a database, just bytes " * 200)
-    r = cli(["runs", "list", "--db", bad])
+    r = keyword_cli(["runs", "list", "--db", bad])
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "corrupted" in r.stderr
     ef = tmp_path / "e.json"
     ef.write_text(json.dumps([{"name": "a", "base_url": "http://127.0.0.1:9/v1", "model": "m"}]))
-    r = cli(["scan", ef, "--db", bad, "--probes", probes_dir])
+    r = keyword_cli(["scan", ef, "--db", bad, "--probes", probes_dir])
     assert r.returncode == 2 and "corrupted" in r.stderr and "Traceback" not in r.stderr
 
     locked = tmp_path / "locked.db"
-    cli(["runs", "list", "--db", locked])
+    keyword_cli(["runs", "list", "--db", locked])
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
         import sqlite3, sys, time
         c = sqlite3.connect(sys.argv[1], isolation_level=None)
@@ -200,7 +144,7 @@ def test_bad_store_one_line_errors(tmp_path, probes_dir):
     """), str(locked)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "locked"
-        r = cli(["runs", "list", "--db", locked], env={"PROVENANCE_DB_TIMEOUT": "0.3"})
+        r = keyword_cli(["runs", "list", "--db", locked], env={"PROVENANCE_DB_TIMEOUT": "0.3"})
         assert r.returncode == 2 and r.stderr.count("\n") == 1 and "locked by another process" in r.stderr
     finally:
         holder.kill()
@@ -219,7 +163,7 @@ def test_api_key_never_written(tmp_path, probes_dir):
                       f"- {{name: keyless, base_url: '{open_srv.base_url}', model: m}}\n")
         db, out = tmp_path / "r.db", tmp_path / "o.jsonl"
         env = {"SCAN_TEST_KEY": FAKE_KEY, "OPENAI_API_KEY": "sk-OPERATOR-own-key-000"}
-        r = cli(["scan", ef, "--db", db, "--probes", probes_dir, "--out", out, "--json"], env=env)
+        r = keyword_cli(["scan", ef, "--db", db, "--probes", probes_dir, "--out", out, "--json"], env=env)
         assert r.returncode == 0, r.stderr
         assert srv.requests and all(FAKE_KEY in q.headers.get("authorization", "") for q in srv.requests)
         # an entrant that names no key variable is not handed the operator's OPENAI_API_KEY
@@ -230,7 +174,7 @@ def test_api_key_never_written(tmp_path, probes_dir):
         for args in (["runs", "list", "--db", db, "--json"], ["runs", "show", rid, "--db", db],
                      ["report", "export", rid, "--db", db],
                      ["classify", "--run", rid, "--db", db, "--probes", probes_dir, "--json"]):
-            x = cli(args, env=env)
+            x = keyword_cli(args, env=env)
             assert x.returncode == 0, x.stderr
             texts += [x.stdout, x.stderr]
         blobs = [p.read_bytes() for p in tmp_path.iterdir() if p.is_file()]
@@ -243,18 +187,18 @@ def test_api_key_never_written(tmp_path, probes_dir):
 def test_models_from_listing(tmp_path, probes_dir):
     with FakeLLMServer(answer_fn=claude, models=["alpha-1", "alpha-2", "beta"], api_key=FAKE_KEY) as srv:
         env = {"LIST_KEY": FAKE_KEY}
-        r = cli(["scan", "--models-from", srv.base_url, "--match", "alpha-*", "--api-key-env", "LIST_KEY",
+        r = keyword_cli(["scan", "--models-from", srv.base_url, "--match", "alpha-*", "--api-key-env", "LIST_KEY",
                  "--db", tmp_path / "r.db", "--probes", probes_dir, "--json"], env=env)
         assert r.returncode == 0, r.stderr
         recs = [json.loads(x) for x in r.stdout.splitlines()]
         assert sorted(x["target"]["model"] for x in recs[:-1]) == ["alpha-1", "alpha-2"]
         models_sent = {q.json["model"] for q in srv.requests if q.json}
         assert models_sent == {"alpha-1", "alpha-2"}
-        r = cli(["scan", "--models-from", srv.base_url, "--match", "zzz*", "--api-key-env", "LIST_KEY",
+        r = keyword_cli(["scan", "--models-from", srv.base_url, "--match", "zzz*", "--api-key-env", "LIST_KEY",
                  "--db", tmp_path / "r.db", "--probes", probes_dir], env=env)
         assert r.returncode == 2 and "matching" in r.stderr
     port = srv.port                       # the server is stopped now: nothing listens there
-    r = cli(["scan", "--models-from", f"http://127.0.0.1:{port}/v1", "--retries", "0",
+    r = keyword_cli(["scan", "--models-from", f"http://127.0.0.1:{port}/v1", "--retries", "0",
              "--db", tmp_path / "r.db", "--probes", probes_dir])
     assert r.returncode == 3 and r.stderr.count("\n") == 1 and "listing models failed" in r.stderr
 
@@ -308,7 +252,7 @@ def test_internal_error_isolated_and_resumed_without_new_requests(tmp_path, prob
             first = asyncio.run(scan_entrants(ents, classifier=Flaky({"x"}), **kw))
             assert [o.state for o in first] == ["error", "complete"]
             assert "classifier exploded" in first[0].error
-            assert store.get_run(first[0].run_id)["probes"]["ok"] == N_PROBES
+            assert store.get_run(first[0].run_id)["probes"]["ok"] == N_SCAN_PROBES
             sent = srv.request_count
             second = asyncio.run(scan_entrants(ents, classifier=Flaky(set()), **kw))
             assert [o.state for o in second] == ["complete", "reused"]

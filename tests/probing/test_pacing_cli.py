@@ -14,9 +14,10 @@ from pathlib import Path
 
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
-from test_cli_probe import run_cli  # noqa: E402  (tests dir is on sys.path)
-from test_scan import N_PROBES, cli, probes_dir, write_probes  # noqa: E402,F401
-from test_scan_kill import Served, _count_rows, _env, _run_and_kill, _scan_cmd  # noqa: E402
+from factory import run_cli  # tests/factory.py (the probes_dir fixture is tests/conftest.py's)
+from factory import N_SCAN_PROBES as N_PROBES, keyword_cli as cli, write_scan_probes as write_probes
+from factory import (Served, cli_env as _env, count_rows as _count_rows, run_and_kill as _run_and_kill,
+                     scan_cmd as _scan_cmd)
 
 _SERIAL = re.compile(r"serial#(\d+)")
 

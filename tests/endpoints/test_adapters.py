@@ -8,7 +8,6 @@ import zlib
 
 import pytest
 
-from _transport_util import fast_settings, write_probeset
 from provenance.endpoints.base import REGISTRY, get_endpoint_class, make_endpoint
 from provenance.endpoints.http import (HttpExecutor, _BoundedDecoder, parse_retry_after,
                                        redirect_allowed, scrub_obj)
@@ -17,12 +16,14 @@ from provenance.errors import AuthError, ConfigError
 from provenance.settings import Target, make_target
 from provenance.testing.fakeserver import FakeLLMServer, Fault, default_chunks
 
+from factory import fast_settings, probe_set
+
 KEY = "sk-endpoint-test-KEY-0123456789"
 
 
 @pytest.fixture
 def ps(tmp_path):
-    return write_probeset(tmp_path)
+    return probe_set(tmp_path)
 
 
 def run_one(target, probe, settings=None):

@@ -9,18 +9,19 @@ import time
 
 import pytest
 
-from _transport_util import fast_settings, free_port, many_probes_toml, write_probeset
 from provenance.endpoints.base import make_endpoint
 from provenance.probing.one_target import run_probes, run_probes_sync
 from provenance.settings import Target, make_target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 from provenance.transcript import ProbeResult, Transcript
 
+from factory import fast_settings, free_port, many_probes_toml, probe_set
+
 ISO_Z = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
 def test_all_probes_ok_and_metadata(tmp_path, monkeypatch):
-    ps = write_probeset(tmp_path)
+    ps = probe_set(tmp_path)
     monkeypatch.setenv("RUNNER_KEY", "sk-runner-SECRET-777")
     with FakeLLMServer(api_key="sk-runner-SECRET-777") as srv:
         t = make_target(srv.base_url, "m", api_key_env="RUNNER_KEY", name="entrant-1")
@@ -62,7 +63,7 @@ class CountingEndpoint:
 
 
 def test_concurrency_is_bounded(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(12))
+    ps = probe_set(tmp_path, many_probes_toml(12))
     s = fast_settings(concurrency=3)
     with FakeLLMServer(latency=0.05) as srv:
         ep = CountingEndpoint(make_endpoint(Target(base_url=srv.base_url, model="m"), s))
@@ -73,7 +74,7 @@ def test_concurrency_is_bounded(tmp_path):
 
 
 def test_on_result_called_once_per_probe_during_the_run(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(6))
+    ps = probe_set(tmp_path, many_probes_toml(6))
     seen: list[tuple[str, int]] = []
     with FakeLLMServer() as srv:
         def cb(res: ProbeResult):
@@ -87,7 +88,7 @@ def test_on_result_called_once_per_probe_during_the_run(tmp_path):
 
 
 def test_on_result_exception_propagates(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(4))
+    ps = probe_set(tmp_path, many_probes_toml(4))
 
     def boom(res):
         raise RuntimeError("store is full")
@@ -97,7 +98,7 @@ def test_on_result_exception_propagates(tmp_path):
 
 
 def test_existing_results_are_not_resent(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(5))
+    ps = probe_set(tmp_path, many_probes_toml(5))
     prior = [ProbeResult(probe_id="t.p000", family="api", text="old answer"),
              ProbeResult(probe_id="t.p003", family="api", text="old answer 3")]
     called = []
@@ -112,7 +113,7 @@ def test_existing_results_are_not_resent(tmp_path):
 
 
 def test_probe_subset_in_order(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(5))
+    ps = probe_set(tmp_path, many_probes_toml(5))
     sub = [ps.get("t.p004"), ps.get("t.p001")]
     with FakeLLMServer() as srv:
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=fast_settings(), probes=sub)
@@ -121,7 +122,7 @@ def test_probe_subset_in_order(tmp_path):
 
 
 def test_deadline_marks_pending_probes(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(6))
+    ps = probe_set(tmp_path, many_probes_toml(6))
     s = fast_settings(concurrency=2, read_timeout=30, request_timeout=30, deadline=1.0)
     with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
         t0 = time.monotonic()
@@ -135,7 +136,7 @@ def test_deadline_marks_pending_probes(tmp_path):
 
 
 def test_unreachable_endpoint_never_raises(tmp_path):
-    ps = write_probeset(tmp_path)
+    ps = probe_set(tmp_path)
     port = free_port()
     tr = run_probes_sync(Target(base_url=f"http://127.0.0.1:{port}/v1", model="m"), ps,
                          settings=fast_settings(retries=1))
@@ -145,7 +146,7 @@ def test_unreachable_endpoint_never_raises(tmp_path):
 
 
 def test_async_api_with_endpoint_object(tmp_path):
-    ps = write_probeset(tmp_path)
+    ps = probe_set(tmp_path)
 
     async def go(url):
         ep = make_endpoint(Target(base_url=url, model="m", protocol="anthropic"), fast_settings())

@@ -16,7 +16,8 @@ from provenance.classifier import headline
 from provenance.cli.render import render_verdict, unknown_lines
 from provenance.report import read_report, transcript_from_report
 
-REPORTS = Path(__file__).resolve().parents[1] / "data" / "e2e-reports"
+from factory import REPORTS
+
 DISGUISED = REPORTS / "qwen2.5-coder-0.5b-disguised-zeus.json"
 SMOL = REPORTS / "smollm2-135m.json"
 

@@ -3,33 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from provenance.testing.fakeserver import Fault, FakeLLMServer
 
+from factory import free_port, run_cli
+
 FAKE_KEY = "sk-test-PROVENANCE-CANARY-7f3a9b"
 CLAUDE = "I am Claude, an AI assistant made by Anthropic. \x1b[31m[bold]red[/bold]\x1b]0;pwn\x07"
 
 
-def run_cli(args: list[str], tmp_path: Path, env: dict[str, str] | None = None,
-            timeout: float = 120) -> subprocess.CompletedProcess:
-    e = dict(os.environ)
-    e.pop("OPENAI_API_KEY", None)
-    e.pop("ANTHROPIC_API_KEY", None)
-    e["PROVENANCE_DB"] = str(tmp_path / "runs.sqlite3")
-    e.update(env or {})
-    return subprocess.run([sys.executable, "-m", "provenance", *args], capture_output=True, text=True,
-                          timeout=timeout, env=e, cwd=tmp_path)
-
-
 def claude(body: dict) -> str:
     """The Claude self-description, worded per prompt: one text pasted under every prompt would be
-    degenerate evidence (tests/test_degenerate.py), which no verdict rests on."""
+    degenerate evidence (tests/classifier/test_degenerate.py), which no verdict rests on."""
     msgs = [m for m in body.get("messages") or [] if isinstance(m, dict) and m.get("role") == "user"]
     asked = str(msgs[-1].get("content", ""))[:60] if msgs else ""
     return f"{CLAUDE} You asked: {asked}"
@@ -112,12 +100,7 @@ def test_unusable_endpoint_exit_3(tmp_path: Path) -> None:
 
 
 def test_unreachable_exit_3(tmp_path: Path) -> None:
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    p = run_cli(["probe", f"http://127.0.0.1:{port}/v1", "--model", "m", "--retries", "0"], tmp_path)
+    p = run_cli(["probe", f"http://127.0.0.1:{free_port()}/v1", "--model", "m", "--retries", "0"], tmp_path)
     assert p.returncode == 3
     assert "Probe run failed" in p.stdout
 

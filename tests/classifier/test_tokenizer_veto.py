@@ -32,7 +32,7 @@ def _transcript(family: str, answer: str) -> Transcript:
         elif p.id in fam["counts"]:
             usage = {"prompt_tokens": template + fam["counts"][p.id], "completion_tokens": 1}
         # every behavioural answer carries the claim, worded per probe: one text repeated for
-        # every prompt would be degenerate evidence (tests/test_degenerate.py), not a claim
+        # every prompt would be degenerate evidence (tests/classifier/test_degenerate.py), not a claim
         text = f"{answer} About your question ({p.id}): here is what I can say." if p.behavioural else "ok"
         results.append(ProbeResult(probe_id=p.id, family=p.family, text=text, usage=usage))
     return Transcript(target={}, probeset=ps.info(), results=results)

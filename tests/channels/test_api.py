@@ -114,7 +114,7 @@ def test_router_naming_a_first_party_provider():
     assert ch.summary["stack"] == "openrouter" and ch.summary["upstream_providers"] == ["Anthropic"]
     assert any("served by Anthropic" in e.text for e in ch.evidence)
     # the creator weight of a provider is the classifier's learned P(provider | creator)
-    # (tests/test_provider.py), so the API channel itself adds none: never counted twice
+    # (tests/channels/test_provider.py), so the API channel itself adds none: never counted twice
     assert max(ch.loglik.values()) - min(ch.loglik.values()) < 0.1
     for r in t.results:
         r.provider = "SomeHost"

@@ -10,24 +10,25 @@ import time
 
 import pytest
 
-from _transport_util import CHAT_TOML, STREAM_TOML, fast_settings, free_port, one_probe_set, write_probeset
 from provenance.endpoints.openai import list_models
 from provenance.errors import ProvenanceError
 from provenance.probing.one_target import run_probes_sync
 from provenance.settings import Target, make_target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
+from factory import CHAT_TOML, STREAM_TOML, fast_settings, free_port, probe_set
+
 KEY_ENV = "PROVENANCE_FAULT_TEST_KEY"
 KEY = "sk-FAULTTEST-do-not-leak-4f8a2c"
 
 @pytest.fixture
 def chat(tmp_path):
-    return one_probe_set(tmp_path, "c", CHAT_TOML)
+    return probe_set(tmp_path / "c", CHAT_TOML)
 
 
 @pytest.fixture
 def stream(tmp_path):
-    return one_probe_set(tmp_path, "s", STREAM_TOML)
+    return probe_set(tmp_path / "s", STREAM_TOML)
 
 
 def run(srv: FakeLLMServer, ps, protocol="openai", **kw):
@@ -291,7 +292,7 @@ def test_small_gzip_body_is_decoded(chat):
 
 def test_key_never_recorded_nor_in_exceptions(tmp_path, monkeypatch):
     monkeypatch.setenv(KEY_ENV, KEY)
-    ps = write_probeset(tmp_path, CHAT_TOML + STREAM_TOML + '''
+    ps = probe_set(tmp_path, CHAT_TOML + STREAM_TOML + '''
 [[probe]]
 id = "f.invalid"
 family = "api"
