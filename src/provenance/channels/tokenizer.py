@@ -26,7 +26,7 @@ current Claude or Gemini). Every listed creator keeps a small share (``LEAK`` =
 ``default``) carry 0.03 on them: fine-tunes of Llama/Qwen/Mistral... by anyone are
 common, so a tokenizer shows lineage, not proof of creator. The creator
 log-likelihoods are shifted so the best is 0 and floored at ``-FLOOR`` (8 nats).
-Values with a clean match on the 12 count probes (measured; tests/test_tokenizer.py
+Values with a clean match on the 12 count probes (measured; tests/channels/test_tokenizer.py
 checks the bounds):
 
 * Qwen 2 tokenizer -> Alibaba 0, DeepSeek -1.93 (R1 distills), unlisted -5.28,
