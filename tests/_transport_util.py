@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Callable
 
 from provenance.probes import ProbeSet, load_probeset
 from provenance.settings import RunSettings
@@ -43,15 +44,17 @@ def write_probeset(root: Path, probes_toml: str = PROBES_TOML) -> ProbeSet:
     return load_probeset(d)
 
 
-def many_probes_toml(n: int, stream: bool = False) -> str:
+def many_probes_toml(n: int, stream: bool = False, max_tokens: int | Callable[[int], int] = 32) -> str:
+    """``n`` plain probes; ``max_tokens``: one value, or probe number -> value."""
     out = []
     for i in range(n):
+        mt = max_tokens(i) if callable(max_tokens) else max_tokens
         out.append(f'''
 [[probe]]
 id = "t.p{i:03d}"
 family = "api"
 stream = {"true" if stream else "false"}
-max_tokens = 32
+max_tokens = {mt}
 messages = [{{ role = "user", content = "probe number {i}" }}]
 ''')
     return "".join(out)
