@@ -16,7 +16,7 @@ from _transport_util import (CHAT_TOML, STREAM_TOML, fast_settings, free_port, m
                              write_probeset)
 from provenance.pacing import Pacer
 from provenance.runner import run_probes_sync
-from provenance.settings import Target
+from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
 @pytest.fixture
@@ -115,6 +115,98 @@ def test_few_slot_server_loses_probes_when_everything_is_sent_at_once(tmp_path):
     assert tr.counts()["failed"] > 0
 
 
+# ---------------------------------------------------------------- a slow llama.cpp-like server
+
+PER_TOKEN = 0.003        # seconds per generated token with one slot busy
+
+
+def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0):
+    """A fake llama.cpp server: ``slots`` requests generate at once, the rest wait first come
+    first served; a whole reply's status line comes when its answer is done. Each probe's
+    answer is as many tokens as its max_tokens (a third of it for every third probe: answers
+    that stop early), each costing ``per_token`` x ``scale()``, lengthened by ``slowdown`` for
+    every other busy slot (slots sharing one CPU)."""
+    def tokens(body):
+        n = int(body.get("max_tokens") or 32)
+        digits = "".join(ch for ch in str(body["messages"][-1]["content"]) if ch in "0123456789")
+        return max(1, n // 3) if digits and int(digits) % 3 == 2 else n
+    return FakeLLMServer(slots=slots, slot_slowdown=slowdown,
+                         latency_fn=lambda body: per_token * scale() * tokens(body),
+                         answer_fn=lambda body: " ".join(["tok"] * tokens(body)))
+
+
+def varied_probes(tmp_path, n):
+    # max_tokens 80..200: 0.24..0.6 s alone, up to 0.8 s with 4 slots busy, against a read
+    # timeout of 1.5 s whose third (0.5 s) the old queueing rule took for queueing
+    return write_probeset(tmp_path, many_probes_toml(n, max_tokens=lambda i: (80, 200, 120, 160)[i % 4]))
+
+
+def test_slow_four_slot_server_answers_every_probe_and_keeps_its_four_slots_busy(tmp_path):
+    # Every answer takes a good part of the read timeout even when nothing queues: a slow
+    # server, not an overloaded one. With the default pacing (start, growth, cap = every
+    # probe) every probe is answered and the pacer learns that the server carries 4 at once:
+    # it never settles below the slot count (the old rule, "a reply slower than a third of the
+    # read timeout is queueing", cut a real 4-slot llama.cpp server to 2).
+    ps = varied_probes(tmp_path, 40)
+    s = fast_settings(concurrency=40, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3)
+    assert s.start_concurrency == RunSettings().start_concurrency        # the default start
+    with llama_like() as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        busy = srv.busy_peak
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["slow_replies"] >= 10, p              # the scenario: many replies past read timeout / 3
+    assert busy == 4
+    assert p["sustained_concurrency"] >= 4, p      # learned: the server carries its 4 slots
+    assert p["final_concurrency"] >= 4 and p["peak_concurrency"] >= 4, p
+
+
+def test_one_long_answer_does_not_cut(tmp_path):
+    # replies of very different lengths at a steady level: the long ones are long, not queued
+    ps = write_probeset(tmp_path, many_probes_toml(16, max_tokens=lambda i: 300 if i % 4 == 0 else 40))
+    s = fast_settings(concurrency=4, start_concurrency=4, read_timeout=1.5, request_timeout=3.0, deadline=60)
+    with llama_like(slowdown=0.0) as srv:      # 300 tokens: 0.9 s, over the 0.5 s third of the read timeout
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    assert tr.counts()["ok"] == 16
+    assert tr.pacing["slow_replies"] >= 3 and tr.pacing["cuts"] == 0, tr.pacing
+    assert tr.pacing["final_concurrency"] == 4
+
+
+def test_overloaded_server_is_cut_and_every_probe_still_answered(tmp_path):
+    # 2 slots and a client starting at 8: the requests queued behind the first ones wait past
+    # the read timeout. Those timeouts cut the level, and every probe lost to them is sent again.
+    ps = varied_probes(tmp_path, 12)
+    s = fast_settings(concurrency=12, start_concurrency=8, read_timeout=1.5, request_timeout=3.0, deadline=120,
+                      retries=3)
+    with llama_like(slots=2, per_token=0.004) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["timed_out_attempts"] >= 1 and p["cuts"] >= 1 and p["resent"] >= 1, p
+    assert p["final_concurrency"] < 8, p
+
+
+def test_server_that_slows_down_mid_run_is_cut_and_every_probe_answered(tmp_path):
+    # fast at first (the level grows past its 4 slots), then 3.5 times slower (other clients):
+    # the level it reached no longer holds; the pacer comes down and every probe is answered
+    ps = varied_probes(tmp_path, 48)
+    served = itertools.count()
+    lock = threading.Lock()
+
+    def scale():
+        with lock:
+            return 1.0 if next(served) < 16 else 3.5
+    s = fast_settings(concurrency=48, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3)
+    with llama_like(per_token=0.001, scale=scale) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["cuts"] >= 1 and p["final_concurrency"] < p["peak_concurrency"], p
+
+
 def test_overload_timeouts_are_resent_and_noted(tmp_path):
     # the first 6 requests hang (lost to "overload") while the rest are answered: they are sent again
     ps = write_probeset(tmp_path, many_probes_toml(12))
@@ -124,7 +216,9 @@ def test_overload_timeouts_are_resent_and_noted(tmp_path):
     def fault(req):
         with lock:
             return Fault.hang() if next(n) < 6 else None
-    s = fast_settings(concurrency=12, read_timeout=0.4, request_timeout=0.4, deadline=30, retries=0)
+    # all 12 go out at once (start 12), so the hanging 6 are in flight while the others are answered
+    s = fast_settings(concurrency=12, start_concurrency=12, read_timeout=0.4, request_timeout=0.4, deadline=30,
+                      retries=0)
     with FakeLLMServer(fault_fn=fault) as srv:
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
     assert tr.counts()["ok"] == 12, [(r.probe_id, r.error) for r in tr.results if not r.ok]
@@ -242,6 +336,41 @@ def test_pacer_never_exceeds_the_cap_and_cuts_once_per_round():
     for _ in range(50):
         p.on_attempt(sent_at=3.0, now=3.01, status=200, error_kind=None)
     assert p.limit == 5                      # grows back, never past the cap
+
+
+def _reply(pacer, level, wait, tokens, t):
+    """One probe's turn as the runner and executor report it: sent at ``level``, a 2xx reply
+    after ``wait`` seconds with ``tokens`` generated."""
+    import asyncio
+
+    from provenance.pacing import _SEND, _Send
+    from provenance.transcript import ProbeResult
+
+    async def turn():
+        _SEND.set(_Send(pacer, level=level))
+        pacer.on_attempt(sent_at=t, now=t + wait, status=200, error_kind=None, wait_s=wait)
+        pacer.probe_done(ProbeResult(probe_id="p", family="api", text="x",
+                                     usage={"completion_tokens": tokens}), resendable=False)
+    asyncio.run(turn())
+
+
+def test_pacer_slow_replies_never_cut_below_the_sustained_level():
+    s = fast_settings(concurrency=40, start_concurrency=4, read_timeout=1.5)
+    p = Pacer(s)
+    for lv in (1, 2, 3):                       # the first replies, one per level: 4 ms a token
+        _reply(p, lv, 0.4, 92, t=0.0)
+    for i in range(4):                         # 4 in flight: 5 ms a token (a shared CPU), no queue
+        _reply(p, 4, 0.5 + 0.1 * (i % 2), 92 + 20 * (i % 2), t=1.0 + i)
+    assert p.sustained == 4 and p.stats.cuts == 0
+    _reply(p, 4, 1.4, 100, t=10.0)             # slow, even slow for its size: at the sustained level
+    assert p.stats.cuts == 0
+    p.limit = 8.0
+    p.inflight = 8
+    _reply(p, 8, 1.2, 100, t=11.0)             # 8 in flight, waiting as long as 3 times its size: queued
+    assert p.stats.queued == 1 and p.stats.cuts == 1
+    assert p.limit == 4                        # halved, and not below what the endpoint carried
+    _reply(p, 4, 1.3, 300, t=12.0)             # one long answer (300 tokens) at 4: not queued
+    assert p.stats.cuts == 1
 
 
 # ---------------------------------------------------------------- what lost probes would have told

@@ -45,9 +45,10 @@ def register(app: typer.Typer) -> None:
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
                                                   help=f"Most probes in flight at once (default: every probe, up to {MAX_CONCURRENCY}). "
-                                                       "The number in flight adapts to the endpoint: it starts at 16 (or N if lower), "
-                                                       "halves on timeouts, 429/503 or queueing, grows while the endpoint keeps up, "
-                                                       "and never exceeds N. A local llama.cpp server: its slot count, e.g. 4."),
+                                                       "The number in flight adapts to the endpoint: it starts at 4 (or N if lower), "
+                                                       "grows while the endpoint keeps up, halves on timeouts, 429/503 or replies "
+                                                       "whose wait grew with the number in flight (never below what the endpoint "
+                                                       "carried without a timeout), and never exceeds N."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
         total_timeout_s: Optional[float] = typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP),
         deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),

@@ -126,7 +126,10 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("give an entrants file or --models-from URL (exactly one)")
         if models_from is None and (match or api_key_env):
             raise ConfigError("--match and --api-key-env go with --models-from")
-        settings = RunSettings(concurrency=probe_concurrency, read_timeout=timeout, deadline=deadline,
+        # entrants are mostly remote APIs: each starts at 16 in flight, as bench_scan measured
+        # (a single `probe` starts at RunSettings.start_concurrency, a local server's 4 slots)
+        settings = RunSettings(concurrency=probe_concurrency, start_concurrency=min(16, probe_concurrency),
+                               read_timeout=timeout, deadline=deadline,
                                retries=retries, request_timeout=total_timeout(timeout, total_timeout_s))
         # Everything is validated before the first request.
         probeset = load_probeset_opt(probes_dir)
