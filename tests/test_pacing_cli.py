@@ -77,6 +77,12 @@ def test_probe_against_a_slow_four_slot_server_completes_every_probe_with_defaul
     assert pacing["sustained_concurrency"] >= 4 and pacing["final_concurrency"] >= 4, pacing
 
 
+def test_deadline_help_says_a_slow_server_may_finish(tmp_path: Path) -> None:
+    p = run_cli(["probe", "--help"], tmp_path)
+    flat = " ".join(p.stdout.split())
+    assert "default: 3600.0" in flat and "slow but answering server finish every probe" in flat
+
+
 def test_timeout_help_says_which_is_which(tmp_path: Path) -> None:
     p = run_cli(["probe", "--help"], tmp_path)
     flat = " ".join(p.stdout.split())

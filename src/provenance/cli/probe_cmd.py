@@ -14,6 +14,15 @@ from .common import TIMEOUT_HELP, TOTAL_TIMEOUT_HELP
 # round of latency (benchmarks/bench_probe_wall.py imports it).
 MAX_CONCURRENCY = 256
 
+# The whole-target deadline: long enough for every probe of a slow CPU server (the README's
+# first probe, a llama.cpp server with 4 slots on 2 cores, takes 10-20 minutes); a dead or
+# stalled endpoint ends long before it (timeout streak, liveness check: pacing.py).
+DEFAULT_DEADLINE = 3600.0
+DEADLINE_HELP = ("Deadline for the whole target, seconds: probes not answered by then fail with reason "
+                 "'deadline'. The default (an hour) lets a slow but answering server finish every probe "
+                 "(a small model on a 2-core CPU takes 10-20 minutes); an endpoint that stops answering "
+                 "ends long before, after a streak of timeouts or a failed liveness check.")
+
 EPILOG = """Examples:
 
   provenance probe http://127.0.0.1:8080/v1 --model qwen2.5-coder-0.5b
@@ -51,7 +60,7 @@ def register(app: typer.Typer) -> None:
                                                        "carried without a timeout), and never exceeds N."),
         timeout: float = typer.Option(60.0, "--timeout", min=0.1, help=TIMEOUT_HELP),
         total_timeout_s: Optional[float] = typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP),
-        deadline: float = typer.Option(600.0, "--deadline", min=1.0, help="Deadline for the whole target, seconds."),
+        deadline: float = typer.Option(DEFAULT_DEADLINE, "--deadline", min=1.0, help=DEADLINE_HELP),
         retries: int = typer.Option(3, "--retries", min=0, max=10, help="Retries on 408/429/5xx and transport errors."),
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
         no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),
