@@ -14,12 +14,12 @@ and the HTTP executor (which reports every attempt)::
 The policy (AIMD, as TCP does it, with a delay signal read as TCP Vegas reads it):
 
 * start at ``min(cap, settings.start_concurrency)`` probes in flight (default 4:
-  the slots of a local llama.cpp or Ollama server; a fast API is at 16 two round
-  trips later), where the cap is ``settings.concurrency`` (``--concurrency``:
-  never exceeded);
-* grow by one per answered request (doubling per round trip) until the first
-  sign of overload, then by one per round trip; a slow endpoint (below) grows by
-  one per round trip at most;
+  the slots of a local llama.cpp or Ollama server), where the cap is
+  ``settings.concurrency`` (``--concurrency``: never exceeded);
+* grow by one per answered request (doubling per round trip; by two, tripling,
+  while replies come within a twelfth of the read timeout, as an API's do: from 4
+  it is past 16 in two round trips) until the first sign of overload, then by one
+  per round trip; a slow endpoint (below) grows by one per round trip at most;
 * overload signals: an attempt that timed out, a 429/503/529, or a reply that
   *queued* (below). Each halves the number in flight, once per round trip
   (signals from requests sent before the last cut are ignored), but never below
@@ -107,6 +107,7 @@ QUEUED_SHARE = 1.0 / 3.0
 CLEAN_Q = 1.5             # ... counts toward the sustained level while q <= CLEAN_Q
 GROW_Q = 1.0              # ... lets a slow endpoint's level grow (by one per round trip) while q <= GROW_Q
 DANGER = 2.0 / 3.0        # a reply waiting longer than this share of the read timeout queued once q >= 1
+BRISK = 1.0 / 12.0        # before the first cut, a reply faster than this share of it grows the level by 2
 REF_MIN = 3               # replies from lower levels needed for a reference
 PER_LEVEL = 8             # replies kept per level and kind
 PROMPT_SHARE = 1.0 / 8.0  # a prompt token costs about an eighth of a generated one
@@ -324,7 +325,7 @@ class Pacer:
             self._run.clear()           # waited: the run toward a higher sustained level starts again
         if not slow:
             if q is None or q <= max(GROW_Q, level / 4.0):
-                self._grow()
+                self._grow(2.0 if wait < BRISK * float(self.settings.read_timeout) else 1.0)
         elif q is not None and q <= GROW_Q:
             self._grow(gently=True)
 
@@ -364,11 +365,11 @@ class Pacer:
         self.sustained = max(self.sustained, h)
 
     # ------------------------------------------------------------ cuts and growth
-    def _grow(self, gently: bool = False) -> None:
+    def _grow(self, step: float = 1.0, gently: bool = False) -> None:
         if self.limit >= self.cap:
             return
         if self.limit < self.ssthresh and not gently:
-            self.limit = min(float(self.cap), self.limit + 1.0)
+            self.limit = min(float(self.cap), self.limit + step)
         else:
             self.limit = min(float(self.cap), self.limit + 1.0 / max(1.0, self.limit))
         self.stats.final = int(self.limit)
