@@ -15,8 +15,8 @@ when concurrency >= probe count), the sum of latencies (the serial wall), and
 the ideal wall ceil(probes / concurrency) x latency.
 
 Then the CLI end to end: ``provenance probe URL --model m --json --no-store``
-with ``--concurrency N`` (every probe, and 8: caps; the pacer starts at min(N, 16))
-and without it (the CLI's default: up to every probe, adaptive from 16) as a subprocess, minus the start-up of ``provenance --help``
+with ``--concurrency N`` (every probe, and 8: caps; the pacer starts at min(N, 4))
+and without it (the CLI's default: up to every probe, adaptive from 4) as a subprocess, minus the start-up of ``provenance --help``
 (interpreter + CLI import), and the probing span the report itself records
 (run.started_at .. finished_at).
 """
@@ -52,7 +52,7 @@ def in_process(url: str, *, concurrency: int, classifier_kind: str, start: int |
     clf = KeywordClassifier() if classifier_kind == "keyword" else load_classifier(None, ps)
     target = make_target(url, "m", require_key=False)
     # start: the pacer's first level (default: all at once, the cap); "adaptive" rows use the
-    # library's default start instead (RunSettings.start_concurrency, 16)
+    # library's default start instead (RunSettings.start_concurrency, 4)
     settings = RunSettings(concurrency=concurrency, start_concurrency=start or concurrency)
     t0 = time.perf_counter()
     report = asyncio.run(probe_async(target, probeset=ps, classifier=clf, settings=settings))

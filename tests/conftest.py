@@ -13,28 +13,6 @@ from provenance.testing.fakeserver import FakeLLMServer
 from factory import TINY_PROBES, probe_dir, write_scan_probes
 
 
-def _alias_moved_modules() -> None:
-    """The module paths issue 22 retired, importable for tests/probing/test_pacing.py only.
-
-    That file is being edited on another branch and still imports ``provenance.pacing``,
-    ``provenance.runner``, ``provenance.pipeline`` and ``provenance.lost``; once its imports
-    name ``provenance.probing.*`` and ``provenance.attribute``, delete this function. The
-    package itself has no second name for any module.
-    """
-    import importlib
-    import sys
-
-    import provenance
-
-    for old, new in (("pacing", "provenance.probing.pacing"), ("runner", "provenance.probing.one_target"),
-                     ("pipeline", "provenance.attribute"), ("lost", "provenance.probing.lost")):
-        module = importlib.import_module(new)
-        sys.modules.setdefault(f"provenance.{old}", module)
-        setattr(provenance, old, module)
-
-
-_alias_moved_modules()
-
 REFERENCE = Path(os.environ.get("PROVENANCE_REFERENCE",
                                 Path(__file__).resolve().parents[2] / "shared" / "reference"))
 

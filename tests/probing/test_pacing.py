@@ -12,21 +12,20 @@ import time
 
 import pytest
 
-from _transport_util import (CHAT_TOML, STREAM_TOML, fast_settings, free_port, many_probes_toml, one_probe_set,
-                             write_probeset)
-from provenance.pacing import Pacer
-from provenance.runner import run_probes_sync
-from provenance.settings import Target
+from factory import CHAT_TOML, STREAM_TOML, fast_settings, free_port, many_probes_toml, probe_set
+from provenance.probing.one_target import run_probes_sync
+from provenance.probing.pacing import Pacer
+from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
 
 @pytest.fixture
 def chat(tmp_path):
-    return one_probe_set(tmp_path, "c", CHAT_TOML)
+    return probe_set(tmp_path / "c", CHAT_TOML)
 
 
 @pytest.fixture
 def stream(tmp_path):
-    return one_probe_set(tmp_path, "s", STREAM_TOML)
+    return probe_set(tmp_path / "s", STREAM_TOML)
 
 
 def one(srv, ps, **kw):
@@ -78,7 +77,7 @@ def test_silent_accept_ends_with_reason_and_retries_stay_inside_the_total(chat):
 
 def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
     from provenance.classifier.base import UNKNOWN  # noqa: F401 - the pipeline's classifier module
-    from provenance.pipeline import classify_report_dict
+    from provenance.attribute import classify_report_dict
     from provenance.classifier.keyword import KeywordClassifier
     with FakeLLMServer(fault_fn=lambda req: Fault.trickle(0.1)) as srv:
         tr, _ = one(srv, chat, read_timeout=0.5, request_timeout=0.8, retries=0, deadline=30)
@@ -94,7 +93,7 @@ def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
 def test_few_slot_server_answers_every_probe_with_default_pacing(tmp_path):
     # 2 slots, 0.12 s a request, 40 probes: sent all at once the last would wait 2.4 s, far past
     # the 1 s read timeout. The pacer must find a level the server keeps up with.
-    ps = write_probeset(tmp_path, many_probes_toml(40))
+    ps = probe_set(tmp_path, many_probes_toml(40))
     s = fast_settings(concurrency=40, read_timeout=1.0, request_timeout=2.0, deadline=60, retries=3)
     with FakeLLMServer(slots=2, latency=0.12) as srv:
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
@@ -107,7 +106,7 @@ def test_few_slot_server_answers_every_probe_with_default_pacing(tmp_path):
 def test_few_slot_server_loses_probes_when_everything_is_sent_at_once(tmp_path):
     # the same server and probes with the old behaviour (all in flight, nothing re-sent): the
     # queue outlasts the read timeout, so the test above is not passing by accident
-    ps = write_probeset(tmp_path, many_probes_toml(40))
+    ps = probe_set(tmp_path, many_probes_toml(40))
     s = fast_settings(concurrency=40, start_concurrency=40, read_timeout=1.0, request_timeout=1.0,
                       deadline=60, retries=0, resend_max=0)
     with FakeLLMServer(slots=2, latency=0.12) as srv:
@@ -115,16 +114,110 @@ def test_few_slot_server_loses_probes_when_everything_is_sent_at_once(tmp_path):
     assert tr.counts()["failed"] > 0
 
 
+# ---------------------------------------------------------------- a slow llama.cpp-like server
+
+PER_TOKEN = 0.003        # seconds per generated token with one slot busy
+
+
+def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0):
+    """A fake llama.cpp server: ``slots`` requests generate at once, the rest wait first come
+    first served; a whole reply's status line comes when its answer is done. Each probe's
+    answer is as many tokens as its max_tokens (a third of it for every third probe: answers
+    that stop early), each costing ``per_token`` x ``scale()``, lengthened by ``slowdown`` for
+    every other busy slot (slots sharing one CPU)."""
+    def tokens(body):
+        n = int(body.get("max_tokens") or 32)
+        digits = "".join(ch for ch in str(body["messages"][-1]["content"]) if ch in "0123456789")
+        return max(1, n // 3) if digits and int(digits) % 3 == 2 else n
+    return FakeLLMServer(slots=slots, slot_slowdown=slowdown,
+                         latency_fn=lambda body: per_token * scale() * tokens(body),
+                         answer_fn=lambda body: " ".join(["tok"] * tokens(body)))
+
+
+def varied_probes(tmp_path, n):
+    # max_tokens 80..200: 0.24..0.6 s alone, up to 0.8 s with 4 slots busy, against a read
+    # timeout of 1.5 s whose third (0.5 s) the old queueing rule took for queueing
+    return probe_set(tmp_path, many_probes_toml(n, max_tokens=lambda i: (80, 200, 120, 160)[i % 4]))
+
+
+def test_slow_four_slot_server_answers_every_probe_and_keeps_its_four_slots_busy(tmp_path):
+    # Every answer takes a good part of the read timeout even when nothing queues: a slow
+    # server, not an overloaded one. With the default pacing (start, growth, cap = every
+    # probe) every probe is answered and the pacer learns that the server carries 4 at once:
+    # it never settles below the slot count (the old rule, "a reply slower than a third of the
+    # read timeout is queueing", cut a real 4-slot llama.cpp server to 2).
+    ps = varied_probes(tmp_path, 40)
+    s = fast_settings(concurrency=40, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3)
+    assert s.start_concurrency == RunSettings().start_concurrency        # the default start
+    with llama_like() as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+        busy = srv.busy_peak
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["slow_replies"] >= 10, p              # the scenario: many replies past read timeout / 3
+    assert busy == 4
+    assert p["sustained_concurrency"] >= 4, p      # learned: the server carries its 4 slots
+    assert p["final_concurrency"] >= 4 and p["peak_concurrency"] >= 4, p
+
+
+def test_one_long_answer_does_not_cut(tmp_path):
+    # replies of very different lengths at a steady level: the long ones are long, not queued
+    ps = probe_set(tmp_path, many_probes_toml(16, max_tokens=lambda i: 300 if i % 4 == 0 else 40))
+    s = fast_settings(concurrency=4, start_concurrency=4, read_timeout=1.5, request_timeout=3.0, deadline=60)
+    with llama_like(slowdown=0.0) as srv:      # 300 tokens: 0.9 s, over the 0.5 s third of the read timeout
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    assert tr.counts()["ok"] == 16
+    assert tr.pacing["slow_replies"] >= 3 and tr.pacing["cuts"] == 0, tr.pacing
+    assert tr.pacing["final_concurrency"] == 4
+
+
+def test_overloaded_server_is_cut_and_every_probe_still_answered(tmp_path):
+    # 2 slots and a client starting at 8: the requests queued behind the first ones wait past
+    # the read timeout. Those timeouts cut the level, and every probe lost to them is sent again.
+    ps = varied_probes(tmp_path, 12)
+    s = fast_settings(concurrency=12, start_concurrency=8, read_timeout=1.5, request_timeout=3.0, deadline=120,
+                      retries=3)
+    with llama_like(slots=2, per_token=0.004) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["timed_out_attempts"] >= 1 and p["cuts"] >= 1 and p["resent"] >= 1, p
+    assert p["final_concurrency"] < 8, p
+
+
+def test_server_that_slows_down_mid_run_is_cut_and_every_probe_answered(tmp_path):
+    # fast at first (the level grows past its 4 slots), then 3.5 times slower (other clients):
+    # the level it reached no longer holds; the pacer comes down and every probe is answered
+    ps = varied_probes(tmp_path, 48)
+    served = itertools.count()
+    lock = threading.Lock()
+
+    def scale():
+        with lock:
+            return 1.0 if next(served) < 16 else 3.5
+    s = fast_settings(concurrency=48, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3)
+    with llama_like(per_token=0.001, scale=scale) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["cuts"] >= 1 and p["final_concurrency"] < p["peak_concurrency"], p
+
+
 def test_overload_timeouts_are_resent_and_noted(tmp_path):
     # the first 6 requests hang (lost to "overload") while the rest are answered: they are sent again
-    ps = write_probeset(tmp_path, many_probes_toml(12))
+    ps = probe_set(tmp_path, many_probes_toml(12))
     n = itertools.count()
     lock = threading.Lock()
 
     def fault(req):
         with lock:
             return Fault.hang() if next(n) < 6 else None
-    s = fast_settings(concurrency=12, read_timeout=0.4, request_timeout=0.4, deadline=30, retries=0)
+    # all 12 go out at once (start 12), so the hanging 6 are in flight while the others are answered
+    s = fast_settings(concurrency=12, start_concurrency=12, read_timeout=0.4, request_timeout=0.4, deadline=30,
+                      retries=0)
     with FakeLLMServer(fault_fn=fault) as srv:
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
     assert tr.counts()["ok"] == 12, [(r.probe_id, r.error) for r in tr.results if not r.ok]
@@ -136,7 +229,7 @@ def test_overload_timeouts_are_resent_and_noted(tmp_path):
 def test_timeouts_stop_being_retried_after_a_streak_then_the_run_gives_up(tmp_path):
     # answers the first 4 requests, then stalls for good: after 4 probes in a row time out,
     # timeouts are no longer retried; after 8 the endpoint is declared not answering
-    ps = write_probeset(tmp_path, many_probes_toml(30))
+    ps = probe_set(tmp_path, many_probes_toml(30))
     n = itertools.count()
     lock = threading.Lock()
 
@@ -158,7 +251,7 @@ def test_timeouts_stop_being_retried_after_a_streak_then_the_run_gives_up(tmp_pa
 
 
 def test_silent_endpoint_is_given_up_after_one_timeout(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(40))
+    ps = probe_set(tmp_path, many_probes_toml(40))
     s = fast_settings(concurrency=40, read_timeout=0.3, request_timeout=0.6, deadline=60, retries=3)
     with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
         t0 = time.monotonic()
@@ -172,7 +265,7 @@ def test_silent_endpoint_is_given_up_after_one_timeout(tmp_path):
 
 
 def test_liveness_check_declares_a_silent_server_dead_before_the_read_timeout(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(8))
+    ps = probe_set(tmp_path, many_probes_toml(8))
     s = fast_settings(read_timeout=30, request_timeout=60, deadline=120, liveness_after=0.3)
     with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
         t0 = time.monotonic()
@@ -189,7 +282,7 @@ def test_liveness_check_declares_a_silent_server_dead_before_the_read_timeout(tm
 
 
 def test_liveness_check_leaves_a_slow_but_alive_server_alone(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(3))
+    ps = probe_set(tmp_path, many_probes_toml(3))
     s = fast_settings(read_timeout=5, request_timeout=10, deadline=30, liveness_after=0.2)
     slow = lambda req: Fault.delay_(0.9) if req.method == "POST" else None     # noqa: E731
     with FakeLLMServer(fault_fn=slow) as srv:     # the model is slow; the server answers GET /models
@@ -198,7 +291,7 @@ def test_liveness_check_leaves_a_slow_but_alive_server_alone(tmp_path):
 
 
 def test_retry_after_pauses_every_request_to_the_endpoint(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(4))
+    ps = probe_set(tmp_path, many_probes_toml(4))
     n = itertools.count()
     lock = threading.Lock()
 
@@ -217,7 +310,7 @@ def test_retry_after_pauses_every_request_to_the_endpoint(tmp_path):
 
 
 def test_connection_refused_gives_up_fast(tmp_path):
-    ps = write_probeset(tmp_path, many_probes_toml(20))
+    ps = probe_set(tmp_path, many_probes_toml(20))
     s = fast_settings(concurrency=20, deadline=60, retries=3)
     t0 = time.monotonic()
     tr = run_probes_sync(Target(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"), ps, settings=s)
@@ -244,11 +337,46 @@ def test_pacer_never_exceeds_the_cap_and_cuts_once_per_round():
     assert p.limit == 5                      # grows back, never past the cap
 
 
+def _reply(pacer, level, wait, tokens, t):
+    """One probe's turn as the runner and executor report it: sent at ``level``, a 2xx reply
+    after ``wait`` seconds with ``tokens`` generated."""
+    import asyncio
+
+    from provenance.probing.pacing import _SEND, _Send
+    from provenance.transcript import ProbeResult
+
+    async def turn():
+        _SEND.set(_Send(pacer, level=level))
+        pacer.on_attempt(sent_at=t, now=t + wait, status=200, error_kind=None, wait_s=wait)
+        pacer.probe_done(ProbeResult(probe_id="p", family="api", text="x",
+                                     usage={"completion_tokens": tokens}), resendable=False)
+    asyncio.run(turn())
+
+
+def test_pacer_slow_replies_never_cut_below_the_sustained_level():
+    s = fast_settings(concurrency=40, start_concurrency=4, read_timeout=1.5)
+    p = Pacer(s)
+    for lv in (1, 2, 3):                       # the first replies, one per level: 4 ms a token
+        _reply(p, lv, 0.4, 92, t=0.0)
+    for i in range(4):                         # 4 in flight: 5 ms a token (a shared CPU), no queue
+        _reply(p, 4, 0.5 + 0.1 * (i % 2), 92 + 20 * (i % 2), t=1.0 + i)
+    assert p.sustained == 4 and p.stats.cuts == 0
+    _reply(p, 4, 1.4, 100, t=10.0)             # slow, even slow for its size: at the sustained level
+    assert p.stats.cuts == 0
+    p.limit = 8.0
+    p.inflight = 8
+    _reply(p, 8, 1.2, 100, t=11.0)             # 8 in flight, waiting as long as 3 times its size: queued
+    assert p.stats.queued == 1 and p.stats.cuts == 1
+    assert p.limit == 4                        # halved, and not below what the endpoint carried
+    _reply(p, 4, 1.3, 300, t=12.0)             # one long answer (300 tokens) at 4: not queued
+    assert p.stats.cuts == 1
+
+
 # ---------------------------------------------------------------- what lost probes would have told
 
 def test_lost_notes_name_the_missing_evidence():
     from provenance.channels.tokenizer import load_table
-    from provenance.lost import lost_notes
+    from provenance.probing.lost import lost_notes
     from provenance.transcript import ProbeResult, Transcript
     base = load_table()["baseline"]["probe"]
     rs = [ProbeResult(probe_id=base, family="tokenizer", status="failed",
@@ -267,7 +395,7 @@ def test_lost_notes_name_the_missing_evidence():
 
 def test_endpoint_that_goes_away_mid_run_ends_the_run(tmp_path):
     # answers 3 probes, then the server is gone (connection refused): 8 refusals in a row end it
-    ps = write_probeset(tmp_path, many_probes_toml(40))
+    ps = probe_set(tmp_path, many_probes_toml(40))
     s = fast_settings(concurrency=1, start_concurrency=1, deadline=60, retries=1, timeout_streak=4)
     srv = FakeLLMServer().start()
     n = itertools.count()

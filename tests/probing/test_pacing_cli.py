@@ -18,6 +18,7 @@ from factory import run_cli  # tests/factory.py (the probes_dir fixture is tests
 from factory import N_SCAN_PROBES as N_PROBES, keyword_cli as cli, write_scan_probes as write_probes
 from factory import (Served, cli_env as _env, count_rows as _count_rows, run_and_kill as _run_and_kill,
                      scan_cmd as _scan_cmd)
+from test_pacing import llama_like  # tests/probing/test_pacing.py
 
 _SERIAL = re.compile(r"serial#(\d+)")
 
@@ -57,6 +58,30 @@ def test_probe_against_a_four_slot_server_completes_every_probe_with_defaults(tm
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert doc["summary"]["failed"] == 0, [x["error"] for x in doc["probes"] if x["status"] == "failed"][:5]
+
+
+def test_probe_against_a_slow_four_slot_server_completes_every_probe_with_defaults(tmp_path: Path) -> None:
+    # The README's first probe, scaled down: a llama.cpp-like server (4 slots, the rest queued,
+    # the status line once the whole answer is generated, time in proportion to its tokens)
+    # where a 300-token answer takes 0.18 s alone and about 0.25 s with its 4 slots busy: more
+    # than a third of the read timeout (0.6 s), as a real CPU server's answers are of 60 s.
+    # Every shipped probe, the CLI's default options but the read timeout.
+    with llama_like(per_token=0.0006) as srv:
+        p = run_cli(["probe", srv.base_url, "--model", "m", "--json", "--no-store", "--timeout", "0.6"],
+                    tmp_path, timeout=300)
+        assert srv.busy_peak <= 4
+    assert p.returncode == 0, p.stderr
+    doc = json.loads(p.stdout)
+    assert doc["summary"]["failed"] == 0, [x["error"] for x in doc["probes"] if x["status"] == "failed"][:5]
+    pacing = doc["run"]["pacing"]
+    assert pacing["slow_replies"] >= 20, pacing
+    assert pacing["sustained_concurrency"] >= 4 and pacing["final_concurrency"] >= 4, pacing
+
+
+def test_deadline_help_says_a_slow_server_may_finish(tmp_path: Path) -> None:
+    p = run_cli(["probe", "--help"], tmp_path)
+    flat = " ".join(p.stdout.split())
+    assert "default: 3600.0" in flat and "slow but answering server finish every probe" in flat
 
 
 def test_timeout_help_says_which_is_which(tmp_path: Path) -> None:

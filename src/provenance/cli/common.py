@@ -92,15 +92,18 @@ class RunOptions(NamedTuple):
         """ConfigError when --total-timeout is shorter than --timeout."""
         total_timeout(self.timeout, self.total_timeout)
 
-    def settings(self, concurrency: int) -> Any:
+    def settings(self, concurrency: int, **more: Any) -> Any:
         """The ``RunSettings`` of a run with these options and at most ``concurrency`` probes in
-        flight (ConfigError when --total-timeout is shorter than --timeout)."""
+        flight, and any other ``RunSettings`` field in ``more`` (ConfigError when --total-timeout
+        is shorter than --timeout)."""
         from ..settings import RunSettings
         return RunSettings(concurrency=concurrency, read_timeout=self.timeout, deadline=self.deadline,
-                           retries=self.retries, request_timeout=total_timeout(self.timeout, self.total_timeout))
+                           retries=self.retries, request_timeout=total_timeout(self.timeout, self.total_timeout),
+                           **more)
 
 
-def run_options(deadline_help: str = DEADLINE_HELP) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def run_options(deadline_help: str = DEADLINE_HELP, deadline_default: float = 600.0
+                ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Put on a command (below ``@app.command``): its ``run: RunOptions`` parameter becomes
     --timeout, --total-timeout, --deadline and --retries, in that place in its option list,
     and the command is called with them gathered in one ``RunOptions``."""
@@ -116,7 +119,7 @@ def run_options(deadline_help: str = DEADLINE_HELP) -> Callable[[Callable[..., A
         inspect.Parameter("total_timeout", kind, annotation=Optional[float],
                           default=typer.Option(None, "--total-timeout", min=0.1, help=TOTAL_TIMEOUT_HELP)),
         inspect.Parameter("deadline", kind, annotation=float,
-                          default=typer.Option(600.0, "--deadline", min=1.0, help=deadline_help)),
+                          default=typer.Option(deadline_default, "--deadline", min=1.0, help=deadline_help)),
         inspect.Parameter("retries", kind, annotation=int,
                           default=typer.Option(3, "--retries", min=0, max=10, help=RETRIES_HELP)),
     ]

@@ -14,6 +14,15 @@ from .common import RunOptions, run_options
 # round of latency (benchmarks/bench_probe_wall.py imports it).
 MAX_CONCURRENCY = 256
 
+# The whole-target deadline: long enough for every probe of a slow CPU server (the README's
+# first probe, a llama.cpp server with 4 slots on 2 cores, takes 10-20 minutes); a dead or
+# stalled endpoint ends long before it (timeout streak, liveness check: pacing.py).
+DEFAULT_DEADLINE = 3600.0
+DEADLINE_HELP = ("Deadline for the whole target, seconds: probes not answered by then fail with reason "
+                 "'deadline'. The default (an hour) lets a slow but answering server finish every probe "
+                 "(a small model on a 2-core CPU takes 10-20 minutes); an endpoint that stops answering "
+                 "ends long before, after a streak of timeouts or a failed liveness check.")
+
 EPILOG = """Examples:
 
   provenance probe http://127.0.0.1:8080/v1 --model qwen2.5-coder-0.5b
@@ -30,7 +39,7 @@ EPILOG = """Examples:
 
 def register(app: typer.Typer) -> None:
     @app.command("probe", epilog=EPILOG)
-    @run_options()
+    @run_options(deadline_help=DEADLINE_HELP, deadline_default=DEFAULT_DEADLINE)
     def probe(
         url: Optional[str] = typer.Argument(None, help="The API's base URL, as OpenAI-compatible clients take it: ending "
                                                        "in /v1 (e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), "
@@ -46,9 +55,10 @@ def register(app: typer.Typer) -> None:
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
                                                   help=f"Most probes in flight at once (default: every probe, up to {MAX_CONCURRENCY}). "
-                                                       "The number in flight adapts to the endpoint: it starts at 16 (or N if lower), "
-                                                       "halves on timeouts, 429/503 or queueing, grows while the endpoint keeps up, "
-                                                       "and never exceeds N. A local llama.cpp server: its slot count, e.g. 4."),
+                                                       "The number in flight adapts to the endpoint: it starts at 4 (or N if lower), "
+                                                       "grows while the endpoint keeps up, halves on timeouts, 429/503 or replies "
+                                                       "whose wait grew with the number in flight (never below what the endpoint "
+                                                       "carried without a timeout), and never exceeds N."),
         run: RunOptions = None,  # --timeout, --total-timeout, --deadline, --retries (common.run_options)
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
         no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),

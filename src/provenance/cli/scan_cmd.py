@@ -71,7 +71,9 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("give an entrants file or --models-from URL (exactly one)")
         if models_from is None and (match or api_key_env):
             raise ConfigError("--match and --api-key-env go with --models-from")
-        settings = run.settings(probe_concurrency)
+        # entrants are mostly remote APIs: each starts at 16 in flight, as bench_scan measured
+        # (a single `probe` starts at RunSettings.start_concurrency, a local server's 4 slots)
+        settings = run.settings(probe_concurrency, start_concurrency=min(16, probe_concurrency))
         # Everything is validated before the first request.
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)

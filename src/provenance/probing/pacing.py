@@ -11,22 +11,29 @@ and the HTTP executor (which reports every attempt)::
         pacer.release()
     pacer.probe_done(result)       # learns from the probe's outcome
 
-The policy (AIMD, as TCP does it):
+The policy (AIMD, as TCP does it, with a delay signal read as TCP Vegas reads it):
 
-* start at ``min(cap, settings.start_concurrency)`` probes in flight, where the
-  cap is ``settings.concurrency`` (``--concurrency``: never exceeded);
-* grow by one per answered request (doubling per round trip) until the first
-  sign of overload, then by one per round trip;
-* halve on a sign of overload: an attempt that timed out, a 429/503/529, or a
-  reply whose status line took more than a third of the read timeout (requests
-  waiting in the server's queue: a llama.cpp server with 4 slots queues the
-  rest; a long stream after a prompt status line is not a sign); one cut per
-  round trip (signals from requests sent before the last cut are ignored);
+* start at ``min(cap, settings.start_concurrency)`` probes in flight (default 4:
+  the slots of a local llama.cpp or Ollama server), where the cap is
+  ``settings.concurrency`` (``--concurrency``: never exceeded);
+* grow by one per answered request (doubling per round trip; by two, tripling,
+  while replies come within a twelfth of the read timeout, as an API's do: from 4
+  it is past 16 in two round trips) until the first sign of overload, then by one
+  per round trip; a slow endpoint (below) grows by one per round trip at most;
+* overload signals: an attempt that timed out, a 429/503/529, or a reply that
+  *queued* (below). Each halves the number in flight, once per round trip
+  (signals from requests sent before the last cut are ignored), but never below
+  the *sustained level* while the signal came from a request sent above it;
+* the sustained level is the most the endpoint has demonstrably carried: the
+  largest L such that, since the last cut and with no sign of waiting in between,
+  L replies came back from requests each sent while at least L were in flight
+  (a full turnover at L). A timeout or 429/503 of a request sent at or below it
+  means the endpoint no longer carries it: it is halved, like the number in flight;
 * ``Retry-After`` on a 429/503 pauses every new request to the endpoint (capped
   by ``settings.backoff_max``), not only the one that got it;
-* a probe that timed out while the endpoint answered others sent after it was
-  lost to overload: the runner sends it again (at most ``settings.resend_max``
-  times) and it does not count toward the streak below;
+* a probe that timed out while the endpoint answered others sent after it went
+  out was lost to overload: the runner sends it again (at most
+  ``settings.resend_max`` times) and it does not count toward the streak below;
 * after ``settings.timeout_streak`` probes in a row timed out, timeouts are no
   longer retried or re-sent (noted); if the endpoint never answered anything,
   or the streak reaches twice that, the endpoint is declared not answering:
@@ -35,6 +42,52 @@ The policy (AIMD, as TCP does it):
   ``GET .../models`` checks whether the server answers at all (only when the
   read timeout is longer than that check takes); no reply means not answering.
 
+The queueing signal. A reply's *wait* is the time to its status line (a
+non-streamed llama.cpp reply: queue wait plus the whole generation; a stream:
+queue wait plus the prompt). A slow server and a queueing one both give long
+waits; what tells them apart is how the wait grows with the number in flight:
+
+* ``acquire`` notes, in the task's context (a ``ContextVar``), how many probes
+  were in flight when this one went out: its *level* (the first of a burst of 4
+  goes out at 1, the last at 4; a retry at the level of its time); the executor's
+  reports and ``probe_done`` read it back;
+* each 2xx reply's wait is divided by its size (completion tokens from ``usage``,
+  else the text's length / 4, plus an eighth of the prompt tokens and a fixed 8;
+  a stream, whose status line comes before the answer, counts 1), so a long
+  answer is long, not queued (probes ask for 1 to 300 tokens): ``u = wait / size``;
+* the reference ``ref`` is what the endpoint showed with fewer in flight, as TCP
+  Vegas' base round trip: the median over the levels below the reply's of each
+  level's median ``u`` (its last 8 replies); each level counts once, so the level
+  a run settles at, perhaps already queueing, does not outvote the lower ones;
+* a reply sent at level L waited as if ``q = L * (1 - ref / u)`` of the L were
+  waiting rather than being served (Vegas' expected minus actual throughput, in
+  requests). It *queued* when its wait is over a third of the read timeout (only
+  then can queueing cost a timeout), it went out above the sustained level, and
+  either ``q > max(3, L / 3)`` (several requests, a third of those in flight,
+  bought no throughput) or ``q >= 1`` with a wait over two thirds of the read
+  timeout (one more round of waiting would time out). A server whose per-request
+  time grows with parallel load (a CPU shared by 4 slots) while its throughput
+  still rises gives a small q;
+* a slow reply (wait over a third of the read timeout) grows the number only
+  while ``q <= 1`` and counts toward the sustained level while ``q <= 1.5``; with
+  no reference yet (fewer than 3 replies from lower levels) it does neither. A
+  fast reply counts, and grows the number while ``q <= max(1, L / 4)``.
+
+Why this signal: normalising by the answer's size keeps one long answer from
+cutting; comparing with lower levels rather than with a running percentile of
+recent waits keeps the reference from drifting up while every request waits
+(with first-come-first-served slots, every reply of a steady queue waits about as
+long, so a running percentile would hide the queue); the sustained-level floor
+guarantees that slowness alone never cuts below what the endpoint carried without
+a timeout. Measured on a 2-core llama.cpp server with 4 slots, the old rule ("a
+reply slower than a third of the read timeout is queueing") cut the level to 2
+and answered 39 of 132 probes. Timeouts and 429/503 stay the overload signals that
+always cut. Starting at 4 rather than 16 matters as much: llama.cpp keeps
+generating for a client that timed out, and against a fake server that does the
+same (tests/test_pacing.py) a burst of 16 on 4 slots left abandoned requests
+ahead of the re-sent ones, which timed out in turn, until the streak declared
+the endpoint not answering.
+
 Pure bookkeeping plus one ``asyncio.Condition``; no I/O of its own except the
 liveness check the runner starts.
 """
@@ -42,10 +95,23 @@ liveness check the runner starts.
 from __future__ import annotations
 
 import asyncio
+import contextvars
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 OVERLOAD_STATUS = frozenset({429, 503, 529})
+
+QUEUED_MIN = 3.0          # a reply queued when q > max(QUEUED_MIN, level / 3) ...
+QUEUED_SHARE = 1.0 / 3.0
+CLEAN_Q = 1.5             # ... counts toward the sustained level while q <= CLEAN_Q
+GROW_Q = 1.0              # ... lets a slow endpoint's level grow (by one per round trip) while q <= GROW_Q
+DANGER = 2.0 / 3.0        # a reply waiting longer than this share of the read timeout queued once q >= 1
+BRISK = 1.0 / 12.0        # before the first cut, a reply faster than this share of it grows the level by 2
+REF_MIN = 3               # replies from lower levels needed for a reference
+PER_LEVEL = 8             # replies kept per level and kind
+PROMPT_SHARE = 1.0 / 8.0  # a prompt token costs about an eighth of a generated one
+FIXED_WORK = 8.0          # per-request overhead, in generated tokens
 
 
 @dataclass
@@ -56,19 +122,37 @@ class PacingStats:
     cap: int = 0
     peak: int = 0
     final: int = 0
+    sustained: int = 0           # the most in flight the endpoint carried for a full turnover (at the end)
     cuts: int = 0
     timeouts: int = 0            # attempts that timed out
     overloaded: int = 0          # 429/503/529 replies
-    slow: int = 0                # replies slower than the queueing threshold
+    slow: int = 0                # replies whose wait was over a third of the read timeout
+    queued: int = 0              # of those, replies whose wait grew with the number in flight
     resent: int = 0              # probes sent again after being lost to overload
     paused_s: float = 0.0        # time spent honouring Retry-After for everyone
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start_concurrency": self.start, "max_concurrency": self.cap, "peak_concurrency": self.peak,
-                "final_concurrency": self.final, "cuts": self.cuts, "timed_out_attempts": self.timeouts,
-                "overloaded_replies": self.overloaded, "slow_replies": self.slow, "resent": self.resent,
+                "final_concurrency": self.final, "sustained_concurrency": self.sustained, "cuts": self.cuts,
+                "timed_out_attempts": self.timeouts, "overloaded_replies": self.overloaded,
+                "slow_replies": self.slow, "queued_replies": self.queued, "resent": self.resent,
                 "paused_s": round(self.paused_s, 3), "notes": list(self.notes)}
+
+
+@dataclass
+class _Send:
+    """One probe's turn in flight (set by ``acquire`` in the task's context)."""
+
+    pacer: Any
+    level: int                   # probes in flight when its current attempt went out, itself included
+    wait: float | None = None    # the latest 2xx attempt: time to its status line,
+    sent_at: float = 0.0         # when it went out and came back,
+    now: float = 0.0
+    sent_level: int = 0          # and at which level
+
+
+_SEND: contextvars.ContextVar[_Send | None] = contextvars.ContextVar("provenance_pacer_send", default=None)
 
 
 class Pacer:
@@ -79,6 +163,9 @@ class Pacer:
         self.limit = float(min(self.cap, max(1, int(start))))
         self.ssthresh = float(self.cap)
         self.inflight = 0
+        self.sustained = 0               # see the module docstring
+        self._run: list[int] = []        # levels of the clean replies since the last cut or sign of waiting
+        self._waits: dict[tuple[str, int], deque[float]] = {}   # (kind, level) -> recent waits per unit of size
         self.streak = 0                  # probes in a row that timed out
         self.answered = 0                # complete HTTP replies (any status)
         self.ok = 0                      # complete 2xx replies
@@ -100,7 +187,7 @@ class Pacer:
 
     @property
     def slow_after(self) -> float:
-        """A reply slower than this is taken as queueing (a third of the read timeout)."""
+        """A reply slower than this may cost a timeout if it queued (a third of the read timeout)."""
         return max(0.05, float(self.settings.read_timeout) / 3.0)
 
     def _loop_objs(self) -> None:
@@ -148,6 +235,7 @@ class Pacer:
                 await self._cond.wait()
             self.inflight += 1
             self.stats.peak = max(self.stats.peak, self.inflight)
+            _SEND.set(_Send(self, level=self.inflight))
 
     def release(self) -> None:
         self.inflight = max(0, self.inflight - 1)
@@ -166,6 +254,10 @@ class Pacer:
         except RuntimeError:
             pass
 
+    def _send(self) -> _Send | None:
+        s = _SEND.get()
+        return s if s is not None and s.pacer is self else None
+
     # ------------------------------------------------------------ signals from the executor
     def on_headers(self) -> None:
         """A reply started (status line received): the server is alive."""
@@ -174,8 +266,13 @@ class Pacer:
     def on_attempt(self, *, sent_at: float, now: float, status: int | None, error_kind: str | None,
                    retry_after: float | None = None, wait_s: float | None = None) -> None:
         """One HTTP attempt ended (a complete reply, or an error). ``wait_s``: how long until the
-        reply's status line came (what queueing delays; a long stream after it is not queueing)."""
+        reply's status line came (what queueing delays; a long stream after it is not queueing).
+
+        A 2xx reply is judged in ``probe_done``, once its size is known; called outside a
+        probe's turn (no ``acquire`` in this task) it is judged here, by its wait alone."""
         latency = now - sent_at if wait_s is None else wait_s
+        send = self._send()
+        level = send.level if send is not None else None
         if error_kind is None and status is not None:
             self.answered += 1
             self.replied = True
@@ -187,37 +284,120 @@ class Pacer:
                     if until > self._pause_until:
                         self.stats.paused_s += until - max(now, self._pause_until)
                         self._pause_until = until
-                self._cut(sent_at, now)
-            elif latency > self.slow_after:
-                self.stats.slow += 1
-                self._cut(sent_at, now)
-            elif 200 <= status < 300 or 400 <= status < 500:
-                if status < 300:
-                    self.ok += 1
-                    self.last_ok_at = now
-                self._grow()
+                self._overload(sent_at, now, level)
+            elif 200 <= status < 300:
+                self.ok += 1
+                self.last_ok_at = now
+                if send is not None:
+                    send.wait, send.sent_at, send.now, send.sent_level = latency, sent_at, now, send.level
+                else:
+                    self._judge("bare", max(1, self.inflight), latency, 1.0, sent_at, now)
+            elif 400 <= status < 500:
+                if latency <= self.slow_after:    # an error reply says nothing of queueing when fast
+                    self._grow()
         elif error_kind == "timeout":
             self.stats.timeouts += 1
-            self._cut(sent_at, now)
+            self._overload(sent_at, now, level)
+        if send is not None:
+            send.level = max(1, self.inflight)   # a retry of this probe goes out at today's level
 
-    def _grow(self) -> None:
+    # ------------------------------------------------------------ the queueing signal
+    def _judge(self, kind: str, level: int, wait: float, size: float, sent_at: float, now: float) -> None:
+        """One 2xx reply: its wait per unit of size against what lower levels showed (see the docstring)."""
+        u = wait / max(size, 1e-9)
+        ref = self._reference(kind, level)
+        q = None if ref is None or u <= 0 else max(0.0, level * (1.0 - ref / u))
+        self._remember(kind, level, u)
+        slow = wait > self.slow_after
+        if slow:
+            self.stats.slow += 1
+        if (slow and q is not None and level > self.sustained
+                and (q > max(QUEUED_MIN, level * QUEUED_SHARE)
+                     or (q >= 1.0 and wait > DANGER * float(self.settings.read_timeout)))):
+            self.stats.queued += 1
+            self._run.clear()
+            self._cut(sent_at, now)
+            return
+        if not slow or (q is not None and q <= CLEAN_Q):
+            if sent_at >= self._last_cut:
+                self._clean(level)
+        elif q is not None:
+            self._run.clear()           # waited: the run toward a higher sustained level starts again
+        if not slow:
+            if q is None or q <= max(GROW_Q, level / 4.0):
+                self._grow(2.0 if wait < BRISK * float(self.settings.read_timeout) else 1.0)
+        elif q is not None and q <= GROW_Q:
+            self._grow(gently=True)
+
+    def _reference(self, kind: str, level: int) -> float | None:
+        """The median, over the levels below ``level``, of each level's median wait per unit of
+        size (each level counts once however many replies it gave: the level the run settles
+        at, often already queueing, does not outvote the lower ones)."""
+        meds: list[float] = []
+        n = 0
+        for (k, lv), d in self._waits.items():
+            if k == kind and lv < level and d:
+                meds.append(_median(list(d)))
+                n += len(d)
+        if n < REF_MIN:
+            return None
+        return _median(meds)
+
+    def _remember(self, kind: str, level: int, u: float) -> None:
+        d = self._waits.get((kind, level))
+        if d is None:
+            d = self._waits[(kind, level)] = deque(maxlen=PER_LEVEL)
+        d.append(u)
+
+    def _clean(self, level: int) -> None:
+        """A reply with no sign of overload, sent at ``level``: raise the sustained level to the
+        largest L with L such replies in a row, each sent with at least L in flight."""
+        self._run.append(level)
+        if len(self._run) > 4 * self.cap:
+            del self._run[: len(self._run) - 4 * self.cap]
+        levels = sorted(self._run, reverse=True)
+        h = 0
+        for i, lv in enumerate(levels, 1):
+            if lv >= i:
+                h = i
+            else:
+                break
+        self.sustained = max(self.sustained, h)
+
+    # ------------------------------------------------------------ cuts and growth
+    def _grow(self, step: float = 1.0, gently: bool = False) -> None:
         if self.limit >= self.cap:
             return
-        if self.limit < self.ssthresh:
-            self.limit = min(float(self.cap), self.limit + 1.0)
+        if self.limit < self.ssthresh and not gently:
+            self.limit = min(float(self.cap), self.limit + step)
         else:
             self.limit = min(float(self.cap), self.limit + 1.0 / max(1.0, self.limit))
         self.stats.final = int(self.limit)
         self._wake()
 
+    def _overload(self, sent_at: float, now: float, level: int | None) -> None:
+        """A timeout or a 429/503/529: cut; sent at or below the sustained level, the endpoint no
+        longer carries that level, and it is halved too."""
+        if sent_at < self._last_cut:
+            return
+        self._run.clear()
+        if level is not None and level <= self.sustained:
+            self.sustained = max(0, min(self.sustained, level) // 2)
+        elif level is None:
+            self.sustained = max(0, self.sustained // 2)
+        self._cut(sent_at, now)
+
     def _cut(self, sent_at: float, now: float) -> None:
         if sent_at < self._last_cut:
             return                       # sent before the last cut: already accounted for
         self._last_cut = now
-        self.limit = max(1.0, float(int(min(self.limit, max(1, self.inflight)) / 2)))
+        self._run.clear()
+        half = float(int(min(self.limit, max(1, self.inflight)) / 2))
+        self.limit = min(self.limit, max(1.0, half, float(min(self.sustained, self.cap))))   # never raises it
         self.ssthresh = self.limit
         self.stats.cuts += 1
         self.stats.final = int(self.limit)
+        self._wake()
 
     # ------------------------------------------------------------ signals from the runner
     def probe_done(self, result: Any, resendable: bool, sent_at: float | None = None) -> bool:
@@ -227,6 +407,12 @@ class Pacer:
         (``sent_at``, loop time) was lost to overload: it does not count toward the streak
         of timeouts and may be sent again. One that timed out while nothing else was
         answered counts toward the streak."""
+        send = self._send()
+        if send is not None:
+            _SEND.set(None)
+            if send.wait is not None and not self.dead and getattr(result, "status", None) == "ok":
+                kind, size = reply_size(result)
+                self._judge(kind, send.sent_level, send.wait, size, send.sent_at, send.now)
         if self.dead:
             return False
         timed_out = is_timeout(result)
@@ -298,6 +484,7 @@ class Pacer:
 
     def info(self) -> dict[str, Any]:
         self.stats.final = int(self.limit)
+        self.stats.sustained = self.sustained
         d = self.stats.to_dict()
         d["timeout_retries_stopped"] = not self.retry_timeouts
         d["not_answering"] = self.dead
@@ -307,3 +494,30 @@ class Pacer:
 def is_timeout(result: Any) -> bool:
     err = getattr(result, "error", None) or ""
     return getattr(result, "status", None) == "failed" and err.startswith("timeout")
+
+
+def reply_size(result: Any) -> tuple[str, float]:
+    """(kind, size) of a 2xx reply, for the queueing signal: a stream's status line comes
+    before the answer (size 1, kind "stream"); a whole reply's comes after it, so its size is
+    the answer's tokens (``usage``, else the text's length / 4) plus a share of the prompt's."""
+    usage = getattr(result, "usage", None) or {}
+
+    def num(*keys: str) -> float | None:
+        for k in keys:
+            v = usage.get(k) if isinstance(usage, dict) else None
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
+                return float(v)
+        return None
+    if getattr(result, "stream", False):
+        return "stream", 1.0
+    out = num("completion_tokens", "output_tokens")
+    if out is None:
+        out = len(getattr(result, "text", None) or "") / 4.0
+    prompt = num("prompt_tokens", "input_tokens") or 0.0
+    return "whole", FIXED_WORK + out + PROMPT_SHARE * prompt
+
+
+def _median(xs: list[float]) -> float:
+    xs = sorted(xs)
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0

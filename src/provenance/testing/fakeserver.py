@@ -34,8 +34,13 @@ to every reply), ``model`` (reported model; default: echo the request's),
 into every OpenAI-style reply and chunk, e.g. OpenRouter's ``provider``), ``report_usage``,
 ``ignore_stream`` (answer JSON even when a stream is asked), ``api_key``
 (when set, other keys get 401), ``slots`` (serve this many POSTs at once, each
-taking ``latency``; the rest wait in a queue, as a llama.cpp server with that
-many slots does; ``busy_peak`` says how many were served at once).
+taking ``latency``; the rest wait in a queue, first come first served, as a
+llama.cpp server with that many slots does; ``busy_peak`` says how many were
+served at once), ``latency_fn(body) -> seconds`` (each POST's own time instead
+of ``latency``, e.g. in proportion to the tokens it generates), ``slot_slowdown``
+(with ``slots``: each other slot busy when a request starts lengthens its time
+by this fraction, as slots sharing one CPU do). The status line of a reply is
+sent only once its time is up, as llama.cpp does for a whole (non-streamed) reply.
 
 Benchmarks that want the server's CPU off the client's GIL can run it in its own
 process: ``python -m provenance.testing.fakeserver --latency 1`` prints
@@ -246,6 +251,8 @@ class FakeLLMServer:
         ignore_stream: bool = False,
         api_key: str | None = None,
         slots: int | None = None,
+        latency_fn: Callable[[Any], float] | None = None,
+        slot_slowdown: float = 0.0,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -265,6 +272,8 @@ class FakeLLMServer:
         self.ignore_stream = ignore_stream
         self.api_key = api_key
         self.slots = slots
+        self.latency_fn = latency_fn
+        self.slot_slowdown = float(slot_slowdown)
         self._slot_sem: asyncio.Semaphore | None = None
         self.busy_peak = 0
         self._busy = 0
@@ -466,6 +475,14 @@ class FakeLLMServer:
                                body=body, json=parsed, received_at=time.time(),
                                raw_headers=raw_headers)
 
+    def _latency_of(self, req: RecordedRequest) -> float:
+        if self.latency_fn is None:
+            return self.latency
+        try:
+            return max(0.0, float(self.latency_fn(req.json)))
+        except Exception:  # noqa: BLE001 - a test's hook that cannot read this body: the default
+            return self.latency
+
     def _next_fault(self, req: RecordedRequest) -> Fault | None:
         if self.fault_fn is not None:
             f = self.fault_fn(req)
@@ -496,14 +513,16 @@ class FakeLLMServer:
                 self._busy += 1
                 self.busy_peak = max(self.busy_peak, self._busy)
                 try:
-                    if self.latency > 0:
-                        await asyncio.sleep(self.latency)
+                    delay = self._latency_of(req) * (1.0 + self.slot_slowdown * (self._busy - 1))
+                    if delay > 0:
+                        await asyncio.sleep(delay)
                     status, hdrs, payload = self._route(req, fault)
                     return await self._deliver(writer, status, hdrs, payload, fault, keep)
                 finally:
                     self._busy -= 1
-        if self.latency > 0:
-            await asyncio.sleep(self.latency)
+        delay = self._latency_of(req) if req.method == "POST" else self.latency
+        if delay > 0:
+            await asyncio.sleep(delay)
         if fault is not None:
             if fault.kind == "delay":
                 await asyncio.sleep(fault.delay)
