@@ -46,9 +46,13 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
 
 
 def pacing_notes(transcript: Transcript) -> list[str]:
-    """Notes on how the run was paced that a reader of the verdict needs."""
+    """Notes on how the run was paced that a reader of the verdict needs. Cuts and re-sent probes
+    are news only when probes were lost anyway: a run that got every answer after backing off
+    (a slow server's queue) is as reliable as any, and its pacing stays in ``run.pacing``."""
     p = transcript.pacing or {}
     out = [n for n in p.get("notes") or [] if isinstance(n, str)]
+    if not any(r.status == "failed" for r in transcript.results):
+        return out
     if p.get("resent"):
         out.append(f"{p['resent']} probes lost to overload were sent again")
     if p.get("cuts") and p.get("final_concurrency") is not None:

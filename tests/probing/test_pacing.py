@@ -409,3 +409,17 @@ def test_endpoint_that_goes_away_mid_run_ends_the_run(tmp_path):
     assert "the endpoint went away" in tr.pacing["not_answering"]
     assert tr.counts()["ok"] == 3
     assert sum(r.error.startswith("not sent: endpoint not answering") for r in tr.results if not r.ok) >= 25
+
+
+def test_pacing_notes_speak_only_when_probes_were_lost():
+    # a slow server's queue cut the level and three probes were re-sent, yet every probe was
+    # answered: the verdict is as reliable as any, so its notes say nothing of the pacing
+    from provenance.attribute import pacing_notes
+    from provenance.transcript import ProbeResult, Transcript
+    pacing = {"resent": 3, "cuts": 5, "final_concurrency": 9, "peak_concurrency": 16, "notes": []}
+    ok = [ProbeResult(probe_id=f"p{i}", family="style", status="ok", text="x") for i in range(3)]
+    assert pacing_notes(Transcript({}, {}, results=ok, pacing=pacing)) == []
+    lost = ok + [ProbeResult(probe_id="p3", family="style", status="failed", error="timeout: x")]
+    notes = pacing_notes(Transcript({}, {}, results=lost, pacing=pacing))
+    assert "3 probes lost to overload were sent again" in notes
+    assert any("concurrency lowered to 9 (from a peak of 16)" in n for n in notes)
