@@ -423,3 +423,36 @@ def test_pacing_notes_speak_only_when_probes_were_lost():
     notes = pacing_notes(Transcript({}, {}, results=lost, pacing=pacing))
     assert "3 probes lost to overload were sent again" in notes
     assert any("concurrency lowered to 9 (from a peak of 16)" in n for n in notes)
+
+
+def test_pacer_cut_low_on_a_slow_server_grows_back():
+    # a slow server (0.6 s for 120 tokens at every level: no queueing); one early timeout at 4
+    # cuts the level to 2 before any level is sustained. Slow replies that do not wait must let
+    # it grow again, as plain AIMD would, instead of holding it at 2 for the whole run.
+    import asyncio
+
+    from provenance.probing.pacing import _SEND, _Send
+    s = fast_settings(concurrency=40, start_concurrency=4, read_timeout=1.5)
+    p = Pacer(s)
+    for lv in (1, 2, 3):
+        _reply(p, lv, 0.6, 120, t=0.0)
+
+    async def timeout_at_4():
+        _SEND.set(_Send(p, level=4))
+        p.on_attempt(sent_at=1.0, now=2.5, status=None, error_kind="timeout")
+    p.inflight = 4
+    asyncio.run(timeout_at_4())
+    p.inflight = 0
+    assert p.limit == 2
+    for i in range(20):
+        _reply(p, 2, 0.6, 120, t=10.0 + i)
+    assert p.limit > 2
+
+
+def test_pacer_alone_in_flight_is_never_queued():
+    # started at 1 (or cut to 1): slow replies with nothing else in flight grow the level
+    s = fast_settings(concurrency=40, start_concurrency=1, read_timeout=1.5)
+    p = Pacer(s)
+    for i in range(10):
+        _reply(p, 1, 0.6, 120, t=float(i))
+    assert p.limit > 1 and p.sustained >= 1 and p.stats.queued == 0

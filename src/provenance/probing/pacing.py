@@ -306,7 +306,10 @@ class Pacer:
         """One 2xx reply: its wait per unit of size against what lower levels showed (see the docstring)."""
         u = wait / max(size, 1e-9)
         ref = self._reference(kind, level)
-        q = None if ref is None or u <= 0 else max(0.0, level * (1.0 - ref / u))
+        if level <= 1:
+            q: float | None = 0.0       # alone in flight: nothing of ours to wait behind
+        else:
+            q = None if ref is None or u <= 0 else max(0.0, level * (1.0 - ref / u))
         self._remember(kind, level, u)
         slow = wait > self.slow_after
         if slow:
@@ -326,7 +329,9 @@ class Pacer:
         if not slow:
             if q is None or q <= max(GROW_Q, level / 4.0):
                 self._grow(2.0 if wait < BRISK * float(self.settings.read_timeout) else 1.0)
-        elif q is not None and q <= GROW_Q:
+        elif q is None or q <= GROW_Q:
+            # slow but not waiting (or nothing lower to compare with yet): one more per round
+            # trip, as plain AIMD grows; the levels it passes through become the reference
             self._grow(gently=True)
 
     def _reference(self, kind: str, level: int) -> float | None:
