@@ -329,9 +329,13 @@ def test_manual_resume_after_interruption(tmp_path: Path, how: str) -> None:
         run_id = None
         while time.monotonic() < deadline:
             if (tmp_path / "runs.sqlite3").exists():
-                with sqlite3.connect(tmp_path / "runs.sqlite3") as c:
-                    row = c.execute("SELECT id FROM runs").fetchone()
-                if row and _results(tmp_path / "runs.sqlite3", row[0]) == 1:
+                try:
+                    with sqlite3.connect(tmp_path / "runs.sqlite3") as c:
+                        row = c.execute("SELECT id FROM runs").fetchone()
+                    stored = bool(row) and _results(tmp_path / "runs.sqlite3", row[0]) == 1
+                except sqlite3.OperationalError:     # the file exists before its tables do: look again
+                    stored = False
+                if stored:
                     run_id = row[0]
                     break
             time.sleep(0.1)

@@ -1,4 +1,4 @@
-"""The learned upstream-provider channel (classifier/provider.py)."""
+"""The learned upstream-provider channel (channels/provider.py)."""
 
 from __future__ import annotations
 

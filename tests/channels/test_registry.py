@@ -72,8 +72,6 @@ def test_a_transcript_channel_is_one_module_and_one_registry_entry(monkeypatch) 
     monkeypatch.setattr(registry, "CHANNELS", registry.CHANNELS + (entry,))
     monkeypatch.setattr(registry, "BY_NAME", dict(registry.BY_NAME, fake_latency=entry))
     monkeypatch.setattr(registry, "TRANSCRIPT_CHANNELS", registry.TRANSCRIPT_CHANNELS + ("fake_latency",))
-    from provenance.channels import independent
-    monkeypatch.setattr(independent, "TRANSCRIPT_CHANNELS", registry.TRANSCRIPT_CHANNELS)
 
     from provenance.classifier import default_model_dir, load_classifier
     if default_model_dir() is None:

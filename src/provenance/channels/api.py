@@ -36,7 +36,7 @@ open-weights stacks -> closed-model creators -1.5 (OpenAI -1.0: gpt-oss), Google
 (Gemma), everyone else 0; OpenRouter and "unrecognised" -> no information. They are
 mixed by the stack posterior: ``loglik_c = log sum_s P(s) exp(v_sc)``. When a router
 names an upstream provider, it is reported as evidence here; its weight for each
-creator is the classifier's learned P(provider | creator) (classifier/provider.py),
+creator is the classifier's learned P(provider | creator) (channels/provider.py),
 so it is counted once.
 """
 
@@ -284,7 +284,7 @@ def api_channel(transcript: Transcript) -> ChannelResult:
     loglik, default = creator_logliks(post)
     providers = upstream_providers(transcript)
     # The creator evidence of an upstream provider is scored by the classifier's learned
-    # P(provider | creator) (classifier/provider.py), not here, so it is never counted twice:
+    # P(provider | creator) (channels/provider.py), not here, so it is never counted twice:
     # the corpus shows "Google" serving Claude more than Gemini, Bedrock serving several makers.
     named = {FIRST_PARTY[p.lower()] for p in providers if p.lower() in FIRST_PARTY}
     sig_list = [{"stack": s.stack, "points": s.points, "signal": s.text} for s in

@@ -1,4 +1,8 @@
-"""What a content-independent channel (tokenizer, API surface) hands the classifier.
+"""What channels hand the classifier: evidence lines, and a transcript channel's result.
+
+``Evidence``: one line of a verdict's evidence, from any channel (``evidence_line`` is
+the common wording of a score channel's line). ``ChannelResult``: what a transcript
+channel (tokenizer, API surface: ``registry.py``) returns.
 
 A channel reports a log-likelihood for each creator it can speak about: how
 much more likely the observations are if that creator made the model. Creators
@@ -18,7 +22,7 @@ from typing import Any
 class Evidence:
     text: str                      # short human-readable reason
     probes: list[str]              # probe ids behind it
-    channel: str                   # identity|refusal|cutoff|style|tokenizer|api|coverage
+    channel: str                   # a channel of registry.py (claims read as "identity"), or "api" for echoes
     strength: float | None = None  # log-likelihood ratio or weight, when meaningful
 
 

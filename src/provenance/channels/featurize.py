@@ -17,7 +17,6 @@ from .registry import ANSWER_CHANNELS, budget_of, implementation
 from .style import answer_tokens
 from .text import hash_tokens, truncate
 
-CHANNELS = ANSWER_CHANNELS
 DEFAULT_BUDGET = {ch: budget_of(ch) for ch in ANSWER_CHANNELS}
 PSEUDO_REPEAT = 3       # a channel's pseudo-tokens count this many times as much as a word
 

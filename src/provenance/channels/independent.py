@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..transcript import Transcript
 from .base import ChannelResult
-from .registry import TRANSCRIPT_CHANNELS, implementation
+from . import registry
 
 
 def content_independent_channels(transcript: Transcript, *, cross_check: bool = False) -> list[ChannelResult]:
@@ -19,5 +19,5 @@ def content_independent_channels(transcript: Transcript, *, cross_check: bool = 
     Answers pasted by hand (a manual transcript) went through no API: no channel is measured."""
     if transcript.manual:
         from ..questionnaire import NOT_MEASURED
-        return [ChannelResult(name=name, available=False, reason=NOT_MEASURED) for name in TRANSCRIPT_CHANNELS]
-    return [implementation(name).score(transcript, cross_check=cross_check) for name in TRANSCRIPT_CHANNELS]
+        return [ChannelResult(name=name, available=False, reason=NOT_MEASURED) for name in registry.TRANSCRIPT_CHANNELS]
+    return [registry.implementation(name).score(transcript, cross_check=cross_check) for name in registry.TRANSCRIPT_CHANNELS]

@@ -28,7 +28,6 @@ C = 3.0            # inverse L2 strength
 PER_MODEL = 150    # training answers per model (its probe answers first, then a fixed random sample)
 MAX_ITER = 300
 VOCAB = 30_000     # hashed features kept per channel (those present in most models; no labels)
-EXTRA_CHANNELS: tuple[str, ...] = ("identity",)   # channels besides the style sources that get a lexical model
 
 
 @dataclass

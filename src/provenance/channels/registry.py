@@ -26,6 +26,11 @@ order it was trained with, so a channel added here is simply absent (weight 0)
 from an older artifact. Adding a channel: its module, and one line below
 (``docs/extending.md``).
 
+The package's other modules are helpers, not channels: ``base.py`` (result types),
+``text.py`` and ``featurize.py`` (answer features), ``independent.py`` (runs the
+transcript channels), ``segmentation.py`` (the tokenizer's fallback) and ``model_echo.py``
+(a warning when the served model's name differs from the one asked for).
+
 Standard library only: importing the registry imports no channel module
 (``implementation`` loads one when it is needed).
 """

@@ -39,7 +39,7 @@ class Attribution:
     # the open weights an `unknown` model appears to build on (a third party's fine-tune):
     # {"creator": "Meta", "family": "Llama 3", "basis": "tokenizer" | "behaviour", "confidence": 0.8}
     lineage: dict[str, Any] | None = None
-    # set by pipeline.finalize (classifier/headline.py, channels/model_echo.py); None from a bare classify()
+    # set by attribute.finalize (classifier/headline.py, channels/model_echo.py); None from a bare classify()
     best_guess: dict[str, Any] | None = None    # the best candidate the tokenizer allows, and those it excludes
     model_echo: dict[str, Any] | None = None    # requested vs echoed model names
 

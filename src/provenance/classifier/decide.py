@@ -1,4 +1,4 @@
-"""Steps 2 and 3 of classifying a transcript: combine the channels, then decide (numpy only).
+"""Step 2 of classifying a transcript: combine the channels, then decide (numpy only).
 
 ``decide`` turns the channel scores (``score.py``) into a verdict:
 

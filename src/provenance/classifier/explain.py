@@ -1,4 +1,4 @@
-"""Step 4 of classifying a transcript: explain the verdict (numpy only).
+"""Step 3 of classifying a transcript: explain the verdict (numpy only).
 
 Each score channel says which creator it favours and by how much (an evidence
 line, strongest first, after the content-independent channels' pinned lines);

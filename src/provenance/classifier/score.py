@@ -22,7 +22,7 @@ from ..channels.featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from ..channels.identity import claim_of_text
 from ..channels.lexical import pooled_summary
 from ..channels.provider import loglik as provider_loglik
-from ..channels.registry import ANSWER_CHANNELS, sub_channel
+from ..channels.registry import ANSWER_CHANNELS, BY_NAME, sub_channel
 from ..channels.text import truncate
 from ..transcript import Transcript
 from . import family_model
@@ -60,6 +60,9 @@ class Independent:
     pinned: list[Evidence] = field(default_factory=list)     # each channel's first evidence line
     evidence: list[Evidence] = field(default_factory=list)   # the rest
     tokenizer: ChannelResult | None = None              # the tokenizer result, when available
+
+
+CLAIM_FAMILIES = BY_NAME["claim"].families    # the probe families whose answers make claims
 
 
 def _is_greeting(pid: str) -> bool:
@@ -158,8 +161,8 @@ def behavioural(clf: "TrainedClassifier", transcript: Transcript) -> Scores:
             continue
         by_channel.setdefault(ch, []).append(cols)
         used.setdefault(r.family, []).append(r.probe_id)
-        if r.family == "identity":
-            budget = int(clf.probes.get(r.probe_id, {}).get("max_tokens", DEFAULT_BUDGET["identity"]))
+        if r.family in CLAIM_FAMILIES:
+            budget = int(clf.probes.get(r.probe_id, {}).get("max_tokens", DEFAULT_BUDGET[r.family]))
             c = claim_of_text(truncate(r.text, budget))
             # a greeting that names nobody says nothing about identity
             if not (_is_greeting(r.probe_id) and c.creator == "none"):

@@ -11,7 +11,7 @@ import typer
 NEXT = """Next, point it at a real endpoint (any OpenAI-compatible base URL ending in /v1):
 
   provenance probe https://api.example.com/v1 --model MODEL --api-key-env MY_API_KEY
-  provenance probe http://127.0.0.1:8080/v1 --model MODEL --concurrency 4   # a local llama.cpp/vLLM/Ollama server
+  provenance probe http://127.0.0.1:8080/v1 --model MODEL                   # a local llama.cpp/vLLM/Ollama server
 
 The key is read from the environment variable you name, never from the command line.
 To run a real model on this machine, see "Real models on this machine" in the README."""

@@ -5,7 +5,7 @@
     91 of 132 probes failed
     why they failed: 85 timed out, 6 rate limited (HTTP 429)
     lost evidence: no tokenizer evidence (its baseline probe was lost); identity 3 of 7 answered
-    the endpoint could not keep up: try --concurrency 4 (a local server's slot count) or a longer --timeout
+    the endpoint did not keep up: a local server wants --concurrency set to its slot count (e.g. 4); a slow one a longer --timeout
 
 Families are read from the results (never from probe ids), so any probe set works.
 """

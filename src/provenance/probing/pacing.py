@@ -84,7 +84,7 @@ reply slower than a third of the read timeout is queueing") cut the level to 2
 and answered 39 of 132 probes. Timeouts and 429/503 stay the overload signals that
 always cut. Starting at 4 rather than 16 matters as much: llama.cpp keeps
 generating for a client that timed out, and against a fake server that does the
-same (tests/test_pacing.py) a burst of 16 on 4 slots left abandoned requests
+same (tests/probing/test_pacing.py) a burst of 16 on 4 slots left abandoned requests
 ahead of the re-sent ones, which timed out in turn, until the streak declared
 the endpoint not answering.
 
@@ -159,7 +159,7 @@ class Pacer:
     def __init__(self, settings: Any, *, cap: int | None = None) -> None:
         self.settings = settings
         self.cap = max(1, int(cap if cap is not None else settings.concurrency))
-        start = getattr(settings, "start_concurrency", 16) or self.cap
+        start = getattr(settings, "start_concurrency", 4) or self.cap
         self.limit = float(min(self.cap, max(1, int(start))))
         self.ssthresh = float(self.cap)
         self.inflight = 0

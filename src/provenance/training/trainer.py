@@ -24,7 +24,7 @@ from ..channels import aligned as aligned_mod
 from ..channels import lexical
 from ..channels import provider as provider_mod
 from ..channels.identity import CLAIM_LABELS
-from ..channels.registry import ALIGNED_CHANNELS, is_nearest_model, vocab_of
+from ..channels.registry import ALIGNED_CHANNELS, BY_NAME, is_nearest_model, vocab_of
 from ..classifier import family_model
 from ..classifier.combine import neutral_summary
 from ..probes import ProbeSet
@@ -36,6 +36,7 @@ from .nb import NBChannel, select_vocab, sparse_rows
 
 CLAIM_ALPHA = 0.3        # smoothing mass per claim label
 CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
+CLAIM_FAMILIES = BY_NAME["claim"].families   # the probe families whose answers make claims
 MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to be one of its references
 
 
@@ -114,7 +115,7 @@ class Trainer:
 
     # -- lexical channel: logistic regression per style source, cross-fitted ------------------
     def lexical_channels(self) -> list[str]:
-        return sorted(ch for ch in self.channels if ch.startswith("style-") or ch in lexical.EXTRA_CHANNELS)
+        return sorted(ch for ch in self.channels if ch.split("-")[0] in BY_NAME["lexical"].families)
 
     def _lexical_train_set(self, ch: str) -> list[Any]:
         """Each model's answers of this channel: its probe answers first, then a fixed random
@@ -246,7 +247,7 @@ class Trainer:
         idx = {c: i for i, c in enumerate(CLAIM_LABELS)}
         acc: dict[str, np.ndarray] = {}
         for a in self.ds.answers:
-            if a.family == "identity" and a.claim is not None and (a.key.split(":")[1] != "greeting" or a.claim != "none"):
+            if a.family in CLAIM_FAMILIES and a.claim is not None and (a.key.split(":")[1] != "greeting" or a.claim != "none"):
                 v = acc.setdefault(a.model, np.zeros(len(CLAIM_LABELS)))
                 v[idx.get(a.claim, idx["other"])] += 1
         self.claim_frac = {m: v / v.sum() for m, v in acc.items() if v.sum() > 0}
@@ -354,7 +355,7 @@ class Trainer:
         cidx = {c: i for i, c in enumerate(CLAIM_LABELS)}
         answers = [a for a in self.eval_by_model.get(model, []) if a.key in keys]
         row.summ, row.counts, row.fit = self._channel_summaries(answers, labels, exclude)
-        claims = [a.claim for a in answers if a.family == "identity" and a.claim is not None
+        claims = [a.claim for a in answers if a.family in CLAIM_FAMILIES and a.claim is not None
                   and (a.key.split(":")[1] != "greeting" or a.claim != "none")]
         if claims:
             Q = self._theta("claim", lab_t, exclude)
