@@ -10,7 +10,7 @@ import pytest
 
 from provenance.testing.fakeserver import FakeLLMServer
 
-from factory import TINY_PROBES, probe_dir, write_scan_probes
+from factory import CHAT_TOML, STREAM_TOML, TINY_PROBES, probe_dir, probe_set, write_scan_probes
 
 
 REFERENCE = Path(os.environ.get("PROVENANCE_REFERENCE",
@@ -35,6 +35,18 @@ def tiny_probes(tmp_path: Path) -> Path:
 def probes_dir(tmp_path: Path) -> Path:
     """The CLI tests' three-probe set (factory.SCAN_PROBES) in ``tmp_path/probes``."""
     return write_scan_probes(tmp_path / "probes")
+
+
+@pytest.fixture
+def chat(tmp_path: Path) -> Any:
+    """One non-streamed chat probe (``CHAT_TOML``), for the transport and pacing tests."""
+    return probe_set(tmp_path / "c", CHAT_TOML)
+
+
+@pytest.fixture
+def stream(tmp_path: Path) -> Any:
+    """One streamed count probe (``STREAM_TOML``), for the transport and pacing tests."""
+    return probe_set(tmp_path / "s", STREAM_TOML)
 
 
 @pytest.fixture

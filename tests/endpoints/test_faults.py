@@ -21,15 +21,6 @@ from factory import CHAT_TOML, STREAM_TOML, fast_settings, free_port, probe_set
 KEY_ENV = "PROVENANCE_FAULT_TEST_KEY"
 KEY = "sk-FAULTTEST-do-not-leak-4f8a2c"
 
-@pytest.fixture
-def chat(tmp_path):
-    return probe_set(tmp_path / "c", CHAT_TOML)
-
-
-@pytest.fixture
-def stream(tmp_path):
-    return probe_set(tmp_path / "s", STREAM_TOML)
-
 
 def run(srv: FakeLLMServer, ps, protocol="openai", **kw):
     s = fast_settings(**kw)

@@ -10,22 +10,12 @@ import re
 import threading
 import time
 
-import pytest
 
-from factory import CHAT_TOML, STREAM_TOML, fast_settings, free_port, many_probes_toml, probe_set
+from factory import fast_settings, free_port, many_probes_toml, probe_set
 from provenance.probing.one_target import run_probes_sync
 from provenance.probing.pacing import Pacer
 from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import FakeLLMServer, Fault
-
-@pytest.fixture
-def chat(tmp_path):
-    return probe_set(tmp_path / "c", CHAT_TOML)
-
-
-@pytest.fixture
-def stream(tmp_path):
-    return probe_set(tmp_path / "s", STREAM_TOML)
 
 
 def one(srv, ps, **kw):

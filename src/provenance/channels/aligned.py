@@ -18,7 +18,8 @@ centred over the labels and clipped. The scoring parameters travel with the inde
 (and the artifact), so an artifact is always scored the way it was trained.
 
 Style answers and the other behavioural answers (identity, refusal, cutoff) form two
-score channels (``CHANNELS``), so the calibrator weighs them separately.
+score channels (``aligned_style``, ``aligned_other`` in ``registry.py``), so the calibrator weighs them
+separately.
 
 Numpy only; training and inference score with the same stored vectors.
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 from .featurize import vocab_lookup
 from .base import Evidence
-from .registry import ALIGNED_CHANNELS as CHANNELS, BY_NAME, aligned_channel_of as channel_of  # noqa: F401
+from .registry import BY_NAME
 
 
 MIN_DF = 2         # a feature must occur in this many reference answers to be kept

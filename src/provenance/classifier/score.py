@@ -22,7 +22,7 @@ from ..channels.featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from ..channels.identity import claim_of_text
 from ..channels.lexical import pooled_summary
 from ..channels.provider import loglik as provider_loglik
-from ..channels.registry import ANSWER_CHANNELS, BY_NAME, sub_channel
+from ..channels.registry import ANSWER_CHANNELS, BY_NAME, aligned_channel_of, sub_channel
 from ..channels.text import truncate
 from ..transcript import Transcript
 from . import family_model
@@ -153,7 +153,7 @@ def behavioural(clf: "TrainedClassifier", transcript: Transcript) -> Scores:
                 used.setdefault("lexical", []).append(r.probe_id)
         sim = clf.aligned.similarities(r.probe_id, idx) if clf.aligned is not None else None
         if sim is not None:
-            ach = aligned_mod.channel_of(r.family)
+            ach = aligned_channel_of(r.family)
             sims.setdefault(ach, []).append(sim)
             used.setdefault(ach, []).append(r.probe_id)
         cols = _columns(clf, ch, idx)

@@ -24,7 +24,7 @@ from ..channels import aligned as aligned_mod
 from ..channels import lexical
 from ..channels import provider as provider_mod
 from ..channels.identity import CLAIM_LABELS
-from ..channels.registry import ALIGNED_CHANNELS, BY_NAME, is_nearest_model, vocab_of
+from ..channels.registry import ALIGNED_CHANNELS, BY_NAME, aligned_channel_of, is_nearest_model, vocab_of
 from ..classifier import family_model
 from ..classifier.combine import neutral_summary
 from ..probes import ProbeSet
@@ -368,7 +368,7 @@ class Trainer:
         if lex is not None:
             row.summ["lexical"], row.counts["lexical"] = lex
         for ch in ALIGNED_CHANNELS if self.use_aligned else ():
-            al = self._aligned_summary(model, [a for a in answers if aligned_mod.channel_of(a.family) == ch],
+            al = self._aligned_summary(model, [a for a in answers if aligned_channel_of(a.family) == ch],
                                        labels, exclude)
             if al is not None:
                 row.summ[ch], row.counts[ch], row.fit[ch] = al
@@ -413,7 +413,7 @@ class Trainer:
         if self.use_aligned:
             mfam = [family_of(m) for m in self.aligned.models]
             for ach in ALIGNED_CHANNELS:
-                got = self._aligned_model_scores(model, [a for a in answers if aligned_mod.channel_of(a.family) == ach],
+                got = self._aligned_model_scores(model, [a for a in answers if aligned_channel_of(a.family) == ach],
                                                  exclude)
                 if got is not None:
                     fsumm[ach] = family_model.best_per_family(got[0], mfam, fams)
