@@ -9,8 +9,6 @@ adaptive order, in batches of ADAPTIVE_BATCH; a probe without an answer costs no
 
 import json, sys
 from collections import defaultdict
-from pathlib import Path
-import numpy as np
 from provenance.probes import load_probeset
 from provenance.classifier.model import TrainedClassifier
 from provenance.probing.order import adaptive_order, ADAPTIVE_BATCH
