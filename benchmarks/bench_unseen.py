@@ -67,7 +67,7 @@ def filtered_corpus(corpus: Path, out: Path, hold: set[str], creators: set[str])
                 held[r["model"]] = r["creator"]
                 continue
             fo.write(line)
-    for name in ("cutoff_events.jsonl", "models.json"):
+    for name in ("cutoff_events.jsonl", "models.json", "derivatives.jsonl.gz"):   # fine-tunes: the verdict map
         if (corpus / name).is_file():
             shutil.copy(corpus / name, out / name)
     return held

@@ -217,8 +217,9 @@ def readme_table(f: dict) -> str:
     ]
     vd = f.get("verdicts") if isinstance(f.get("verdicts"), dict) else {}
     if vd.get("accuracy") is not None:
-        rows += [(f"named verdicts right, on a mix with {fmt(vd.get('prior'))} unknown makers (stated confidence "
-                  f"{fmt(vd.get('mean_confidence'))})", vd.get("accuracy")),
+        ft = (f" and {fmt(vd.get('fine_tune_prior'))} third-party fine-tunes" if vd.get("fine_tune_prior") else "")
+        rows += [(f"named verdicts right, on a mix with {fmt(vd.get('prior'))} unknown makers{ft} (stated "
+                  f"confidence {fmt(vd.get('mean_confidence'))})", vd.get("accuracy")),
                  (f"verdicts stated at 0.9+ that are right ({vd.get('confident_models')} models)",
                   vd.get("confident_accuracy"))]
     q = f.get("questionnaire") if isinstance(f.get("questionnaire"), dict) else {}
@@ -394,9 +395,11 @@ def render(f: dict, out_dir: Path | None = None) -> str:
     lines += sec_profiles(f)
     lines += sec_dict("Verdicts as stated",
                       "What the verdict line says, on a mix of endpoints of which `prior` are by makers the "
-                      "classifier does not know (leave-one-model-out rows weigh 1 - prior, leave-one-creator-out "
-                      "rows prior): the share given a named creator, how often that creator is right, the "
-                      "confidence stated, and the verdicts stated at 0.9 or more.", f.get("verdicts"))
+                      "classifier does not know (leave-one-creator-out rows) and `fine_tune_prior` are third "
+                      "parties' fine-tunes (the corpus's derivatives), the rest known makers' new models "
+                      "(leave-one-model-out rows): the share given a named creator, how often that creator is "
+                      "right, the confidence stated (the verdict map cross-fitted over five folds of models; "
+                      "`before_map`: without it), and the verdicts stated at 0.9 or more.", f.get("verdicts"))
     lines += sec_dict("With the upstream provider",
                       "The same evaluation with the provider a router names (metadata an anonymous endpoint "
                       "does not give).", f.get("with_provider"))

@@ -149,6 +149,32 @@ def temper(p: np.ndarray, x: np.ndarray, theta: np.ndarray | None) -> np.ndarray
 UNKNOWN_PRIOR = 0.25
 
 
+# -- the verdict map: third parties' fine-tunes ------------------------------------------------------
+# A fine-tune of open weights (a Llama or Mistral model post-trained by someone else) is made by its
+# fine-tuner, whom no label names, yet it answers much like its base maker's models and the rejector
+# rarely flags it. The last stage re-states a named verdict's confidence as P(named creator right) on
+# a mix that also holds such fine-tunes, FINE_TUNE_PRIOR of the endpoints a user meets: a logistic
+# model of the confidence's logit, whether the named maker publishes open weights others fine-tune
+# (``lineage.OPEN_WEIGHT_MAKERS``), and their product, fitted on the out-of-fold verdicts of known
+# makers' models, unknown makers' models and the corpus's fine-tunes (``training/verdicts.py``).
+FINE_TUNE_PRIOR = 0.10
+
+
+def verdict_features(conf: float, open_weights: bool) -> np.ndarray:
+    c = min(max(float(conf), 1e-6), 1 - 1e-6)
+    lg = float(np.log(c / (1 - c)))
+    o = float(open_weights)
+    return np.array([1.0, lg, o, o * lg])
+
+
+def map_verdict(conf: float, open_weights: bool, coef: np.ndarray | None) -> float:
+    """A named verdict's confidence re-stated by the verdict map ``coef`` (unchanged without it)."""
+    if coef is None or not len(coef):
+        return float(conf)
+    z = float(verdict_features(conf, open_weights) @ coef)
+    return float(1.0 / (1.0 + np.exp(-np.clip(z, -50, 50))))
+
+
 def named_confidence(p_top: float, pu: float, prior: float | None) -> float:
     """P(the named creator is right) from the posterior's top ``p_top`` and the class-balanced
     P(unknown maker) ``pu``, at the prior share ``prior`` of unknown makers (None: ``p_top``)."""

@@ -7,7 +7,8 @@
    the run's evidence profile; the content-independent log-likelihoods (tokenizer,
    API, provider) are then added as the likelihood ratios they are;
 2. unknown: the learned rejector's P(unknown maker); a named verdict states
-   P(named creator right) at the prior share of unknown makers;
+   P(named creator right) at the prior share of unknown makers, re-stated by the
+   verdict map for the chance of a third party's fine-tune;
 3. vetoes: a confident tokenizer match that rules the top creator out (or belongs
    to a maker without a label), and degenerate answers (the same text whatever the
    prompt), each lead to ``unknown`` with a reliability note saying why.
@@ -25,9 +26,10 @@ from ..channels.base import ChannelResult
 from ..channels.registry import ANSWER_CHANNELS
 from ..channels.tokenizer import VETO_NATS, confident, shortfall
 from .base import UNKNOWN, Candidate
-from .combine import (named_confidence, p_unknown, posterior, profile_features, recalibrate_top, reject_features,
-                      temper, design)
+from .combine import (design, map_verdict, named_confidence, p_unknown, posterior, profile_features, recalibrate_top,
+                      reject_features, temper)
 from .degenerate import degenerate
+from .lineage import OPEN_WEIGHT_MAKERS
 from .score import Independent, Scores
 
 if TYPE_CHECKING:
@@ -100,8 +102,10 @@ def decide(clf: "TrainedClassifier", s: Scores, ind: Independent, transcript: An
     order = np.argsort(-p)
     top = labels[int(order[0])]
     ptop = float(p[order[0]])
-    # a named verdict states P(named creator right), the chance of an unknown maker included
-    conf = named_confidence(ptop, pu, clf.thresholds.get("unknown_prior"))
+    # a named verdict states P(named creator right), the chances of an unknown maker and of a third
+    # party's fine-tune of the named maker's open weights included
+    conf = map_verdict(named_confidence(ptop, pu, clf.thresholds.get("unknown_prior")), top in OPEN_WEIGHT_MAKERS,
+                       clf.verdict_coef)
     if pu >= clf.thresholds["unknown"]:
         creator, status = UNKNOWN, "unknown"
     elif conf >= clf.thresholds["match"]:

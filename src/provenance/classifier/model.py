@@ -74,6 +74,10 @@ class TrainedClassifier:
         same_profile = list(manifest.get("profile_features", ())) == list(PROFILE_FEATURES)
         self.top_coef = (arrays["top_calibrator"].astype(np.float64)
                          if "top_calibrator" in arrays and same_profile else None)
+        # the verdict map (P(named creator right) with third parties' fine-tunes in the mix); absent
+        # from older artifacts (then the named confidence as it is)
+        self.verdict_coef = (arrays["verdict_calibrator"].astype(np.float64)
+                             if "verdict_calibrator" in arrays else None)
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}

@@ -38,8 +38,10 @@ def register(app: typer.Typer) -> None:
         from ..training.export import export
         from ..training.train import run_training
         log = None if quiet else _log
+        from ..training.verdicts import fit_verdicts
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log, deals=DEALS)
-        export(tr, rows, preds, figs, out, log=log)
+        coef = fit_verdicts(tr, rows, preds, figs, corpus, log=log)
+        export(tr, rows, preds, figs, out, log=log, verdict_coef=coef)
         typer.echo(f"trained on {len(tr.ds.model_creator)} models, {len(tr.creators)} creators -> {out}")
         typer.echo(_headline(figs))
         spread = _spread(figs)
@@ -111,9 +113,11 @@ def register(app: typer.Typer) -> None:
         figs["aligned_channels"] = not without_aligned
         if derivatives and budget is None:
             from ..training.derivatives import evaluate_training
+            from ..training.verdicts import fit_verdicts
             if not as_json:
                 _log("scoring the third-party fine-tunes with the model this run would ship")
-            got = evaluate_training(tr, rows, preds, figs, corpus)
+            coef = fit_verdicts(tr, rows, preds, figs, corpus)
+            got = evaluate_training(tr, rows, preds, figs, corpus, verdict_coef=coef)
             if got is not None:
                 figs["derivatives"] = {k: v for k, v in got.items() if k != "rows"}
         if plots is not None:
@@ -191,7 +195,9 @@ def _render(f: dict) -> None:
     vd = f.get("verdicts")
     if vd and vd.get("accuracy") is not None:
         con.print(escape(
-            f"verdicts as stated, on a mix with {_fmt(vd['prior'])} of endpoints by unknown makers: "
+            f"verdicts as stated, on a mix with {_fmt(vd['prior'])} of endpoints by unknown makers"
+            + (f" and {_fmt(vd['fine_tune_prior'])} third-party fine-tunes" if vd.get("fine_tune_prior") else "")
+            + ": "
             f"{_fmt(vd['named_share'])} named, right {_fmt(vd['accuracy'])} at stated confidence "
             f"{_fmt(vd['mean_confidence'])} (gap {_fmt(vd['gap'])}, ECE {_fmt(vd['ece'])}); stated at 0.9+: "
             f"{vd['confident_models']} models, right {_fmt(vd['confident_accuracy'])}; unknown makers' models named "

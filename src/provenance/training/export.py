@@ -46,7 +46,9 @@ def family_theta(ch: NBChannel, families: list[str]) -> np.ndarray:
 
 
 def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict[str, Any], out_dir: Path | str,
-           log: Callable[[str], None] | None = None) -> Path:
+           log: Callable[[str], None] | None = None, verdict_coef: np.ndarray | None = None) -> Path:
+    """Write the artifact; ``verdict_coef``: the verdict map (``training/verdicts.py``), none when
+    the run had no fine-tunes to fit it on."""
     from ..classifier.artifact import write_artifact
     labels = tr.creators
     # channel weights, rejector and temperature as an anonymous endpoint meets them; the provider's
@@ -61,6 +63,8 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
                                      "temperature": theta.astype(np.float64), "top_calibrator": top.astype(np.float64),
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
+    if verdict_coef is not None:
+        arrays["verdict_calibrator"] = np.asarray(verdict_coef, dtype=np.float64)
     provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())
     arrays["provider_logp"] = provider_logp.astype(np.float32)
     families = tr.families

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..classifier.combine import UNKNOWN_PRIOR, named_confidence
 from ..classifier.corpus_sources import profile_of_source
 from .fitting import REJECT_THRESHOLD
 from .folds import oof_posteriors, prediction
@@ -184,49 +183,6 @@ def profile_figures(preds: list[dict[str, Any]], known: dict[str, bool]) -> dict
     big = {k: v for k, v in out.items() if v["models"] >= PROFILE_MIN_MODELS}
     worst = max(big, key=lambda k: abs(big[k]["gap"])) if big else None
     return {"profiles": out, "worst": worst, "worst_gap": big[worst]["gap"] if worst else None}
-
-
-def weighted_ece(conf: list[float], correct: list[bool], weight: list[float], bins: int = 10) -> float | None:
-    if not conf:
-        return None
-    c, y, w = np.asarray(conf), np.asarray(correct, dtype=float), np.asarray(weight, dtype=float)
-    k = np.minimum((c * bins).astype(int), bins - 1)
-    tot = 0.0
-    for b in range(bins):
-        sel = k == b
-        if w[sel].sum() > 0:
-            tot += w[sel].sum() / w.sum() * abs(np.average(c[sel], weights=w[sel]) - np.average(y[sel], weights=w[sel]))
-    return round(float(tot), 4)
-
-
-def verdict_figures(preds: list[dict[str, Any]], known: dict[str, bool], prior: float = UNKNOWN_PRIOR
-                    ) -> dict[str, Any]:
-    """What the verdict line says, on a mix of endpoints of which ``prior`` are by makers the
-    classifier does not know: LOMO rows (known makers, all probes) weigh 1 - prior in all, LOCO
-    rows (the maker left out) prior. A named verdict (P(unknown) under the threshold) states
-    ``named_confidence``; it is right when the model's maker is known and named. Figures over
-    the named verdicts: their share, accuracy, mean stated confidence, gap and ECE; and the
-    share of unknown makers' models named, and of verdicts stated at 0.9+ that are right."""
-    lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
-    loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
-    if not lomo or not loco:
-        return {}
-    rows = [(p, True, (1 - prior) / len(lomo)) for p in lomo] + [(p, False, prior / len(loco)) for p in loco]
-    named = [(named_confidence(p["p_top"], p["p_unknown"], prior), kn and p["top"][0] == p["creator"], w)
-             for p, kn, w in rows if p["p_unknown"] < REJECT_THRESHOLD]
-    if not named:
-        return {"prior": prior, "named_share": 0.0}
-    conf, ok, w = [c for c, _, _ in named], [o for _, o, _ in named], [x for _, _, x in named]
-    acc = float(np.average(ok, weights=w))
-    mc = float(np.average(conf, weights=w))
-    high = [(o, x) for c, o, x in named if c >= 0.9]
-    return {"prior": prior, "named_share": round(sum(w) / sum(x for _, _, x in rows), 4),
-            "accuracy": round(acc, 4), "mean_confidence": round(mc, 4), "gap": round(mc - acc, 4),
-            "ece": weighted_ece(conf, ok, w),
-            "confident_models": len(high),
-            "confident_accuracy": (round(float(np.average([o for o, _ in high], weights=[x for _, x in high])), 4)
-                                   if high else None),
-            "unknown_makers_named": mean_or_none([p["p_unknown"] < REJECT_THRESHOLD for p in loco])}
 
 
 def anonymous(rows: list[Row]) -> list[Row]:

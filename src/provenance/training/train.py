@@ -22,11 +22,11 @@ from .figures import (
     figures,
     mean_or_none,
     profile_figures,
-    verdict_figures,
 )
 from .folds import cross_fit
 from .ordering import nested_orders
 from .trainer import Trainer, log_to, probe_keys
+from .verdicts import verdict_figures
 
 if TYPE_CHECKING:
     from .trainer import Row
