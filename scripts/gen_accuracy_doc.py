@@ -32,7 +32,7 @@ _SCALAR_HEADLINE = ("lomo_models", "lomo_top1", "lomo_top3", "lomo_reported_accu
                     "lomo_ece", "lomo_ece_reported", "lomo_log_loss", "loco_models", "loco_unknown_rate",
                     "worst", "worst_gap")
 _SETTINGS = ("budget", "budget_order", "api_channel", "aligned_channels", "train_seconds", "probeset")
-_SECTIONS = ("interval95", "deal_spread", "unknown_threshold_sweep", "profiles", "rich", "with_provider",
+_SECTIONS = ("interval95", "deal_spread", "unknown_threshold_sweep", "name_threshold_sweep", "profiles", "rich", "with_provider",
              "beyond_greeting", "family", "reach", "per_source", "per_creator", "confusion", "derivatives",
              "verify", "claims", "questionnaire", "plots", "verdicts")
 _KNOWN = set(_SCALAR_HEADLINE) | set(_SETTINGS) | set(_SECTIONS)
@@ -307,8 +307,17 @@ def sec_sweep(f: dict) -> list[str]:
         return []
     rows = [(get(r, "threshold"), get(r, "lomo_reported_accuracy"), get(r, "lomo_unknown_rate"),
              get(r, "loco_unknown_rate")) for r in sw if isinstance(r, dict)]
-    return _section("Unknown threshold sweep", "`unknown` when P(unknown) >= threshold.",
-                    table(("threshold", "LOMO reported accuracy", "LOMO unknown", "LOCO unknown"), rows))
+    out = _section("Unknown threshold sweep", "`unknown` when P(unknown) >= threshold (or the named confidence is "
+                   "under the name threshold).",
+                   table(("threshold", "LOMO reported accuracy", "LOMO unknown", "LOCO unknown"), rows))
+    nw = f.get("name_threshold_sweep")
+    if isinstance(nw, list):
+        rows = [(get(r, "threshold"), get(r, "lomo_reported_accuracy"), get(r, "lomo_named_wrong"),
+                 get(r, "loco_unknown_rate")) for r in nw if isinstance(r, dict)]
+        out += _section("Name threshold sweep", "`unknown` when the named confidence (before the verdict map) is "
+                        "under the threshold (or P(unknown) >= 0.5); shipped: 0.35.",
+                        table(("threshold", "LOMO reported accuracy", "LOMO named wrong", "LOCO unknown"), rows))
+    return out
 
 
 def sec_reach(f: dict) -> list[str]:

@@ -138,3 +138,51 @@ def test_train_ships_the_map_and_older_artifacts_state_as_before(corpus, tmp_pat
     if mapped.status != "unknown":
         assert any(r.startswith("Google publishes open weights") for r in mapped.reliability)
     assert not any("open weights" in r for r in plain.reliability)       # no map, no such allowance
+
+
+def test_a_guess_too_unlikely_names_nobody():
+    from provenance.classifier.combine import NAME_THRESHOLD, names_nobody
+    from provenance.training.figures import unknown_verdict
+    assert names_nobody(0.9, 0.6, 0.5, UNKNOWN_PRIOR, NAME_THRESHOLD)             # the rejector decides
+    assert not names_nobody(0.9, 0.2, 0.5, UNKNOWN_PRIOR, NAME_THRESHOLD)
+    assert names_nobody(0.3, 0.2, 0.5, UNKNOWN_PRIOR, NAME_THRESHOLD)             # named confidence ~0.28
+    assert not names_nobody(0.3, 0.2, 0.5, UNKNOWN_PRIOR, 0.0)                    # no name threshold: as before
+    p = {"p_top": 0.3, "p_unknown": 0.2}
+    assert unknown_verdict(p) and not unknown_verdict(p, name=0.0)
+
+
+def test_name_sweep_at_zero_is_the_rejector_alone():
+    from provenance.training.figures import figures
+    preds, known = _preds()
+    preds.append({"model": "k-low", "creator": "Meta", "mode": "lomo", "subset": "all", "top": ["Meta", "OpenAI"],
+                  "p_top": 0.3, "p_unknown": 0.2})
+    known["k-low"] = True
+    f = figures(preds, known)
+    zero = next(r for r in f["name_threshold_sweep"] if r["threshold"] == 0.0)
+    shipped = next(r for r in f["name_threshold_sweep"] if r["threshold"] == 0.35)
+    half = next(r for r in f["unknown_threshold_sweep"] if r["threshold"] == 0.5)
+    assert shipped["lomo_reported_accuracy"] == half["lomo_reported_accuracy"] == f["lomo_reported_accuracy"]
+    assert zero["lomo_reported_accuracy"] > shipped["lomo_reported_accuracy"]     # k-low counts named right at 0
+    assert f["confusion"]["Meta"].get("unknown", 0) >= 1
+
+
+def test_classify_names_nobody_under_the_name_threshold(corpus, tmp_path):  # noqa: F811
+    from provenance.training.export import export
+    from provenance.training.train import run_training
+    from provenance.transcript import Transcript
+    from factory import CREATORS
+    corpus_dir, probes = corpus
+    tr, rows, preds, figs = run_training(corpus_dir, (), probes)
+    ps = load_probeset(probes)
+    clf = TrainedClassifier.load(export(tr, rows, preds, figs, tmp_path / "m"), ps)
+    assert clf.thresholds["name"] == pytest.approx(0.35)
+    texts = {f"style.p{i}": CREATORS["Anthropic"][0].format(w="lamps", v=f"maps {i}") for i in range(12)}
+    t = Transcript.from_texts(texts, {k: "style" for k in texts}, ps.info())
+    named = clf.classify(t)
+    assert named.status != "unknown" and named.creator == "Anthropic"
+    clf.thresholds["name"] = 0.999          # as if the guess were too unlikely to name
+    a = clf.classify(t)
+    assert a.status == "unknown" and a.creator == "unknown"
+    assert any(r.startswith("no maker is likely enough to name: the best guess, Anthropic") for r in a.reliability)
+    assert a.candidates[0].creator == "Anthropic"          # the guess stays listed
+    assert a.confidence >= 1 - named.confidence - 1e-3     # P(unknown): the chance that naming it would be wrong

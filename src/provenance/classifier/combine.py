@@ -149,6 +149,20 @@ def temper(p: np.ndarray, x: np.ndarray, theta: np.ndarray | None) -> np.ndarray
 UNKNOWN_PRIOR = 0.25
 
 
+# Below NAME_THRESHOLD of that named confidence (before the verdict map) the verdict names nobody: the
+# best guess stays a candidate, but a guess that would be wrong two times in three is not a verdict.
+# On the 0.3.0 out-of-fold rows it turned 0.065 of the unknown makers' models from a named guess into
+# `unknown` (LOCO 0.768 -> 0.833) for 0.026 of the known makers' models (named right 0.460 -> 0.434);
+# eval's ``name_threshold_sweep`` shows the trade at other levels.
+NAME_THRESHOLD = 0.35
+
+
+def names_nobody(p_top: float, pu: float, unknown: float, prior: float | None, name: float) -> bool:
+    """Whether a verdict is ``unknown``: P(unknown maker) at or above ``unknown``, or a named
+    confidence (``named_confidence``) under ``name``."""
+    return pu >= unknown or named_confidence(p_top, pu, prior) < name
+
+
 # -- the verdict map: third parties' fine-tunes ------------------------------------------------------
 # A fine-tune of open weights (a Llama or Mistral model post-trained by someone else) is made by its
 # fine-tuner, whom no label names, yet it answers much like its base maker's models and the rejector

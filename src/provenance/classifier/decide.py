@@ -6,9 +6,10 @@
    evidence-dependent temperature and the top-label recalibration re-state it for
    the run's evidence profile; the content-independent log-likelihoods (tokenizer,
    API, provider) are then added as the likelihood ratios they are;
-2. unknown: the learned rejector's P(unknown maker); a named verdict states
-   P(named creator right) at the prior share of unknown makers, re-stated by the
-   verdict map for the chance of a third party's fine-tune;
+2. unknown: the learned rejector's P(unknown maker), or a named confidence too low
+   to name anybody (``combine.NAME_THRESHOLD``); a named verdict states P(named
+   creator right) at the prior share of unknown makers, re-stated by the verdict map
+   for the chance of a third party's fine-tune;
 3. vetoes: a confident tokenizer match that rules the top creator out (or belongs
    to a maker without a label), and degenerate answers (the same text whatever the
    prompt), each lead to ``unknown`` with a reliability note saying why.
@@ -104,15 +105,22 @@ def decide(clf: "TrainedClassifier", s: Scores, ind: Independent, transcript: An
     ptop = float(p[order[0]])
     # a named verdict states P(named creator right), the chances of an unknown maker and of a third
     # party's fine-tune of the named maker's open weights included
-    conf = map_verdict(named_confidence(ptop, pu, clf.thresholds.get("unknown_prior")), top in OPEN_WEIGHT_MAKERS,
-                       clf.verdict_coef)
+    named = named_confidence(ptop, pu, clf.thresholds.get("unknown_prior"))
+    conf = map_verdict(named, top in OPEN_WEIGHT_MAKERS, clf.verdict_coef)
+    notes: list[str] = []
     if pu >= clf.thresholds["unknown"]:
         creator, status = UNKNOWN, "unknown"
+    elif named < clf.thresholds.get("name", 0.0):
+        # a guess that would be wrong most of the time names nobody; P(unknown) becomes the
+        # chance that naming it would be wrong, as with the tokenizer veto below
+        creator, status = UNKNOWN, "unknown"
+        pu = max(pu, 1.0 - named)
+        notes.append(f"no maker is likely enough to name: the best guess, {top}, would be right about "
+                     f"{100 * conf:.0f}% of the time (an unknown maker's model or a fine-tune counted in)")
     elif conf >= clf.thresholds["match"]:
         creator, status = top, "match"
     else:
         creator, status = top, "ambiguous"
-    notes: list[str] = []
     veto = tokenizer_veto(ind.tokenizer, top, labels)
     if veto is not None and status != "unknown":
         creator, status = UNKNOWN, "unknown"

@@ -281,6 +281,14 @@ def _render(f: dict) -> None:
         t.add_row(_fmt(row["threshold"]), _fmt(row["lomo_reported_accuracy"]), _fmt(row["lomo_unknown_rate"]),
                   _fmt(row["loco_unknown_rate"]))
     con.print(t)
+    if f.get("name_threshold_sweep"):
+        t = Table(title="name threshold sweep (a named confidence under the threshold -> unknown)")
+        for c in ("threshold", "LOMO reported acc", "LOMO named wrong", "LOCO unknown"):
+            t.add_column(c, justify="right")
+        for row in f["name_threshold_sweep"]:
+            t.add_row(_fmt(row["threshold"]), _fmt(row["lomo_reported_accuracy"]), _fmt(row["lomo_named_wrong"]),
+                      _fmt(row["loco_unknown_rate"]))
+        con.print(t)
     _render_claims(con, f.get("claims"))
     conf = f["confusion"]
     t = Table(title="confusion (LOMO): true creator -> reported (counts)")

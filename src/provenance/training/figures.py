@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..classifier.corpus_sources import profile_of_source
+from ..classifier.combine import NAME_THRESHOLD, UNKNOWN_PRIOR, names_nobody
 from .fitting import REJECT_THRESHOLD
 from .folds import oof_posteriors, prediction
 
@@ -65,11 +66,17 @@ def lomo_scores(lomo: list[dict[str, Any]]) -> dict[str, Any]:
             "lomo_log_loss": _log_loss([p.get("p_true") for p in lomo])}
 
 
+def unknown_verdict(p: dict[str, Any], unknown: float = REJECT_THRESHOLD, name: float = NAME_THRESHOLD) -> bool:
+    """Whether an out-of-fold prediction's verdict is ``unknown`` (``combine.names_nobody``, the
+    rule ``decide`` applies), at the shipped thresholds unless given."""
+    return names_nobody(p["p_top"], p["p_unknown"], unknown, UNKNOWN_PRIOR, name)
+
+
 def figures(preds: list[dict[str, Any]], known: dict[str, bool],
             greeting_only: set[str] | None = None) -> dict[str, Any]:
     lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
     loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
-    rej = lambda p: p["p_unknown"] >= REJECT_THRESHOLD  # noqa: E731
+    rej = lambda p: unknown_verdict(p)  # noqa: E731
     scores = lomo_scores(lomo)
     out: dict[str, Any] = {
         "lomo_models": len(lomo),
@@ -88,10 +95,18 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
     sweep = []
     for t in (0.4, 0.45, 0.5, 0.525, 0.55, 0.575, 0.6, 0.7):
         sweep.append({"threshold": t,
-                      "lomo_reported_accuracy": mean_or_none([p["p_unknown"] < t and p["top"][0] == p["creator"] for p in lomo]),
-                      "lomo_unknown_rate": mean_or_none([p["p_unknown"] >= t for p in lomo]),
-                      "loco_unknown_rate": mean_or_none([p["p_unknown"] >= t for p in loco])})
+                      "lomo_reported_accuracy": mean_or_none([not unknown_verdict(p, unknown=t) and p["top"][0] == p["creator"]
+                                                              for p in lomo]),
+                      "lomo_unknown_rate": mean_or_none([unknown_verdict(p, unknown=t) for p in lomo]),
+                      "loco_unknown_rate": mean_or_none([unknown_verdict(p, unknown=t) for p in loco])})
     out["unknown_threshold_sweep"] = sweep
+    out["name_threshold_sweep"] = [
+        {"threshold": t,
+         "lomo_reported_accuracy": mean_or_none([not unknown_verdict(p, name=t) and p["top"][0] == p["creator"]
+                                                 for p in lomo]),
+         "lomo_named_wrong": mean_or_none([not unknown_verdict(p, name=t) and p["top"][0] != p["creator"] for p in lomo]),
+         "loco_unknown_rate": mean_or_none([unknown_verdict(p, name=t) for p in loco])}
+        for t in (0.0, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5)]
     fam = [p for p in lomo if "p_family" in p]
     if fam:
         right = [p["family"] is not None and p["family"] == p["true_family"] and p["top"][0] == p["creator"] for p in fam]

@@ -25,7 +25,8 @@ import numpy as np
 
 from ..classifier.combine import FINE_TUNE_PRIOR, UNKNOWN_PRIOR, map_verdict, named_confidence, verdict_features
 from ..classifier.lineage import OPEN_WEIGHT_MAKERS
-from .fitting import REJECT_THRESHOLD, fit_logistic
+from .figures import unknown_verdict
+from .fitting import fit_logistic
 from .trainer import log_to
 
 if TYPE_CHECKING:
@@ -62,11 +63,11 @@ def mix(preds: list[dict[str, Any]], known: dict[str, bool], fine_tunes: list[di
     pd_ = fine_tune_prior if ft else 0.0
     out = []
     for p in lomo:
-        out.append(Verdict("known", p["model"], p["top"][0], p["p_unknown"] < REJECT_THRESHOLD,
+        out.append(Verdict("known", p["model"], p["top"][0], not unknown_verdict(p),
                            named_confidence(p["p_top"], p["p_unknown"], unknown_prior), p["top"][0] == p["creator"],
                            (1 - unknown_prior - pd_) / len(lomo)))
     for p in loco:
-        out.append(Verdict("unknown", p["model"], p["top"][0], p["p_unknown"] < REJECT_THRESHOLD,
+        out.append(Verdict("unknown", p["model"], p["top"][0], not unknown_verdict(p),
                            named_confidence(p["p_top"], p["p_unknown"], unknown_prior), False,
                            unknown_prior / len(loco)))
     for d in ft:
