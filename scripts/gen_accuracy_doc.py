@@ -23,8 +23,9 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-EVAL_COMMAND = "provenance eval --corpus ../shared/reference --json > eval.json"
-GEN_COMMAND = "python scripts/gen_accuracy_doc.py eval.json"
+EVAL_COMMAND = ("provenance eval --corpus ../shared/reference --json > eval.json` and `provenance eval --corpus "
+                "../shared/reference --questionnaire 5,10,20 --json > q.json")
+GEN_COMMAND = "python scripts/gen_accuracy_doc.py eval.json --questionnaire q.json"
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "docs" / "accuracy.md"
 
 # keys laid out by a dedicated section; anything else goes to "Other figures"
@@ -456,6 +457,26 @@ def load(src: str | None) -> dict:
     return data
 
 
+def questionnaire_forms(data: dict) -> dict:
+    """``provenance eval --questionnaire 5,10,20 --json`` (a list, one entry a form length) as the
+    page's questionnaire table: {"N questions": {lomo_models, questions_answered_mean, ...}}."""
+    q = data.get("questionnaire")
+    if not isinstance(q, list):
+        raise InputError("the questionnaire file is not the output of provenance eval --questionnaire N --json")
+    out = {}
+    for v in q:
+        if not isinstance(v, dict) or not isinstance(v.get("n"), int):
+            raise InputError("the questionnaire file has an entry without its form length n")
+        ece_spread = (v.get("deal_spread") or {}).get("lomo_ece")
+        out[f"{v['n']} questions"] = {
+            "lomo_models": v.get("lomo_models"), "questions_answered_mean": v.get("mean_answered"),
+            "lomo_top1": v.get("lomo_top1"), "lomo_top3": v.get("lomo_top3"), "lomo_ece": v.get("lomo_ece"),
+            "lomo_ece_over_10_deals_min_mean_max": ece_spread,
+            "ece_if_perfectly_calibrated_median_p95": (v.get("interval95") or {}).get("lomo_ece_if_calibrated"),
+            "loco_unknown_rate": v.get("loco_unknown_rate")}
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  epilog="Example: provenance eval --corpus ../shared/reference --json | "
@@ -465,11 +486,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--out", type=Path, default=DEFAULT_OUT, help="page to write (default: docs/accuracy.md)")
     ap.add_argument("--stdout", action="store_true", help="print the page instead of writing it")
     ap.add_argument("--readme-table", action="store_true", help="print only the short headline table for README.md")
+    ap.add_argument("--questionnaire", default=None, metavar="FILE",
+                    help="also lay out `provenance eval --corpus ... --questionnaire 5,10,20 --json` from FILE")
     ap.add_argument("--readme", type=Path, default=None, metavar="README",
                     help="also replace the table between README's generated markers (" + README_BEGIN + ")")
     a = ap.parse_args(argv)
     try:
         figs = load(a.input)
+        if a.questionnaire:
+            figs["questionnaire"] = questionnaire_forms(load(a.questionnaire))
     except InputError as e:
         sys.stderr.write(f"error: {e}\n")
         return 2

@@ -151,3 +151,26 @@ def test_readme_block_is_replaced_in_place(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, str(SCRIPT), str(src), "--readme", str(readme), "-o", str(tmp_path / "a.md")],
                        capture_output=True, text=True)
     assert r.returncode == 2 and "no generated block" in r.stderr
+
+
+def test_questionnaire_file_is_laid_out(tmp_path: Path) -> None:
+    """``--questionnaire FILE``: the output of ``provenance eval --questionnaire 5,10 --json``
+    (a list, one entry a form length) becomes the page's questionnaire table and README rows."""
+    q = {"questionnaire": [
+        {"n": 5, "lomo_models": 42, "mean_answered": 3.77, "lomo_top1": 0.6429, "lomo_top3": 0.7857,
+         "lomo_ece": 0.3045, "deal_spread": {"lomo_ece": [0.0788, 0.1852, 0.3182]},
+         "interval95": {"lomo_ece_if_calibrated": [0.1357, 0.2104]}, "loco_unknown_rate": 0.7907},
+        {"n": 10, "lomo_models": 47, "mean_answered": 6.62, "lomo_top1": 0.6596}]}
+    qf = tmp_path / "q.json"
+    qf.write_text(json.dumps(q))
+    ev = tmp_path / "eval.json"
+    ev.write_text(json.dumps({"lomo_top1": 0.6, "lomo_models": 5}))
+    r = run(str(ev), "--questionnaire", str(qf), "--stdout")
+    assert r.returncode == 0, r.stderr
+    assert "## Questionnaire" in r.stdout
+    assert "| 5 questions | 42 | 3.770 | 0.643 | 0.786 | 0.304 | 0.079-0.318, mean 0.185 | 0.136-0.210 | 0.791 |" in r.stdout
+    r = run(str(ev), "--questionnaire", str(qf), "--readme-table")
+    assert "top-1 from a pasted questionnaire of 10 questions (47 models" in r.stdout
+    qf.write_text(json.dumps({"questionnaire": {"5 questions": {}}}))
+    r = run(str(ev), "--questionnaire", str(qf), "--stdout")
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and r.stderr.count("\n") == 1

@@ -12,13 +12,15 @@ import pytest
 from provenance.classifier.combine import FINE_TUNE_PRIOR, UNKNOWN_PRIOR, map_verdict, named_confidence
 from provenance.classifier.model import TrainedClassifier
 from provenance.probes import load_probeset
+from provenance.training.figures import figures, unknown_verdict
 from provenance.training.verdicts import (
     IDENTITY,
     Verdict,
-    cross_fitted,
     fit_verdict_map,
+    fold_maps,
     fold_of,
     mix,
+    stated,
     verdict_figures,
 )
 
@@ -43,7 +45,8 @@ def _preds(n_known: int = 40, n_loco: int = 40) -> tuple[list[dict], dict[str, b
 
 def _fine_tunes(n: int = 30) -> list[dict]:
     """Fine-tunes named their base maker (Meta, whose weights others fine-tune) at 0.85."""
-    return [{"model": f"ft{i}", "base": "Meta", "top": "Meta", "named": True, "conf": 0.85} for i in range(n)]
+    return [{"model": f"ft{i}", "base": "Meta", "fine_tuner": "Acme", "top": "Meta", "rejected": False, "conf": 0.85}
+            for i in range(n)]
 
 
 def test_map_is_the_identity_without_coefficients():
@@ -67,6 +70,14 @@ def test_mix_weights_are_the_stated_priors():
     assert k0.conf == pytest.approx(named_confidence(0.9, 0.2, UNKNOWN_PRIOR))
 
 
+def test_a_fine_tuner_the_corpus_knows_is_named_right():
+    ft = _fine_tunes(2)
+    ft[1] = dict(ft[1], fine_tuner="Meta")      # e.g. Microsoft's post-trained DeepSeek R1 named Microsoft
+    preds, known = _preds()
+    rows = [r for r in mix(preds, known, ft) if r.kind == "fine-tune"]
+    assert [r.right for r in rows] == [False, True]
+
+
 def test_fine_tunes_lower_the_confidence_of_open_weight_makers_most():
     preds, known = _preds()
     coef = fit_verdict_map(mix(preds, known, _fine_tunes()))
@@ -76,83 +87,59 @@ def test_fine_tunes_lower_the_confidence_of_open_weight_makers_most():
     assert meta < conf          # every Meta-named fine-tune is wrong: Meta's verdicts say less
     # a higher stated confidence never maps lower
     assert map_verdict(0.95, True, coef) >= map_verdict(0.7, True, coef)
+    # without fine-tunes nothing sets Meta apart
+    plain = fit_verdict_map(mix(preds, known, None))
+    assert abs(map_verdict(conf, True, plain) - map_verdict(conf, False, plain)) < abs(meta - openai)
 
 
 def test_nothing_to_fit_is_the_identity():
-    rows = [Verdict("known", "a", "Meta", True, 0.8, True, 1.0)]
+    rows = [Verdict("known", "a", "Meta", False, 0.8, True, 1.0)]
     assert np.allclose(fit_verdict_map(rows), IDENTITY)
     assert np.allclose(fit_verdict_map([]), IDENTITY)
+    # rejected verdicts state no confidence: they do not shape the map
+    rows.append(Verdict("unknown", "b", "Meta", True, 0.8, False, 1.0))
+    assert np.allclose(fit_verdict_map(rows), IDENTITY)
 
 
-def test_cross_fitted_leaves_each_models_fold_out():
+def test_each_prediction_is_stated_by_the_map_fitted_without_its_fold():
     preds, known = _preds()
     rows = mix(preds, known, _fine_tunes())
-    got = cross_fitted(rows)
-    k = fold_of("ft0")
-    coef = fit_verdict_map([r for r in rows if fold_of(r.model) != k])
-    i = next(i for i, r in enumerate(rows) if r.model == "ft0")
-    assert got[i] == pytest.approx(map_verdict(rows[i].conf, True, coef))
+    maps = fold_maps(rows)
+    full = fit_verdict_map(rows)
+    for k, coef in maps.items():
+        again = fit_verdict_map([r for r in rows if fold_of(r.model) != k])
+        assert np.allclose(coef, again)
+    assert any(not np.allclose(coef, full) for coef in maps.values())     # leaving a fold out matters
+    p = next(p for p in preds if p["model"] == "k1")
+    c = named_confidence(p["p_top"], p["p_unknown"], UNKNOWN_PRIOR)
+    assert stated(p, maps) == pytest.approx(map_verdict(c, True, maps[fold_of("k1")]))
+    assert stated(p, None) == pytest.approx(c)
 
 
 def test_verdict_figures_before_and_after_the_map():
     preds, known = _preds()
     fig = verdict_figures(preds, known, _fine_tunes())
     assert fig["prior"] == UNKNOWN_PRIOR and fig["fine_tune_prior"] == FINE_TUNE_PRIOR
-    assert fig["fine_tunes"] == 30 and fig["fine_tunes_named"] == 1.0
+    assert fig["fine_tunes"] == 30
     before = fig["before_map"]
-    assert before["accuracy"] == fig["accuracy"]                    # the map changes what is stated only
-    assert abs(fig["gap"]) < abs(before["gap"])                     # and states it closer to the truth
-    assert fig["fine_tunes_named_08"] <= 1.0
+    assert before["gap"] > 0.1                                      # Meta's fine-tunes: stated 0.85, all wrong
+    assert abs(fig["gap"]) < before["gap"]                          # the map states it closer to the truth
+    assert fig["fine_tunes_named_08"] < fig["fine_tunes_named"] == 1.0
     plain = verdict_figures(preds, known)
     assert "before_map" not in plain and plain["fine_tune_prior"] == 0.0
 
 
-def test_train_ships_the_map_and_older_artifacts_state_as_before(corpus, tmp_path, capsys):  # noqa: F811
-    from provenance.cli import main
-    corpus_dir, probes = corpus
-    out = tmp_path / "m"
-    with pytest.raises(SystemExit) as e:
-        main(["train", "--corpus", str(corpus_dir), "--probes", str(probes), "-o", str(out), "--quiet"])
-    assert e.value.code == 0
-    ps = load_probeset(probes)
-    clf = TrainedClassifier.load(out, ps)
-    assert clf.verdict_coef is not None and clf.verdict_coef.shape == (4,)
-    man = json.loads((out / "manifest.json").read_text())
-    vd = man["figures"]["verdicts"]
-    assert vd["fine_tunes"] == 2 and "before_map" in vd
-    # the shipped map re-states the named confidence; an artifact without it (an older one) states
-    # the named confidence as it is
-    from provenance.transcript import Transcript
-    from factory import CREATORS
-    texts = {f"style.p{i}": CREATORS["Google"][0].format(w="lamps", v=f"maps {i}") for i in range(12)}
-    t = Transcript.from_texts(texts, {k: "style" for k in texts}, ps.info())
-    mapped = clf.classify(t)
-    coef, clf.verdict_coef = clf.verdict_coef, None
-    plain = clf.classify(t)
-    assert plain.status != "unknown" and plain.candidates[0].creator == "Google"
-    pu = plain.channels["p_unknown"]
-    assert plain.confidence == pytest.approx(named_confidence(plain.candidates[0].probability, pu, UNKNOWN_PRIOR),
-                                             abs=2e-4)
-    assert mapped.confidence == pytest.approx(map_verdict(plain.confidence, True, coef), abs=2e-4)
-    # a named maker of open weights: the report says a fine-tune of them would answer alike
-    if mapped.status != "unknown":
-        assert any(r.startswith("Google publishes open weights") for r in mapped.reliability)
-    assert not any("open weights" in r for r in plain.reliability)       # no map, no such allowance
-
-
-def test_a_guess_too_unlikely_names_nobody():
-    from provenance.classifier.combine import NAME_THRESHOLD, names_nobody
-    from provenance.training.figures import unknown_verdict
-    assert names_nobody(0.9, 0.6, 0.5, UNKNOWN_PRIOR, NAME_THRESHOLD)             # the rejector decides
-    assert not names_nobody(0.9, 0.2, 0.5, UNKNOWN_PRIOR, NAME_THRESHOLD)
-    assert names_nobody(0.3, 0.2, 0.5, UNKNOWN_PRIOR, NAME_THRESHOLD)             # named confidence ~0.28
-    assert not names_nobody(0.3, 0.2, 0.5, UNKNOWN_PRIOR, 0.0)                    # no name threshold: as before
-    p = {"p_top": 0.3, "p_unknown": 0.2}
+def test_a_guess_stated_too_low_names_nobody():
+    p = {"p_top": 0.3, "p_unknown": 0.2}                      # named confidence ~0.28
     assert unknown_verdict(p) and not unknown_verdict(p, name=0.0)
+    assert unknown_verdict({"p_top": 0.9, "p_unknown": 0.6})     # the rejector decides
+    assert not unknown_verdict({"p_top": 0.9, "p_unknown": 0.2})
+    # once the map is fitted, the stated confidence decides
+    assert not unknown_verdict(dict(p, stated=0.4))
+    assert unknown_verdict({"p_top": 0.9, "p_unknown": 0.2, "stated": 0.3})
 
 
 def test_name_sweep_at_zero_is_the_rejector_alone():
-    from provenance.training.figures import figures
     preds, known = _preds()
     preds.append({"model": "k-low", "creator": "Meta", "mode": "lomo", "subset": "all", "top": ["Meta", "OpenAI"],
                   "p_top": 0.3, "p_unknown": 0.2})
@@ -166,23 +153,57 @@ def test_name_sweep_at_zero_is_the_rejector_alone():
     assert f["confusion"]["Meta"].get("unknown", 0) >= 1
 
 
-def test_classify_names_nobody_under_the_name_threshold(corpus, tmp_path):  # noqa: F811
-    from provenance.training.export import export
-    from provenance.training.train import run_training
+def _google_run(ps):
     from provenance.transcript import Transcript
     from factory import CREATORS
+    texts = {f"style.p{i}": CREATORS["Google"][0].format(w="lamps", v=f"maps {i}") for i in range(12)}
+    return Transcript.from_texts(texts, {k: "style" for k in texts}, ps.info())
+
+
+def test_train_ships_the_map(corpus, tmp_path, capsys):  # noqa: F811
+    from provenance.cli import main
+    corpus_dir, probes = corpus
+    out = tmp_path / "m"
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--corpus", str(corpus_dir), "--probes", str(probes), "-o", str(out), "--quiet"])
+    assert e.value.code == 0
+    clf = TrainedClassifier.load(out, load_probeset(probes))
+    assert clf.verdict_coef is not None and clf.verdict_coef.shape == (4,)
+    man = json.loads((out / "manifest.json").read_text())
+    assert "Google" in man["open_weight_makers"] and man["thresholds"]["name"] == pytest.approx(0.35)
+    vd = man["figures"]["verdicts"]
+    assert vd["fine_tunes"] == 2 and "before_map" in vd
+
+
+def test_decide_states_the_mapped_confidence_and_names_nobody_under_the_threshold(corpus, tmp_path):  # noqa: F811
+    from provenance.training.export import export
+    from provenance.training.train import run_training
     corpus_dir, probes = corpus
     tr, rows, preds, figs = run_training(corpus_dir, (), probes)
     ps = load_probeset(probes)
     clf = TrainedClassifier.load(export(tr, rows, preds, figs, tmp_path / "m"), ps)
-    assert clf.thresholds["name"] == pytest.approx(0.35)
-    texts = {f"style.p{i}": CREATORS["Anthropic"][0].format(w="lamps", v=f"maps {i}") for i in range(12)}
-    t = Transcript.from_texts(texts, {k: "style" for k in texts}, ps.info())
-    named = clf.classify(t)
-    assert named.status != "unknown" and named.creator == "Anthropic"
-    clf.thresholds["name"] = 0.999          # as if the guess were too unlikely to name
+    t = _google_run(ps)
+    assert clf.verdict_coef is None            # no map: the named confidence as it is
+    plain = clf.classify(t)
+    assert plain.status != "unknown" and plain.creator == "Google"
+    pu = plain.channels["p_unknown"]
+    named = named_confidence(plain.candidates[0].probability, pu, UNKNOWN_PRIOR)
+    assert plain.confidence == pytest.approx(named, abs=2e-4)
+    assert not any("open weights" in r for r in plain.reliability)
+    # a map that lowers makers of open weights: stated through it, and the report says why
+    clf.verdict_coef = np.array([0.0, 1.0, -1.0, 0.0])
+    lowered = clf.classify(t)
+    assert lowered.confidence == pytest.approx(map_verdict(named, True, clf.verdict_coef), abs=2e-4)
+    assert lowered.confidence < plain.confidence - 0.05
+    assert any(r.startswith("Google publishes open weights") for r in lowered.reliability)
+    # a map that raises them: no such note
+    clf.verdict_coef = np.array([0.0, 1.0, 1.0, 0.0])
+    assert not any("open weights" in r for r in clf.classify(t).reliability)
+    # the name threshold reads the stated (mapped) confidence: between the two, nobody is named
+    clf.verdict_coef = np.array([0.0, 1.0, -1.0, 0.0])
+    clf.thresholds["name"] = (lowered.confidence + plain.confidence) / 2
     a = clf.classify(t)
     assert a.status == "unknown" and a.creator == "unknown"
-    assert any(r.startswith("no maker is likely enough to name: the best guess, Anthropic") for r in a.reliability)
-    assert a.candidates[0].creator == "Anthropic"          # the guess stays listed
-    assert a.confidence >= 1 - named.confidence - 1e-3     # P(unknown): the chance that naming it would be wrong
+    assert any(r.startswith("no maker is likely enough to name: the best guess, Google") for r in a.reliability)
+    assert a.candidates[0].creator == "Google"                  # the guess stays listed
+    assert a.confidence == pytest.approx(max(pu, 1 - lowered.confidence), abs=2e-3)

@@ -149,18 +149,12 @@ def temper(p: np.ndarray, x: np.ndarray, theta: np.ndarray | None) -> np.ndarray
 UNKNOWN_PRIOR = 0.25
 
 
-# Below NAME_THRESHOLD of that named confidence (before the verdict map) the verdict names nobody: the
-# best guess stays a candidate, but a guess that would be wrong two times in three is not a verdict.
-# On the 0.3.0 out-of-fold rows it turned 0.065 of the unknown makers' models from a named guess into
-# `unknown` (LOCO 0.768 -> 0.833) for 0.026 of the known makers' models (named right 0.460 -> 0.434);
-# eval's ``name_threshold_sweep`` shows the trade at other levels.
+# Below NAME_THRESHOLD of the stated confidence (after the verdict map below) the verdict names nobody:
+# the best guess stays a candidate, but a guess that would be wrong two times in three is not a
+# verdict. Chosen on an earlier dump of the 0.3.0 out-of-fold rows (with the unmapped confidence:
+# known makers' models named right 0.460 -> 0.434, LOCO unknown 0.768 -> 0.833); eval's
+# ``name_threshold_sweep`` shows the trade at other levels.
 NAME_THRESHOLD = 0.35
-
-
-def names_nobody(p_top: float, pu: float, unknown: float, prior: float | None, name: float) -> bool:
-    """Whether a verdict is ``unknown``: P(unknown maker) at or above ``unknown``, or a named
-    confidence (``named_confidence``) under ``name``."""
-    return pu >= unknown or named_confidence(p_top, pu, prior) < name
 
 
 # -- the verdict map: third parties' fine-tunes ------------------------------------------------------
@@ -172,6 +166,7 @@ def names_nobody(p_top: float, pu: float, unknown: float, prior: float | None, n
 # (``lineage.OPEN_WEIGHT_MAKERS``), and their product, fitted on the out-of-fold verdicts of known
 # makers' models, unknown makers' models and the corpus's fine-tunes (``training/verdicts.py``).
 FINE_TUNE_PRIOR = 0.10
+VERDICT_FEATURES = ("bias", "logit", "open_weights", "open_weights_x_logit")
 
 
 def verdict_features(conf: float, open_weights: bool) -> np.ndarray:

@@ -6,10 +6,10 @@
    evidence-dependent temperature and the top-label recalibration re-state it for
    the run's evidence profile; the content-independent log-likelihoods (tokenizer,
    API, provider) are then added as the likelihood ratios they are;
-2. unknown: the learned rejector's P(unknown maker), or a named confidence too low
-   to name anybody (``combine.NAME_THRESHOLD``); a named verdict states P(named
+2. unknown: the learned rejector's P(unknown maker); a named verdict states P(named
    creator right) at the prior share of unknown makers, re-stated by the verdict map
-   for the chance of a third party's fine-tune;
+   for the chance of a third party's fine-tune, and under ``combine.NAME_THRESHOLD``
+   of it names nobody;
 3. vetoes: a confident tokenizer match that rules the top creator out (or belongs
    to a maker without a label), and degenerate answers (the same text whatever the
    prompt), each lead to ``unknown`` with a reliability note saying why.
@@ -30,7 +30,6 @@ from .base import UNKNOWN, Candidate
 from .combine import (design, map_verdict, named_confidence, p_unknown, posterior, profile_features, recalibrate_top,
                       reject_features, temper)
 from .degenerate import degenerate
-from .lineage import OPEN_WEIGHT_MAKERS
 from .score import Independent, Scores
 
 if TYPE_CHECKING:
@@ -54,6 +53,7 @@ class Decision:
     answered: Counter[str] = field(default_factory=Counter)     # behavioural answers per corpus source
     notes: list[str] = field(default_factory=list)              # reliability notes of the vetoes
     degenerate: bool = False
+    named: float = 0.0             # the named confidence before the verdict map
 
     def candidates(self, labels: list[str], k: int = 5) -> list[Candidate]:
         return [Candidate(labels[int(i)], round(float(self.p[i]), 4)) for i in self.order[:k]]
@@ -106,22 +106,22 @@ def decide(clf: "TrainedClassifier", s: Scores, ind: Independent, transcript: An
     # a named verdict states P(named creator right), the chances of an unknown maker and of a third
     # party's fine-tune of the named maker's open weights included
     named = named_confidence(ptop, pu, clf.thresholds.get("unknown_prior"))
-    conf = map_verdict(named, top in OPEN_WEIGHT_MAKERS, clf.verdict_coef)
+    conf = map_verdict(named, top in clf.open_weight_makers, clf.verdict_coef)
     notes: list[str] = []
+    veto = tokenizer_veto(ind.tokenizer, top, labels)
     if pu >= clf.thresholds["unknown"]:
         creator, status = UNKNOWN, "unknown"
-    elif named < clf.thresholds.get("name", 0.0):
+    elif veto is None and conf < clf.thresholds.get("name", 0.0):
         # a guess that would be wrong most of the time names nobody; P(unknown) becomes the
         # chance that naming it would be wrong, as with the tokenizer veto below
         creator, status = UNKNOWN, "unknown"
-        pu = max(pu, 1.0 - named)
+        pu = max(pu, 1.0 - conf)
         notes.append(f"no maker is likely enough to name: the best guess, {top}, would be right about "
                      f"{100 * conf:.0f}% of the time (an unknown maker's model or a fine-tune counted in)")
     elif conf >= clf.thresholds["match"]:
         creator, status = top, "match"
     else:
         creator, status = top, "ambiguous"
-    veto = tokenizer_veto(ind.tokenizer, top, labels)
     if veto is not None and status != "unknown":
         creator, status = UNKNOWN, "unknown"
         pu = max(pu, 1.0 - ptop)
@@ -135,4 +135,4 @@ def decide(clf: "TrainedClassifier", s: Scores, ind: Independent, transcript: An
         notes.append(stuck)
     return Decision(creator=creator, status=status, top=top, p_top=ptop, p=p, order=order, p_unknown=pu,
                     confidence=pu if status == "unknown" else conf, F=F, answered=answered, notes=notes,
-                    degenerate=stuck is not None)
+                    degenerate=stuck is not None, named=named)

@@ -18,10 +18,9 @@ import numpy as np
 from ..channels.base import Evidence, evidence_line
 from ..channels.registry import ANSWER_CHANNELS, SCORE_CHANNELS, implementation
 from .base import UNKNOWN
-from .combine import PER_CHANNEL, channel_contribution
+from .combine import PER_CHANNEL, channel_contribution, map_verdict
 from . import family_model
 from .decide import Decision
-from .lineage import OPEN_WEIGHT_MAKERS
 from .lineage import lineage as lineage_of
 from .score import Independent, Scores
 
@@ -65,7 +64,8 @@ def reliability(clf: "TrainedClassifier", s: Scores, d: Decision) -> list[str]:
         notes.append("no self-identification answer")
     if clf.creator_models.get(d.top, 99) < 3:
         notes.append(f"the creator {d.top} has few training models ({clf.creator_models.get(d.top, 0)})")
-    if d.status != "unknown" and d.top in OPEN_WEIGHT_MAKERS and clf.verdict_coef is not None:
+    if (d.status != "unknown" and d.top in clf.open_weight_makers and clf.verdict_coef is not None
+            and map_verdict(d.named, True, clf.verdict_coef) < map_verdict(d.named, False, clf.verdict_coef)):
         notes.append(f"{d.top} publishes open weights: a third party's fine-tune of them answers much like "
                      "this, and the confidence allows for that")
     outside = sorted({c for _, c, _ in s.claims if c not in clf.labels and c != "none"})

@@ -25,8 +25,9 @@ from ..transcript import Transcript
 from . import explain, score
 from .artifact import load_artifact
 from .base import UNKNOWN, Attribution
-from .combine import PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS
+from .combine import PER_CHANNEL, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS, VERDICT_FEATURES
 from .decide import decide
+from .lineage import OPEN_WEIGHT_MAKERS
 
 
 def _by_name(stored: np.ndarray, stored_names: list[str], names: tuple[str, ...], block: int = 1) -> np.ndarray:
@@ -76,8 +77,11 @@ class TrainedClassifier:
                          if "top_calibrator" in arrays and same_profile else None)
         # the verdict map (P(named creator right) with third parties' fine-tunes in the mix); absent
         # from older artifacts (then the named confidence as it is)
-        self.verdict_coef = (arrays["verdict_calibrator"].astype(np.float64)
-                             if "verdict_calibrator" in arrays else None)
+        vc = arrays.get("verdict_calibrator")
+        self.verdict_coef = (vc.astype(np.float64) if vc is not None and vc.shape == (len(VERDICT_FEATURES),)
+                             else None)
+        # the makers whose open weights the map's fine-tune term was fitted for (older artifacts: today's)
+        self.open_weight_makers = frozenset(manifest.get("open_weight_makers", OPEN_WEIGHT_MAKERS))
         self.channels: list[str] = list(manifest["channels"])
         self.nn: dict[str, list[list[str]]] = dict(manifest.get("nn_channels", {}))
         self.vocab = {ch: arrays[f"{ch}.vocab"].astype(np.int64) for ch in self.channels}

@@ -13,6 +13,7 @@ from ..channels.registry import is_nearest_model, vocab_table
 from ..classifier import family_model
 from ..classifier.combine import (N_DESIGN, NAME_THRESHOLD, PROFILE_FEATURES, REJECT_FEATURES, SCORE_CHANNELS,
                                   UNKNOWN_PRIOR, temper)
+from ..classifier.lineage import OPEN_WEIGHT_MAKERS
 from .families import family_of
 from .figures import anonymous
 from .fitting import (
@@ -122,6 +123,7 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
         "aligned_model_family": {m: family_of(m) for m in tr.aligned.models},
         "creator_models": n_models,
         "cutoff_probes": cutoff_kw,
+        "open_weight_makers": sorted(OPEN_WEIGHT_MAKERS),     # the verdict map's fine-tune term
         "thresholds": {"unknown": REJECT_THRESHOLD, "match": MATCH_THRESHOLD, "unknown_prior": UNKNOWN_PRIOR,
                        "name": NAME_THRESHOLD},
         "claims": {"thresholds": (figs.get("claims") or {}).get("thresholds")},   # read by verify (claims.py)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..classifier.corpus_sources import profile_of_source
-from ..classifier.combine import NAME_THRESHOLD, UNKNOWN_PRIOR, names_nobody
+from ..classifier.combine import NAME_THRESHOLD, UNKNOWN_PRIOR, named_confidence
 from .fitting import REJECT_THRESHOLD
 from .folds import oof_posteriors, prediction
 
@@ -67,9 +67,14 @@ def lomo_scores(lomo: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def unknown_verdict(p: dict[str, Any], unknown: float = REJECT_THRESHOLD, name: float = NAME_THRESHOLD) -> bool:
-    """Whether an out-of-fold prediction's verdict is ``unknown`` (``combine.names_nobody``, the
-    rule ``decide`` applies), at the shipped thresholds unless given."""
-    return names_nobody(p["p_top"], p["p_unknown"], unknown, UNKNOWN_PRIOR, name)
+    """Whether an out-of-fold prediction's verdict is ``unknown``, by the rule ``decide`` applies:
+    P(unknown) at or above ``unknown``, or a stated confidence under ``name`` (``p["stated"]``,
+    set by ``verdicts.fit_verdicts`` once the verdict map is fitted; until then the named
+    confidence), at the shipped thresholds unless given."""
+    c = p.get("stated")
+    if c is None:
+        c = named_confidence(p["p_top"], p["p_unknown"], UNKNOWN_PRIOR)
+    return p["p_unknown"] >= unknown or c < name
 
 
 def figures(preds: list[dict[str, Any]], known: dict[str, bool],

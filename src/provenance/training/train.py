@@ -67,8 +67,7 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     # the headline: what an anonymous endpoint gives (no upstream provider named by a router)
     preds = cross_fit(anonymous(rows), tr.creators, tr.families, tr.family_creator)
     known = {m: tr.known(m) for m in tr.eval_by_model}
-    greeting_only = {m for m, ans in tr.eval_by_model.items()
-                     if all(a.key.endswith(":greeting:hi") for a in ans)}
+    greeting_only = tr.greeting_only()
     figs = figures(preds, known, greeting_only)
     figs.update(profile_figures(preds, known))
     figs["verdicts"] = verdict_figures(preds, known)

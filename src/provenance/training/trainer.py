@@ -472,6 +472,10 @@ class Trainer:
         c = self.ds.model_creator[model]
         return bool(self.by_creator[c] - self.groups[group_key(model)])
 
+    def greeting_only(self) -> set[str]:
+        """The models whose only answer is to the greeting "hi"."""
+        return {m for m, ans in self.eval_by_model.items() if all(a.key.endswith(":greeting:hi") for a in ans)}
+
     def unreferenced(self) -> set[str]:
         """Models of known creators that no other model of their creator (outside their alias
         group) answered in any corpus source they answered: the channels that learn from other

@@ -7,10 +7,13 @@ rejector rarely flags. ``fit_verdict_map`` re-states the named confidence on a m
 (``combine.map_verdict``): known makers' models (leave-one-model-out rows), unknown makers' models
 (leave-one-creator-out rows, ``UNKNOWN_PRIOR`` of the mix) and the corpus's fine-tunes
 (``derivatives.jsonl.gz``, scored by the model this run would ship, ``FINE_TUNE_PRIOR`` of the mix).
+It is fitted on the verdicts the rejector lets through; the stated (mapped) confidence then decides
+whether a creator is named at all (``combine.NAME_THRESHOLD``), at inference and in every figure.
 
-``verdict_figures`` measures the stated verdicts on that mix, before and after the map; the map's
-figures are cross-fitted (five folds over models: a model's rows never help fit the map that states
-its confidence).
+``fit_verdicts`` fits it and re-states the run's figures with each out-of-fold prediction's
+stated confidence (``pred["stated"]``, the map fitted without the model's fold: five folds over
+models), so that ``figures.unknown_verdict`` decides as ``decide`` will; ``verdict_figures``
+measures the stated verdicts on the mix, before and after the map.
 """
 
 from __future__ import annotations
@@ -23,10 +26,11 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
-from ..classifier.combine import FINE_TUNE_PRIOR, UNKNOWN_PRIOR, map_verdict, named_confidence, verdict_features
+from ..classifier.combine import (FINE_TUNE_PRIOR, NAME_THRESHOLD, UNKNOWN_PRIOR, map_verdict, named_confidence,
+                                  verdict_features)
 from ..classifier.lineage import OPEN_WEIGHT_MAKERS
-from .figures import unknown_verdict
-from .fitting import fit_logistic
+from .figures import figures
+from .fitting import REJECT_THRESHOLD, fit_logistic
 from .trainer import log_to
 
 if TYPE_CHECKING:
@@ -41,9 +45,9 @@ class Verdict:
     kind: str          # "known" (LOMO), "unknown" (LOCO: the maker left out) or "fine-tune"
     model: str
     top: str           # the posterior's best creator
-    named: bool        # P(unknown) under the threshold: a creator is named
+    rejected: bool     # the rejector (or a veto) said unknown: no confidence is stated
     conf: float        # the named confidence before the map
-    right: bool        # the named creator is the model's maker
+    right: bool        # the top is the model's maker
     weight: float      # the row's share of the mix
 
     @property
@@ -51,40 +55,42 @@ class Verdict:
         return self.top in OPEN_WEIGHT_MAKERS
 
 
-def mix(preds: list[dict[str, Any]], known: dict[str, bool], fine_tunes: list[dict[str, Any]] | None,
-        unknown_prior: float = UNKNOWN_PRIOR, fine_tune_prior: float = FINE_TUNE_PRIOR) -> list[Verdict]:
+def mix(preds: list[dict[str, Any]], known: dict[str, bool], fine_tunes: list[dict[str, Any]] | None
+        ) -> list[Verdict]:
     """The verdicts of the mix: LOMO rows of known makers' models (all probes), LOCO rows (every
     model, its maker left out) and the fine-tunes' verdicts (``derivative_verdicts``), weighted to
-    1 - priors, ``unknown_prior`` and ``fine_tune_prior`` of it (without fine-tunes, their share
+    1 - priors, ``UNKNOWN_PRIOR`` and ``FINE_TUNE_PRIOR`` of it (without fine-tunes, their share
     goes to the known makers' models)."""
     lomo = [p for p in preds if p["mode"] == "lomo" and p["subset"] == "all" and known.get(p["model"])]
     loco = [p for p in preds if p["mode"] == "loco" and p["subset"] == "all"]
     ft = list(fine_tunes or [])
-    pd_ = fine_tune_prior if ft else 0.0
+    pd_ = FINE_TUNE_PRIOR if ft else 0.0
     out = []
     for p in lomo:
-        out.append(Verdict("known", p["model"], p["top"][0], not unknown_verdict(p),
-                           named_confidence(p["p_top"], p["p_unknown"], unknown_prior), p["top"][0] == p["creator"],
-                           (1 - unknown_prior - pd_) / len(lomo)))
+        out.append(Verdict("known", p["model"], p["top"][0], p["p_unknown"] >= REJECT_THRESHOLD,
+                           named_confidence(p["p_top"], p["p_unknown"], UNKNOWN_PRIOR), p["top"][0] == p["creator"],
+                           (1 - UNKNOWN_PRIOR - pd_) / len(lomo)))
     for p in loco:
-        out.append(Verdict("unknown", p["model"], p["top"][0], not unknown_verdict(p),
-                           named_confidence(p["p_top"], p["p_unknown"], unknown_prior), False,
-                           unknown_prior / len(loco)))
+        out.append(Verdict("unknown", p["model"], p["top"][0], p["p_unknown"] >= REJECT_THRESHOLD,
+                           named_confidence(p["p_top"], p["p_unknown"], UNKNOWN_PRIOR), False,
+                           UNKNOWN_PRIOR / len(loco)))
     for d in ft:
-        out.append(Verdict("fine-tune", d["model"], d["top"], d["named"], d["conf"], False, pd_ / len(ft)))
+        # a fine-tuner the corpus knows as a maker (Microsoft's post-trained DeepSeek R1) is named right
+        out.append(Verdict("fine-tune", d["model"], d["top"], d["rejected"], d["conf"],
+                           d.get("fine_tuner") == d["top"], pd_ / len(ft)))
     return out
 
 
 def fit_verdict_map(rows: list[Verdict]) -> np.ndarray:
-    """The map's coefficients over ``combine.verdict_features``, fitted on the named verdicts of
-    the mix (weighted logistic regression of "the named creator is right"); the identity when
-    there is nothing to fit."""
-    named = [r for r in rows if r.named]
-    if not named or len({r.right for r in named}) < 2:
+    """The map's coefficients over ``combine.verdict_features``, fitted on the verdicts of the mix
+    the rejector lets through (weighted logistic regression of "the top is the model's maker");
+    the identity when there is nothing to fit."""
+    kept = [r for r in rows if not r.rejected]
+    if not kept or len({r.right for r in kept}) < 2:
         return IDENTITY.copy()
-    X = np.array([verdict_features(r.conf, r.open_weights) for r in named])
-    y = np.array([float(r.right) for r in named])
-    w = np.array([r.weight for r in named])
+    X = np.array([verdict_features(r.conf, r.open_weights) for r in kept])
+    y = np.array([float(r.right) for r in kept])
+    w = np.array([r.weight for r in kept])
     return fit_logistic(X, y, w / w.sum(), IDENTITY.copy())
 
 
@@ -92,15 +98,18 @@ def fold_of(model: str) -> int:
     return zlib.crc32(model.encode("utf-8")) % FOLDS
 
 
-def cross_fitted(rows: list[Verdict]) -> list[float]:
-    """Each row's mapped confidence with the map fitted without its model's fold."""
-    out = [r.conf for r in rows]
-    for k in range(FOLDS):
-        coef = fit_verdict_map([r for r in rows if fold_of(r.model) != k])
-        for i, r in enumerate(rows):
-            if fold_of(r.model) == k:
-                out[i] = map_verdict(r.conf, r.open_weights, coef)
-    return out
+def fold_maps(rows: list[Verdict]) -> dict[int, np.ndarray]:
+    """Per fold of models, the map fitted without that fold's models."""
+    return {k: fit_verdict_map([r for r in rows if fold_of(r.model) != k]) for k in range(FOLDS)}
+
+
+def stated(p: dict[str, Any], maps: dict[int, np.ndarray] | None) -> float:
+    """An out-of-fold prediction's stated confidence: its named confidence through the map of
+    its model's fold (unmapped without maps)."""
+    c = named_confidence(p["p_top"], p["p_unknown"], UNKNOWN_PRIOR)
+    if not maps:
+        return c
+    return map_verdict(c, p["top"][0] in OPEN_WEIGHT_MAKERS, maps[fold_of(p["model"])])
 
 
 def weighted_ece(conf: list[float], correct: list[bool], weight: list[float], bins: int = 10) -> float | None:
@@ -117,7 +126,9 @@ def weighted_ece(conf: list[float], correct: list[bool], weight: list[float], bi
 
 
 def _stated(rows: list[Verdict], conf: list[float]) -> dict[str, Any]:
-    named = [(c, r) for c, r in zip(conf, rows) if r.named]
+    """Figures of the named verdicts: those the rejector lets through at a confidence of
+    NAME_THRESHOLD or more."""
+    named = [(c, r) for c, r in zip(conf, rows) if not r.rejected and c >= NAME_THRESHOLD]
     if not named:
         return {"named_share": 0.0}
     c = [x for x, _ in named]
@@ -137,30 +148,34 @@ def verdict_figures(preds: list[dict[str, Any]], known: dict[str, bool],
                     fine_tunes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What the verdict line says, on the mix (``mix``): the share named, accuracy, mean stated
     confidence, gap, ECE and the verdicts stated at 0.9+, as the shipped model states them (the
-    map cross-fitted; ``before_map``: the named confidence without it); the shares of unknown
-    makers' models and of fine-tunes given a named verdict, and of the fine-tunes named with a
-    mapped confidence of 0.8 or more."""
+    map cross-fitted over folds of models; ``before_map``: the named confidence without it, the
+    same name threshold applied to it); the shares of unknown makers' models and of fine-tunes
+    given a named verdict, and of the fine-tunes named at 0.8 or more."""
     rows = mix(preds, known, fine_tunes)
     if not any(r.kind == "known" for r in rows) or not any(r.kind == "unknown" for r in rows):
         return {}
-    mapped = cross_fitted(rows) if fine_tunes else [r.conf for r in rows]
+    maps = fold_maps(rows) if fine_tunes else None
+    mapped = [map_verdict(r.conf, r.open_weights, maps[fold_of(r.model)]) if maps else r.conf for r in rows]
     out: dict[str, Any] = {"prior": UNKNOWN_PRIOR, "fine_tune_prior": FINE_TUNE_PRIOR if fine_tunes else 0.0}
     out.update(_stated(rows, mapped))
+
+    def named(kind: str, at: float = NAME_THRESHOLD) -> float:
+        sel = [(c, r) for c, r in zip(mapped, rows) if r.kind == kind]
+        return round(float(np.mean([not r.rejected and c >= max(at, NAME_THRESHOLD) for c, r in sel])), 4)
     if fine_tunes:
         out["before_map"] = _stated(rows, [r.conf for r in rows])
-        ft = [(c, r) for c, r in zip(mapped, rows) if r.kind == "fine-tune"]
-        out["fine_tunes"] = len(ft)
-        out["fine_tunes_named"] = round(float(np.mean([r.named for _, r in ft])), 4)
-        out["fine_tunes_named_08"] = round(float(np.mean([r.named and c >= 0.8 for c, r in ft])), 4)
-    loco = [r for r in rows if r.kind == "unknown"]
-    out["unknown_makers_named"] = round(float(np.mean([r.named for r in loco])), 4)
+        out["fine_tunes"] = sum(r.kind == "fine-tune" for r in rows)
+        out["fine_tunes_named"] = named("fine-tune")
+        out["fine_tunes_named_08"] = named("fine-tune", 0.8)
+    out["unknown_makers_named"] = named("unknown")
     return out
 
 
 def derivative_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, Any]], figs: dict[str, Any],
                         corpus: Path | str) -> list[dict[str, Any]] | None:
-    """The corpus's fine-tunes as the model this run would ship (without a verdict map) names
-    them: model, top, named, conf (the named confidence); None without ``derivatives.jsonl.gz``."""
+    """The corpus's fine-tunes as the model this run would ship (without a verdict map and
+    without the name threshold, which applies to the mapped confidence) sees them: model, top,
+    rejected, conf (the named confidence), fine_tuner; None without ``derivatives.jsonl.gz``."""
     from ..classifier.model import TrainedClassifier
     from . import derivatives as dv
     from .export import export
@@ -171,22 +186,25 @@ def derivative_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, 
     with tempfile.TemporaryDirectory(prefix="provenance-verdicts-") as tmp:
         export(tr, rows, preds, figs, tmp)
         clf = TrainedClassifier.load(tmp, tr.ps)
+        clf.thresholds["name"] = 0.0
         for d in sorted(dv.load(path).values(), key=lambda d: d.model):
             t = dv.transcript(d, tr.ps)
             if not t.results:
                 continue
             a = clf.classify(t)
             top = a.candidates[0].creator if a.candidates else a.creator
-            named = a.status != "unknown"
-            out.append({"model": d.model, "base": d.base_creator, "top": top, "named": named,
-                        "conf": float(a.confidence) if named else 0.0})
+            rejected = a.status == "unknown"
+            out.append({"model": d.model, "base": d.base_creator, "fine_tuner": d.fine_tuner, "top": top,
+                        "rejected": rejected, "conf": 0.0 if rejected else float(a.confidence)})
     return out
 
 
 def fit_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, Any]], figs: dict[str, Any],
                  corpus: Path | str, log: Callable[[str], None] | None = None) -> np.ndarray | None:
-    """The verdict map of the model this run ships, with ``figs["verdicts"]`` re-stated on the mix
-    with the corpus's fine-tunes; None (and the figures left as they are) without them."""
+    """The verdict map of the model this run ships. Each prediction gets its stated confidence
+    (``pred["stated"]``, the map of its model's fold) and the figures that count `unknown`
+    verdicts are re-stated with it, ``figs["verdicts"]`` on the mix with the fine-tunes; None
+    (and nothing changed) without ``derivatives.jsonl.gz``."""
     from . import derivatives as dv
     if not (Path(corpus) / dv.FILE).is_file():
         return None
@@ -195,5 +213,10 @@ def fit_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, Any]], 
     if not fine:
         return None
     known = {m: tr.known(m) for m in tr.eval_by_model}
+    vrows = mix(preds, known, fine)
+    maps = fold_maps(vrows)
+    for p in preds:
+        p["stated"] = stated(p, maps)
+    figs.update(figures(preds, known, tr.greeting_only()))
     figs["verdicts"] = verdict_figures(preds, known, fine)
-    return fit_verdict_map(mix(preds, known, fine))
+    return fit_verdict_map(vrows)
