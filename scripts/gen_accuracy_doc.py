@@ -225,7 +225,7 @@ def readme_table(f: dict) -> str:
                   vd.get("confident_accuracy"))]
     q = f.get("questionnaire") if isinstance(f.get("questionnaire"), dict) else {}
     forms = {k: v for k, v in q.items() if isinstance(v, dict)}
-    for name, v in sorted(forms.items(), key=lambda kv: num(kv[1].get("lomo_models")) or 0):
+    for name, v in sorted(forms.items(), key=lambda kv: num(kv[1].get("n", kv[1].get("lomo_models"))) or 0):
         if isinstance(v, dict) and v.get("lomo_top1") is not None:
             rows.append((f"top-1 from a pasted questionnaire of {name} ({v.get('lomo_models')} models; "
                          "`eval --questionnaire`)", v["lomo_top1"]))
@@ -292,7 +292,7 @@ def sec_questionnaire(f: dict) -> list[str]:
     rows = [(name, v.get("lomo_models"), v.get("questions_answered_mean"), v.get("lomo_top1"), v.get("lomo_top3"),
              v.get("lomo_ece"), rng(v.get("lomo_ece_over_10_deals_min_mean_max")),
              rng(v.get("ece_if_perfectly_calibrated_median_p95")), v.get("loco_unknown_rate"))
-            for name, v in sorted(q.items(), key=lambda kv: num(kv[1].get("lomo_models")) or 0)]
+            for name, v in sorted(q.items(), key=lambda kv: num(kv[1].get("n", kv[1].get("lomo_models"))) or 0)]
     intro = ("Leave-one-model-out with only the questionnaire's questions (`provenance eval --corpus "
              "../shared/reference --questionnaire 5,10,20`): no API evidence, the questions ranked without each "
              "held-out model's fold. A corpus model is scored on the questions among the N that it had answered; "
@@ -308,15 +308,15 @@ def sec_sweep(f: dict) -> list[str]:
         return []
     rows = [(get(r, "threshold"), get(r, "lomo_reported_accuracy"), get(r, "lomo_unknown_rate"),
              get(r, "loco_unknown_rate")) for r in sw if isinstance(r, dict)]
-    out = _section("Unknown threshold sweep", "`unknown` when P(unknown) >= threshold (or the named confidence is "
+    out = _section("Unknown threshold sweep", "`unknown` when P(unknown) >= threshold (or the stated confidence is "
                    "under the name threshold).",
                    table(("threshold", "LOMO reported accuracy", "LOMO unknown", "LOCO unknown"), rows))
     nw = f.get("name_threshold_sweep")
     if isinstance(nw, list):
         rows = [(get(r, "threshold"), get(r, "lomo_reported_accuracy"), get(r, "lomo_named_wrong"),
                  get(r, "loco_unknown_rate")) for r in nw if isinstance(r, dict)]
-        out += _section("Name threshold sweep", "`unknown` when the named confidence (before the verdict map) is "
-                        "under the threshold (or P(unknown) >= 0.5); shipped: 0.35.",
+        out += _section("Name threshold sweep", "`unknown` when the stated confidence (the verdict map "
+                        "cross-fitted) is under the threshold (or P(unknown) >= 0.5); shipped: 0.35.",
                         table(("threshold", "LOMO reported accuracy", "LOMO named wrong", "LOCO unknown"), rows))
     return out
 
@@ -424,7 +424,9 @@ def render(f: dict, out_dir: Path | None = None) -> str:
     lines += sec_per_source(f)
     lines += sec_per_creator(f)
     lines += sec_confusion(f)
-    lines += sec_dict("Derivatives", "Third parties' fine-tunes of a known base model.", f.get("derivatives"))
+    lines += sec_dict("Derivatives", "Third parties' fine-tunes of a known base model, scored by the model this "
+                      "run ships (the verdict map was fitted on these same fine-tunes: its confidences are "
+                      "in-sample here).", f.get("derivatives"))
     lines += sec_dict("Verify", None, f.get("verify"))
     lines += sec_dict("Claim checks (verify)", "False alarms on genuine unseen models and detection of impostor "
                       "claims, from the leave-one-model-out predictions (behaviour only: the corpus holds no "
@@ -469,7 +471,7 @@ def questionnaire_forms(data: dict) -> dict:
             raise InputError("the questionnaire file has an entry without its form length n")
         ece_spread = (v.get("deal_spread") or {}).get("lomo_ece")
         out[f"{v['n']} questions"] = {
-            "lomo_models": v.get("lomo_models"), "questions_answered_mean": v.get("mean_answered"),
+            "n": v["n"], "lomo_models": v.get("lomo_models"), "questions_answered_mean": v.get("mean_answered"),
             "lomo_top1": v.get("lomo_top1"), "lomo_top3": v.get("lomo_top3"), "lomo_ece": v.get("lomo_ece"),
             "lomo_ece_over_10_deals_min_mean_max": ece_spread,
             "ece_if_perfectly_calibrated_median_p95": (v.get("interval95") or {}).get("lomo_ece_if_calibrated"),

@@ -116,8 +116,9 @@ def decide(clf: "TrainedClassifier", s: Scores, ind: Independent, transcript: An
         # chance that naming it would be wrong, as with the tokenizer veto below
         creator, status = UNKNOWN, "unknown"
         pu = max(pu, 1.0 - conf)
+        counted = "an unknown maker's model or a fine-tune" if clf.verdict_coef is not None else "an unknown maker's model"
         notes.append(f"no maker is likely enough to name: the best guess, {top}, would be right about "
-                     f"{100 * conf:.0f}% of the time (an unknown maker's model or a fine-tune counted in)")
+                     f"{100 * conf:.0f}% of the time ({counted} counted in)")
     elif conf >= clf.thresholds["match"]:
         creator, status = top, "match"
     else:

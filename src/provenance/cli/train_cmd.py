@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         without_aligned: bool = typer.Option(False, "--without-aligned", help="Leave out the aligned channels (similarity to other models' answers to the same prompt), to compare with and without them."),
         # 10 is training.folds.DEALS (a test ties the two), not imported here so that --help stays fast
         deals: int = typer.Option(10, "--deals", min=0, help="Also re-deal the calibrator's alias-group folds N times at random and report the spread of top-1, ECE and log loss (only the calibrators are refitted: about 2 s a deal on the full corpus); 0 skips it."),
-        derivatives: bool = typer.Option(True, "--derivatives/--no-derivatives", help="Also score the corpus's third-party fine-tunes (derivatives.jsonl.gz) with the model this run would ship: how often they are called unknown, named as their base maker, and given it as lineage."),
+        derivatives: bool = typer.Option(True, "--derivatives/--no-derivatives", help="Also score the corpus's third-party fine-tunes (derivatives.jsonl.gz) with the model this run would ship: how often they are called unknown, named as their base maker, and given it as lineage. They also fit the verdict map, which the figures that count unknown verdicts read; without it (or with --budget) those figures use the unmapped confidence."),
         plots: Optional[Path] = typer.Option(None, "--plots", help="Write reliability.svg (one curve per evidence profile) and confusion.svg into this directory."),
         questionnaire: Optional[str] = typer.Option(None, "--questionnaire", metavar="N[,N...]", help="Measure attribution from a pasted questionnaire: only its N most informative chat-page questions, no API evidence, for each N given (e.g. 5,10,20)."),
     ) -> None:
@@ -274,7 +274,7 @@ def _render(f: dict) -> None:
     for c, v in f["per_creator"].items():
         t.add_row(escape(c), _fmt(v["lomo_models"]), _fmt(v["recall"]), _fmt(v["loco_models"]), _fmt(v["loco_unknown"]))
     con.print(t)
-    t = Table(title="unknown threshold sweep (p_unknown >= threshold -> unknown)")
+    t = Table(title="unknown threshold sweep (p_unknown >= threshold, or a stated confidence under 0.35 -> unknown)")
     for c in ("threshold", "LOMO reported acc", "LOMO unknown", "LOCO unknown"):
         t.add_column(c, justify="right")
     for row in f.get("unknown_threshold_sweep", []):
@@ -282,7 +282,7 @@ def _render(f: dict) -> None:
                   _fmt(row["loco_unknown_rate"]))
     con.print(t)
     if f.get("name_threshold_sweep"):
-        t = Table(title="name threshold sweep (a named confidence under the threshold -> unknown)")
+        t = Table(title="name threshold sweep (a stated confidence under the threshold -> unknown)")
         for c in ("threshold", "LOMO reported acc", "LOMO named wrong", "LOCO unknown"):
             t.add_column(c, justify="right")
         for row in f["name_threshold_sweep"]:

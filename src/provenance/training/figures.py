@@ -1,6 +1,6 @@
 """Evaluation figures from out-of-fold predictions: top-1, ECE, log loss, LOCO unknown,
-per evidence profile, stated verdicts on a mix with unknown makers, evidence reach and
-the spread over fold deals."""
+per evidence profile, evidence reach and the spread over fold deals (the stated verdicts on a
+mix with unknown makers and fine-tunes are in ``verdicts.py``)."""
 
 from __future__ import annotations
 
