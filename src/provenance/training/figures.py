@@ -171,6 +171,14 @@ def figures(preds: list[dict[str, Any]], known: dict[str, bool],
     return out
 
 
+def with_provider_figures(aided: list[dict[str, Any]], known: dict[str, bool]) -> dict[str, Any]:
+    """The provider-aided row: the headline figures of predictions made with the upstream
+    provider a router names."""
+    f = figures(aided, known)
+    return {k: f[k] for k in ("lomo_models", "lomo_top1", "lomo_ece", "lomo_log_loss", "lomo_reported_accuracy",
+                              "loco_unknown_rate")}
+
+
 PROFILE_MIN_MODELS = 20     # profiles with fewer LOMO models are printed but not the headline
 RICH_ANSWERS = 50           # "models with 50 or more answers to the probes"
 

@@ -22,6 +22,7 @@ from .figures import (
     figures,
     mean_or_none,
     profile_figures,
+    with_provider_figures,
 )
 from .folds import cross_fit
 from .ordering import nested_orders
@@ -76,9 +77,8 @@ def run_training(corpus: Path | str, extra: Iterable[Path | str] = (), probes: P
     figs["rich"] = {"min_answers": RICH_ANSWERS, "lomo_models": len(rich),
                     "lomo_top1": mean_or_none([p["top"][0] == p["creator"] for p in rich])}
     if any(r.provider is not None for r in rows):
-        aided = figures(cross_fit(rows, tr.creators), known)
-        figs["with_provider"] = {k: aided[k] for k in ("lomo_models", "lomo_top1", "lomo_ece", "lomo_log_loss",
-                                                       "lomo_reported_accuracy", "loco_unknown_rate")}
+        tr.aided_preds = cross_fit(rows, tr.creators)
+        figs["with_provider"] = with_provider_figures(tr.aided_preds, known)
     figs["reach"] = evidence_reach(rows, preds, known, tr.unreferenced())
     from ..classifier.claims import claim_figures  # claim-check thresholds and their figures (verify)
     figs["claims"] = claim_figures(preds, known)

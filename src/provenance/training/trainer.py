@@ -86,6 +86,8 @@ class Trainer:
         self.ds = ds
         self.ps = ps
         self.log = log
+        # out-of-fold predictions with the upstream provider (run_training), for the provider-aided row
+        self.aided_preds: list[dict[str, Any]] | None = None
         self.keys = probe_keys(ps)
         self.creators = sorted(set(ds.model_creator.values()))
         self.groups: dict[str, set[str]] = defaultdict(set)

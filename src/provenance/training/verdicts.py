@@ -29,7 +29,7 @@ import numpy as np
 from ..classifier.combine import (FINE_TUNE_PRIOR, NAME_THRESHOLD, UNKNOWN_PRIOR, map_verdict, named_confidence,
                                   verdict_features)
 from ..classifier.lineage import OPEN_WEIGHT_MAKERS
-from .figures import figures
+from .figures import figures, with_provider_figures
 from .fitting import REJECT_THRESHOLD, fit_logistic
 from .trainer import log_to
 
@@ -218,5 +218,11 @@ def fit_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, Any]], 
     for p in preds:
         p["stated"] = stated(p, maps)
     figs.update(figures(preds, known, tr.greeting_only()))
+    if tr.aided_preds is not None and "with_provider" in figs:
+        # the provider-aided verdicts pass through the same map at inference (decide adds the
+        # provider's evidence before it)
+        for p in tr.aided_preds:
+            p["stated"] = stated(p, maps)
+        figs["with_provider"] = with_provider_figures(tr.aided_preds, known)
     figs["verdicts"] = verdict_figures(preds, known, fine)
     return fit_verdict_map(vrows)
