@@ -87,6 +87,8 @@ SCORE_CHANNELS = of_kind(ANSWERS, CLAIM, LEXICAL, ALIGNED)
 FIT_CHANNELS = of_kind(ANSWERS, ALIGNED)
 ALIGNED_CHANNELS = of_kind(ALIGNED)
 TRANSCRIPT_CHANNELS = of_kind(TRANSCRIPT)
+# the probe families whose answers make self-identification claims
+CLAIM_FAMILIES = BY_NAME["claim"].families
 # every probe family a probe may declare
 PROBE_FAMILIES: tuple[str, ...] = tuple(dict.fromkeys(f for c in CHANNELS for f in c.families))
 

@@ -22,7 +22,7 @@ from ..channels.featurize import DEFAULT_BUDGET, answer_indices, vocab_columns
 from ..channels.identity import claim_of_text
 from ..channels.lexical import pooled_summary
 from ..channels.provider import loglik as provider_loglik
-from ..channels.registry import ANSWER_CHANNELS, BY_NAME, aligned_channel_of, sub_channel
+from ..channels.registry import ANSWER_CHANNELS, CLAIM_FAMILIES, aligned_channel_of, sub_channel
 from ..channels.text import truncate
 from ..transcript import Transcript
 from . import family_model
@@ -60,9 +60,6 @@ class Independent:
     pinned: list[Evidence] = field(default_factory=list)     # each channel's first evidence line
     evidence: list[Evidence] = field(default_factory=list)   # the rest
     tokenizer: ChannelResult | None = None              # the tokenizer result, when available
-
-
-CLAIM_FAMILIES = BY_NAME["claim"].families    # the probe families whose answers make claims
 
 
 def _is_greeting(pid: str) -> bool:

@@ -35,13 +35,14 @@ def register(app: typer.Typer) -> None:
         require_extra("train", "train")
         _check_corpus(corpus)
         from ..training.folds import DEALS
-        from ..training.export import export
+        from ..training.export import build, write
         from ..training.train import run_training
-        log = None if quiet else _log
         from ..training.verdicts import fit_verdicts
+        log = None if quiet else _log
         tr, rows, preds, figs = run_training(corpus, extra or (), probes, log=log, deals=DEALS)
-        coef = fit_verdicts(tr, rows, preds, figs, corpus, log=log)
-        export(tr, rows, preds, figs, out, log=log, verdict_coef=coef)
+        arrays, meta = build(tr, rows, preds, figs)
+        coef = fit_verdicts(tr, preds, figs, arrays, meta, corpus, log=log)
+        write(tr, arrays, meta, out, log=log, verdict_coef=coef)
         typer.echo(f"trained on {len(tr.ds.model_creator)} models, {len(tr.creators)} creators -> {out}")
         typer.echo(_headline(figs))
         spread = _spread(figs)
@@ -113,11 +114,13 @@ def register(app: typer.Typer) -> None:
         figs["aligned_channels"] = not without_aligned
         if derivatives and budget is None:
             from ..training.derivatives import evaluate_training
+            from ..training.export import build
             from ..training.verdicts import fit_verdicts
             if not as_json:
                 _log("scoring the third-party fine-tunes with the model this run would ship")
-            coef = fit_verdicts(tr, rows, preds, figs, corpus)
-            got = evaluate_training(tr, rows, preds, figs, corpus, verdict_coef=coef)
+            arrays, meta = build(tr, rows, preds, figs)
+            coef = fit_verdicts(tr, preds, figs, arrays, meta, corpus)
+            got = evaluate_training(tr, arrays, meta, corpus, verdict_coef=coef)
             if got is not None:
                 figs["derivatives"] = {k: v for k, v in got.items() if k != "rows"}
         if plots is not None:
@@ -274,7 +277,9 @@ def _render(f: dict) -> None:
     for c, v in f["per_creator"].items():
         t.add_row(escape(c), _fmt(v["lomo_models"]), _fmt(v["recall"]), _fmt(v["loco_models"]), _fmt(v["loco_unknown"]))
     con.print(t)
-    t = Table(title="unknown threshold sweep (p_unknown >= threshold, or a stated confidence under 0.35 -> unknown)")
+    from ..classifier.combine import NAME_THRESHOLD
+    t = Table(title=f"unknown threshold sweep (p_unknown >= threshold, or a stated confidence under {NAME_THRESHOLD} "
+                    "-> unknown)")
     for c in ("threshold", "LOMO reported acc", "LOMO unknown", "LOCO unknown"):
         t.add_column(c, justify="right")
     for row in f.get("unknown_threshold_sweep", []):

@@ -111,19 +111,18 @@ def evaluate(clf: Any, ps: ProbeSet, path: Path | str) -> dict[str, Any]:
     }
 
 
-def evaluate_training(tr: Any, rows: list[Any], preds: list[dict[str, Any]], figs: dict[str, Any],
-                      corpus: Path | str, verdict_coef: Any = None) -> dict[str, Any] | None:
-    """``evaluate`` with the model this training run would ship (exported to a scratch
-    directory and loaded as ``provenance`` loads it; ``verdict_coef``: its verdict map, fitted
-    on these same fine-tunes, so the confidences here are in-sample); None when the corpus has
-    no derivatives."""
+def evaluate_training(tr: Any, arrays: dict[str, Any], meta: dict[str, Any], corpus: Path | str,
+                      verdict_coef: Any = None) -> dict[str, Any] | None:
+    """``evaluate`` with the model this training run would ship (``export.build``'s arrays and
+    manifest, written to a scratch directory and loaded as ``provenance`` loads it;
+    ``verdict_coef``: its verdict map, fitted on these same fine-tunes, so the confidences here
+    are in-sample); None when the corpus has no derivatives."""
     import tempfile
     from ..classifier.model import TrainedClassifier
-    from .export import export
+    from .export import write
     path = Path(corpus) / FILE
     if not path.is_file():
         return None
     with tempfile.TemporaryDirectory(prefix="provenance-derivatives-") as tmp:
-        export(tr, rows, preds, figs, tmp, verdict_coef=verdict_coef)
-        clf = TrainedClassifier.load(tmp, tr.ps)
+        clf = TrainedClassifier.load(write(tr, arrays, meta, tmp, verdict_coef=verdict_coef), tr.ps)
         return evaluate(clf, tr.ps, path)

@@ -49,9 +49,27 @@ def family_theta(ch: NBChannel, families: list[str]) -> np.ndarray:
 
 def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict[str, Any], out_dir: Path | str,
            log: Callable[[str], None] | None = None, verdict_coef: np.ndarray | None = None) -> Path:
-    """Write the artifact; ``verdict_coef``: the verdict map (``training/verdicts.py``), none when
-    the run had no fine-tunes to fit it on."""
+    """Fit the shipped stages and write the artifact (``build`` then ``write``)."""
+    arrays, meta = build(tr, rows, preds, figs)
+    return write(tr, arrays, meta, out_dir, log=log, verdict_coef=verdict_coef)
+
+
+def write(tr: Trainer, arrays: dict[str, np.ndarray], meta: dict[str, Any], out_dir: Path | str,
+          log: Callable[[str], None] | None = None, verdict_coef: np.ndarray | None = None) -> Path:
+    """Write what ``build`` gave as an artifact; ``verdict_coef``: the verdict map
+    (``training/verdicts.py``), none when the run had no fine-tunes to fit it on."""
     from ..classifier.artifact import write_artifact
+    if verdict_coef is not None:
+        arrays = {**arrays, "verdict_calibrator": np.asarray(verdict_coef, dtype=np.float64)}
+    path = write_artifact(out_dir, arrays, meta, tr.ps)
+    log_to(f"wrote {path}", log)
+    return path
+
+
+def build(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict[str, Any]
+          ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Every fitted table and stage of the artifact: (arrays, manifest fields). The manifest's
+    ``figures`` is ``figs`` itself, so figures added to it before ``write`` are written."""
     labels = tr.creators
     # channel weights, rejector and temperature as an anonymous endpoint meets them; the provider's
     # weight (used only when a router names one) from the calibrator fitted with it
@@ -65,8 +83,6 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     arrays: dict[str, np.ndarray] = {"calibrator": w.astype(np.float64), "rejector": v.astype(np.float64),
                                      "temperature": theta.astype(np.float64), "top_calibrator": top.astype(np.float64),
                                      "claim_loglik": tr.claim_loglik(labels).astype(np.float32)}
-    if verdict_coef is not None:
-        arrays["verdict_calibrator"] = np.asarray(verdict_coef, dtype=np.float64)
     provider_vocab, provider_logp = tr.provider_table(tuple(labels), frozenset())
     arrays["provider_logp"] = provider_logp.astype(np.float32)
     families = tr.families
@@ -134,6 +150,4 @@ def export(tr: Trainer, rows: list[Row], preds: list[dict[str, Any]], figs: dict
     }
     meta["probes"] = {p.id: {"family": p.family, "max_tokens": p.max_tokens,
                              "source": (p.corpus or "").split(":", 1)[0]} for p in tr.ps.probes}
-    path = write_artifact(out_dir, arrays, meta, tr.ps)
-    log_to(f"wrote {path}", log)
-    return path
+    return arrays, meta

@@ -24,7 +24,7 @@ from ..channels import aligned as aligned_mod
 from ..channels import lexical
 from ..channels import provider as provider_mod
 from ..channels.identity import CLAIM_LABELS
-from ..channels.registry import ALIGNED_CHANNELS, BY_NAME, aligned_channel_of, is_nearest_model, vocab_of
+from ..channels.registry import ALIGNED_CHANNELS, BY_NAME, CLAIM_FAMILIES, aligned_channel_of, is_nearest_model, vocab_of
 from ..classifier import family_model
 from ..classifier.combine import neutral_summary
 from ..probes import ProbeSet
@@ -36,7 +36,6 @@ from .nb import NBChannel, select_vocab, sparse_rows
 
 CLAIM_ALPHA = 0.3        # smoothing mass per claim label
 CLAIM_SELF = 2.0         # prior mass for "a model claims its own creator"
-CLAIM_FAMILIES = BY_NAME["claim"].families   # the probe families whose answers make claims
 MIN_NN_ANSWERS = 20      # answers a model needs in a nearest-model channel to be one of its references
 
 

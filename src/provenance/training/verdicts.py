@@ -34,7 +34,7 @@ from .fitting import REJECT_THRESHOLD, fit_logistic
 from .trainer import log_to
 
 if TYPE_CHECKING:
-    from .trainer import Row, Trainer
+    from .trainer import Trainer
 
 FOLDS = 5
 IDENTITY = np.array([0.0, 1.0, 0.0, 0.0])     # the map that leaves a confidence as it is
@@ -171,21 +171,21 @@ def verdict_figures(preds: list[dict[str, Any]], known: dict[str, bool],
     return out
 
 
-def derivative_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, Any]], figs: dict[str, Any],
+def derivative_verdicts(tr: "Trainer", arrays: dict[str, np.ndarray], meta: dict[str, Any],
                         corpus: Path | str) -> list[dict[str, Any]] | None:
-    """The corpus's fine-tunes as the model this run would ship (without a verdict map and
-    without the name threshold, which applies to the mapped confidence) sees them: model, top,
-    rejected, conf (the named confidence), fine_tuner; None without ``derivatives.jsonl.gz``."""
+    """The corpus's fine-tunes as the model this run would ship (``export.build``'s arrays and
+    manifest, without a verdict map and without the name threshold, which applies to the mapped
+    confidence) sees them: model, top, rejected, conf (the named confidence), fine_tuner; None
+    without ``derivatives.jsonl.gz``."""
     from ..classifier.model import TrainedClassifier
     from . import derivatives as dv
-    from .export import export
+    from .export import write
     path = Path(corpus) / dv.FILE
     if not path.is_file():
         return None
     out = []
     with tempfile.TemporaryDirectory(prefix="provenance-verdicts-") as tmp:
-        export(tr, rows, preds, figs, tmp)
-        clf = TrainedClassifier.load(tmp, tr.ps)
+        clf = TrainedClassifier.load(write(tr, arrays, meta, tmp), tr.ps)
         clf.thresholds["name"] = 0.0
         for d in sorted(dv.load(path).values(), key=lambda d: d.model):
             t = dv.transcript(d, tr.ps)
@@ -199,17 +199,18 @@ def derivative_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, 
     return out
 
 
-def fit_verdicts(tr: "Trainer", rows: list["Row"], preds: list[dict[str, Any]], figs: dict[str, Any],
-                 corpus: Path | str, log: Callable[[str], None] | None = None) -> np.ndarray | None:
-    """The verdict map of the model this run ships. Each prediction gets its stated confidence
-    (``pred["stated"]``, the map of its model's fold) and the figures that count `unknown`
-    verdicts are re-stated with it, ``figs["verdicts"]`` on the mix with the fine-tunes; None
-    (and nothing changed) without ``derivatives.jsonl.gz``."""
+def fit_verdicts(tr: "Trainer", preds: list[dict[str, Any]], figs: dict[str, Any], arrays: dict[str, np.ndarray],
+                 meta: dict[str, Any], corpus: Path | str, log: Callable[[str], None] | None = None
+                 ) -> np.ndarray | None:
+    """The verdict map of the model this run ships (``export.build``'s ``arrays`` and ``meta``).
+    Each prediction gets its stated confidence (``pred["stated"]``, the map of its model's fold)
+    and the figures that count `unknown` verdicts are re-stated with it, ``figs["verdicts"]`` on
+    the mix with the fine-tunes; None (and nothing changed) without ``derivatives.jsonl.gz``."""
     from . import derivatives as dv
     if not (Path(corpus) / dv.FILE).is_file():
         return None
     log_to(f"fitting the verdict map on the third-party fine-tunes ({dv.FILE})", log)
-    fine = derivative_verdicts(tr, rows, preds, figs, corpus)
+    fine = derivative_verdicts(tr, arrays, meta, corpus)
     if not fine:
         return None
     known = {m: tr.known(m) for m in tr.eval_by_model}
