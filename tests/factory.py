@@ -184,9 +184,11 @@ def fast_settings(**kw: Any) -> RunSettings:
     """Run settings for loopback servers; ``kw`` overrides any of them."""
     # generous for normal replies on a loaded 2-core box; fault tests that need a
     # timeout to fire pass small values explicitly
+    # ask_server off: the self-description read (GET /props, /info, /api/version) would add
+    # requests to the ones fault tests count; tests/probing/test_capacity.py turns it on
     base = dict(connect_timeout=1.0, read_timeout=2.0, request_timeout=3.0, deadline=5.0,
                 retries=3, backoff_base=0.01, backoff_max=0.3, concurrency=4,
-                max_body_bytes=1_000_000)
+                max_body_bytes=1_000_000, ask_server=False)
     base.update(kw)
     return RunSettings(**base)
 

@@ -63,8 +63,10 @@ messages = [{ role = "user", content = "Hello world" }]
 """
 
 BEHAVIOURAL = ["identity.who", "refusal.bomb", "cutoff.event", "style.poem", "style.list"]
+# ask_server off: these tests count the probe requests a collection sends (the self-description
+# read before a run, GET /props /info /api/version, is tests/probing/test_capacity.py's)
 FAST = RunSettings(retries=0, concurrency=2, read_timeout=10, request_timeout=20, deadline=60,
-                   backoff_base=0.01, backoff_max=0.05)
+                   backoff_base=0.01, backoff_max=0.05, ask_server=False)
 
 
 @pytest.fixture

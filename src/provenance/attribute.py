@@ -46,11 +46,14 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
 
 
 def pacing_notes(transcript: Transcript) -> list[str]:
-    """Notes on how the run was paced that a reader of the verdict needs. Cuts and re-sent probes
-    are news only when probes were lost anyway: a run that got every answer after backing off
-    (a slow server's queue) is as reliable as any, and its pacing stays in ``run.pacing``."""
+    """Notes on how the run was paced that a reader of the verdict needs. A rate limit is told
+    whenever requests were refused (``lost.rate_limit_notes``: it explains the run's time and
+    says what helps). Cuts and re-sent probes are news only when probes were lost anyway: a run
+    that got every answer after backing off (a slow server's queue) is as reliable as any, and
+    its pacing stays in ``run.pacing``."""
+    from .probing.lost import rate_limit_notes
     p = transcript.pacing or {}
-    out = [n for n in p.get("notes") or [] if isinstance(n, str)]
+    out = [n for n in p.get("notes") or [] if isinstance(n, str)] + rate_limit_notes(transcript)
     if not any(r.status == "failed" for r in transcript.results):
         return out
     if p.get("resent"):

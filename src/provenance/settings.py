@@ -22,7 +22,8 @@ class RunSettings:
     backoff_base: float = 0.5            # first backoff, doubled each attempt, jittered
     backoff_max: float = 20.0            # cap on one backoff (and on a Retry-After we honour)
     concurrency: int = 8                 # cap on probes in flight per target (never exceeded)
-    start_concurrency: int = 4           # probes in flight at first (a local server's slots); the pacer adapts up to the cap
+    start_concurrency: int | None = None  # probes in flight at first; None: what the server says (llama.cpp's slots), else the cap
+    ask_server: bool = True              # before the first probe, read what the server says it can take (endpoints/capacity.py)
     timeout_streak: int = 4              # after this many probes in a row time out, stop retrying timeouts
     resend_max: int = 2                  # times a probe lost to overload may be sent again
     liveness_after: float = 15.0         # silent that long: check the endpoint answers at all (GET /models)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sqlite3
@@ -24,6 +25,11 @@ def rows(db, sql, *args):
         c.close()
 
 
+def probes_sent(srv) -> int:
+    """Chat requests only (each run also asks GET /props, /info, /api/version: endpoints/capacity.py)."""
+    return sum(1 for q in srv.requests if q.method == "POST")
+
+
 def claude(body):
     return "I am Claude, an AI assistant made by Anthropic."
 
@@ -32,8 +38,10 @@ def test_scan_mixed_entrants_and_resume(tmp_path, probes_dir, servers):
     good = servers(answer_fn=claude)
     slow = servers(answer_fn=lambda b: "I'm Qwen, created by Alibaba Cloud.", latency=0.2)
     failing = servers(fault_fn=lambda r: Fault.status(503, retry_after="0"))
-    limited = servers(answer_fn=lambda b: "I am Gemini, a model by Google.",
-                      faults=[Fault.status(429, retry_after="0.05")] * 2)
+    posts = itertools.count()
+    limited = servers(answer_fn=lambda b: "I am Gemini, a model by Google.",      # its first 2 probes: 429
+                      fault_fn=lambda r: (Fault.status(429, retry_after="0.05")
+                                          if r.method == "POST" and next(posts) < 2 else None))
     ents = [
         {"name": "good", "base_url": good.base_url, "model": "m"},
         {"name": "good-2", "base_url": good.url_for("two"), "model": "m"},
@@ -54,13 +62,17 @@ def test_scan_mixed_entrants_and_resume(tmp_path, probes_dir, servers):
     assert (s["entrants"], s["complete"], s["unusable"], s["error"]) == (5, 4, 1, 0)
     by_name = {x["target"]["name"]: x for x in lines[:-1]}
     assert by_name["limited"]["attribution"]["creator"] == "Google"
+    # refusals are counted as they are: the limited entrant's two 429s, the failing one's 503s
+    # (3 probes, each tried 3 times: --retries 2)
+    assert s["rate_limited"] == {"entrants": 2, "refused": {"429": 2, "503": 9}, "paused_s": s["rate_limited"]["paused_s"]}
+    assert "rate limited: 2 entrants, 11 requests refused (HTTP 429: 2, HTTP 503: 9)" in " ".join(r.stdout.split())
     assert by_name["failing"]["attribution"]["status"] == "failed"
     assert by_name["slow"]["attribution"]["creator"] == "Alibaba"
     got = rows(db, "SELECT r.entrant, r.status, COUNT(p.probe_id) FROM runs r JOIN probe_results p ON p.run_id = r.id "
                    "GROUP BY r.id")
     assert sorted(got) == sorted([("good", "complete", 3), ("good-2", "complete", 3), ("slow", "complete", 3),
                                   ("failing", "failed", 3), ("limited", "complete", 3)])
-    before = {s: s.request_count for s in (good, slow, failing, limited)}
+    before = {s: probes_sent(s) for s in (good, slow, failing, limited)}
 
     # resume: complete entrants are not probed again; the unusable one is retried
     r2 = keyword_cli(args + ["--json"])
@@ -68,15 +80,15 @@ def test_scan_mixed_entrants_and_resume(tmp_path, probes_dir, servers):
     out_lines = [json.loads(x) for x in r2.stdout.splitlines()]          # nothing but JSONL on stdout
     assert out_lines[-1]["reused"] == 4 and out_lines[-1]["unusable"] == 1
     assert out.read_text().splitlines() == r2.stdout.splitlines()
-    assert good.request_count == before[good] and slow.request_count == before[slow]
-    assert limited.request_count == before[limited]
-    assert failing.request_count > before[failing]
+    assert probes_sent(good) == before[good] and probes_sent(slow) == before[slow]
+    assert probes_sent(limited) == before[limited]
+    assert probes_sent(failing) > before[failing]
 
     # --no-resume: everything is probed afresh
     r3 = keyword_cli(args + ["--no-resume", "--json"])
     assert r3.returncode == 0
     assert json.loads(r3.stdout.splitlines()[-1])["complete"] == 4
-    assert good.request_count == before[good] + 2 * N_SCAN_PROBES
+    assert probes_sent(good) == before[good] + 2 * N_SCAN_PROBES
     assert rows(db, "SELECT COUNT(*) FROM runs WHERE entrant = 'good'")[0][0] == 2
 
     # runs list / show / export / classify

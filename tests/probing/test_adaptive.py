@@ -48,6 +48,12 @@ def _run(srv, ps, **kw) -> dict:
                                    settings=settings, **kw))
 
 
+def _probes_sent(srv) -> int:
+    """Chat requests only: before the first probe the run also asks the server what it can take
+    (GET /props, /info, /api/version: endpoints/capacity.py)."""
+    return sum(1 for q in srv.requests if q.method == "POST")
+
+
 def test_order_baseline_first_and_interleaved(tmp_path: Path) -> None:
     order = [p.id for p in adaptive_order(_set(tmp_path), KeywordClassifier())]
     assert order[0] == "tokenizer.baseline"
@@ -59,7 +65,7 @@ def test_budget_caps_requests(tmp_path: Path) -> None:
     ps = _set(tmp_path)
     with FakeLLMServer(answer_fn=lambda b: "Hello there.") as srv:
         doc = _run(srv, ps, budget=5)
-        assert srv.request_count == 5
+        assert _probes_sent(srv) == 5
     assert doc["summary"]["ok"] == 5 and doc["summary"]["skipped"] == 9
     assert "budget of 5" in doc["run"]["stopped_because"]
     skipped = [p for p in doc["probes"] if p["status"] == "skipped"]
@@ -70,7 +76,7 @@ def test_until_confident_stops_early(tmp_path: Path) -> None:
     ps = _set(tmp_path)
     with FakeLLMServer(answer_fn=lambda b: "I am Claude, made by Anthropic.") as srv:
         doc = _run(srv, ps, until_confident=0.8)
-        sent = srv.request_count
+        sent = _probes_sent(srv)
     assert sent < 14
     assert doc["attribution"]["creator"] == "Anthropic"
     assert doc["run"]["stopped_because"].startswith("confident")
@@ -81,5 +87,5 @@ def test_until_confident_unreached_sends_all(tmp_path: Path) -> None:
     ps = _set(tmp_path)
     with FakeLLMServer(answer_fn=lambda b: "Hello.") as srv:
         doc = _run(srv, ps, until_confident=0.99)
-        assert srv.request_count == 14
+        assert _probes_sent(srv) == 14
     assert doc["run"]["stopped_because"] == "all probes sent"

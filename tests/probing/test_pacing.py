@@ -109,19 +109,21 @@ def test_few_slot_server_loses_probes_when_everything_is_sent_at_once(tmp_path):
 PER_TOKEN = 0.003        # seconds per generated token with one slot busy
 
 
-def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0):
+def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0, props=True):
     """A fake llama.cpp server: ``slots`` requests generate at once, the rest wait first come
     first served; a whole reply's status line comes when its answer is done. Each probe's
     answer is as many tokens as its max_tokens (a third of it for every third probe: answers
     that stop early), each costing ``per_token`` x ``scale()``, lengthened by ``slowdown`` for
-    every other busy slot (slots sharing one CPU)."""
+    every other busy slot (slots sharing one CPU). With ``props`` it says its slots as
+    llama.cpp does (``GET /props``: ``total_slots``); without, it says nothing."""
     def tokens(body):
         n = int(body.get("max_tokens") or 32)
         digits = "".join(ch for ch in str(body["messages"][-1]["content"]) if ch in "0123456789")
         return max(1, n // 3) if digits and int(digits) % 3 == 2 else n
     return FakeLLMServer(slots=slots, slot_slowdown=slowdown,
                          latency_fn=lambda body: per_token * scale() * tokens(body),
-                         answer_fn=lambda body: " ".join(["tok"] * tokens(body)))
+                         answer_fn=lambda body: " ".join(["tok"] * tokens(body)),
+                         describe={"/props": {"total_slots": slots}} if props else None)
 
 
 def varied_probes(tmp_path, n):
@@ -132,12 +134,14 @@ def varied_probes(tmp_path, n):
 
 def test_slow_four_slot_server_answers_every_probe_and_keeps_its_four_slots_busy(tmp_path):
     # Every answer takes a good part of the read timeout even when nothing queues: a slow
-    # server, not an overloaded one. With the default pacing (start, growth, cap = every
-    # probe) every probe is answered and the pacer learns that the server carries 4 at once:
-    # it never settles below the slot count (the old rule, "a reply slower than a third of the
-    # read timeout is queueing", cut a real 4-slot llama.cpp server to 2).
+    # server, not an overloaded one. With the default pacing (the server's own slot count,
+    # read from GET /props, as start and cap) every probe is answered, the pacer never sends
+    # more than the 4 the server decodes at once (on the real server it peaked at 9-19 when it
+    # guessed), and it never settles below them (the old rule, "a reply slower than a third of
+    # the read timeout is queueing", cut a real 4-slot llama.cpp server to 2).
     ps = varied_probes(tmp_path, 40)
-    s = fast_settings(concurrency=40, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3)
+    s = fast_settings(concurrency=40, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3,
+                      ask_server=True)
     assert s.start_concurrency == RunSettings().start_concurrency        # the default start
     with llama_like() as srv:
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
@@ -145,10 +149,12 @@ def test_slow_four_slot_server_answers_every_probe_and_keeps_its_four_slots_busy
     bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
     assert not bad, bad
     p = tr.pacing
+    assert p["server"] == {"server": "llama.cpp", "source": "GET /props total_slots", "slots": 4}, p
     assert p["slow_replies"] >= 10, p              # the scenario: many replies past read timeout / 3
     assert busy == 4
+    assert p["start_concurrency"] == p["max_concurrency"] == p["peak_concurrency"] == 4, p
     assert p["sustained_concurrency"] >= 4, p      # learned: the server carries its 4 slots
-    assert p["final_concurrency"] >= 4 and p["peak_concurrency"] >= 4, p
+    assert p["final_concurrency"] == 4, p
 
 
 def test_one_long_answer_does_not_cut(tmp_path):
@@ -216,9 +222,10 @@ def test_overload_timeouts_are_resent_and_noted(tmp_path):
 
 # ---------------------------------------------------------------- retries that learn; dead endpoints
 
-def test_timeouts_stop_being_retried_after_a_streak_then_the_run_gives_up(tmp_path):
-    # answers the first 4 requests, then stalls for good: after 4 probes in a row time out,
-    # timeouts are no longer retried; after 8 the endpoint is declared not answering
+def test_server_that_answered_then_hangs_is_checked_and_given_up(tmp_path):
+    # answers the first 4 requests, then hangs for good, GET /models included: after 4 probes
+    # in a row time out, the runner checks whether the server still answers anything; it does
+    # not, so the endpoint is declared not answering and the rest are not sent
     ps = probe_set(tmp_path, many_probes_toml(30))
     n = itertools.count()
     lock = threading.Lock()
@@ -232,9 +239,11 @@ def test_timeouts_stop_being_retried_after_a_streak_then_the_run_gives_up(tmp_pa
         t0 = time.monotonic()
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
         took = time.monotonic() - t0
-    notes = tr.pacing["notes"]
-    assert any(x.startswith("stopped retrying timeouts after 4 probes in a row timed out") for x in notes), notes
-    assert tr.pacing["not_answering"] and "stopped answering" in tr.pacing["not_answering"]
+    why = tr.pacing["not_answering"]
+    assert why == ("it answered 4 probes, then 4 in a row timed out and the server no longer answers "
+                   "(GET /models answered nothing in 1 s)"), why
+    assert tr.pacing["liveness_checks"] == 1 and tr.pacing["timeout_retries_stopped"]
+    assert [q.path for q in srv.requests].count("/v1/models") == 1
     errs = [r.error for r in tr.results if not r.ok]
     assert sum(1 for e in errs if e.startswith("not sent: endpoint not answering")) >= 10
     assert took < 20                               # not 26 probes x 0.6 s, nor the 60 s deadline
@@ -242,7 +251,8 @@ def test_timeouts_stop_being_retried_after_a_streak_then_the_run_gives_up(tmp_pa
 
 def test_silent_endpoint_is_given_up_after_one_timeout(tmp_path):
     ps = probe_set(tmp_path, many_probes_toml(40))
-    s = fast_settings(concurrency=40, read_timeout=0.3, request_timeout=0.6, deadline=60, retries=3)
+    s = fast_settings(concurrency=40, start_concurrency=16, read_timeout=0.3, request_timeout=0.6, deadline=60,
+                      retries=3)
     with FakeLLMServer(fault_fn=lambda req: Fault.hang()) as srv:
         t0 = time.monotonic()
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
@@ -380,7 +390,48 @@ def test_lost_notes_name_the_missing_evidence():
     assert notes[1] == "why they failed: 1 given up (endpoint not answering), 1 rate limited (HTTP 429), 1 timed out"
     assert "no tokenizer evidence (its baseline probe was lost" in notes[2]
     assert "no self-identification answers (2 probes lost)" in notes[2]
-    assert any("did not keep up" in n for n in notes)
+    # no pacing evidence of a queue: the timeout is put down to slowness, not to --concurrency
+    assert notes[3] == ("the endpoint was slow (1 timed out): a longer --timeout lets each answer finish, "
+                        "a longer --deadline the whole run")
+    assert not any("--concurrency" in n for n in notes)
+
+
+def test_timeouts_are_put_down_to_a_queue_only_where_replies_queued():
+    from provenance.probing.lost import slow_advice
+    queued = {"queued_replies": 5, "server": None}
+    assert "--concurrency N with its slot count" in slow_advice(queued, 3, 0)
+    said = {"queued_replies": 5, "server": {"server": "llama.cpp", "slots": 4}}     # its slots were respected
+    assert "--concurrency" not in slow_advice(said, 3, 0) and "slow" in slow_advice(said, 3, 0)
+    assert "stretched 4x" in slow_advice({"timeout_scale": 4.0}, 0, 2)
+
+
+def test_a_rate_limit_is_told_as_it_is(tmp_path):
+    # 2 of every 3 probes get 429 with Retry-After: every probe is answered in the end, and the
+    # notes count the refusals and the wait, suggest what helps, and say nothing of --concurrency
+    from provenance.attribute import classify_report_dict
+    from provenance.classifier.keyword import KeywordClassifier
+    ps = probe_set(tmp_path, many_probes_toml(12))
+    n = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        with lock:
+            return Fault.status(429, retry_after="0.1") if next(n) % 3 else None
+    s = fast_settings(concurrency=4, start_concurrency=4, retries=5, backoff_max=5.0, deadline=120)
+    with FakeLLMServer(fault_fn=fault) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    assert tr.counts()["ok"] == 12
+    refused = tr.pacing["refused_by_status"]["429"]
+    assert refused >= 12 and tr.pacing["paused_s"] > 0
+    notes = classify_report_dict(tr, KeywordClassifier())["attribution"]["reliability"]
+    head = [x for x in notes if x.startswith("rate limited:")]
+    assert len(head) == 1, notes
+    assert head[0].startswith(f"rate limited: the endpoint refused {refused} requests (HTTP 429: {refused}); "
+                              "waiting as it asked (Retry-After, honoured up to 5 s each) paused the run "), head
+    assert head[0].endswith("; every probe was answered in the end")
+    assert "what helps with a rate limit: a key or tier allowing more requests, or fewer probes " \
+           "(--until-confident 0.9, --budget N)" in notes
+    assert not any("--concurrency" in x or "did not keep up" in x for x in notes), notes
 
 
 def test_endpoint_that_goes_away_mid_run_ends_the_run(tmp_path):
@@ -446,3 +497,86 @@ def test_pacer_alone_in_flight_is_never_queued():
     for i in range(10):
         _reply(p, 1, 0.6, 120, t=float(i))
     assert p.limit > 1 and p.sustained >= 1 and p.stats.queued == 0
+
+
+# ---------------------------------------------------------------- slow is not dead
+
+def test_server_that_crawls_mid_run_and_recovers_is_paced_down_never_given_up(tmp_path):
+    # 6 probes answered at once, then the server crawls: every probe waits (Fault.until) and
+    # times out, more than a streak's worth. It still answers GET /models, so the run checks
+    # that, keeps it (slow is not dead), stretches its timeouts, lowers the number in flight
+    # and sends the timed-out probes again; the server recovers when it sees that check (an
+    # event, not a clock), and every probe is answered.
+    ps = probe_set(tmp_path, many_probes_toml(24))
+    recovered = threading.Event()
+    posts = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        if req.method == "GET" and req.path.endswith("/models"):
+            recovered.set()                      # the client asked whether it is there: it recovers
+            return None
+        with lock:
+            i = next(posts)
+        return Fault.until(recovered) if i >= 6 and not recovered.is_set() else None
+    s = fast_settings(concurrency=8, start_concurrency=8, read_timeout=1.0, request_timeout=2.0, deadline=120,
+                      retries=3, timeout_streak=4)
+    with FakeLLMServer(fault_fn=fault) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["not_answering"] is None and p["liveness_checks"] >= 1, p
+    assert p["timeout_scale"] >= 2.0 and p["resent"] >= 4, p
+    assert p["cuts"] >= 1 and p["final_concurrency"] < p["peak_concurrency"], p
+
+
+def test_slow_server_gets_longer_timeouts_and_every_probe(tmp_path):
+    # after 4 quick answers every reply takes 2.5 s against a 1 s read timeout: timeouts on a
+    # server that still answers. The old rule gave it up after 8 probes in a row timed out (the
+    # README's command lost 114 of 212 probes so on SmolLM2); now a probe sent again gets
+    # twice its last timeouts (2 s, then 4 s: the reply fits), as does every later request
+    # once a streak's check found the server there, and every probe is answered.
+    ps = probe_set(tmp_path, many_probes_toml(12))
+    posts = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        if req.method != "POST":
+            return None
+        with lock:
+            return Fault.delay_(2.5) if next(posts) >= 4 else None
+    s = fast_settings(concurrency=4, start_concurrency=4, read_timeout=1.0, request_timeout=2.0, deadline=300,
+                      retries=3, timeout_streak=4)
+    with FakeLLMServer(fault_fn=fault) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
+    assert not bad, bad
+    p = tr.pacing
+    assert p["not_answering"] is None, p
+    assert p["timeout_scale"] >= 2.0 and p["resent"] >= 4, p       # 2.5 s never fits in 1 s (the first 4 slow ones)
+
+
+def test_server_whose_model_stops_is_given_up_though_it_answers_get_models(tmp_path):
+    # answers 4 probes, then its chat requests hang for good while GET /models still answers:
+    # the timeouts are stretched to their longest, and a streak there with nothing answered
+    # declares it not answering (bounded: a stuck model does not hold the run to its deadline)
+    ps = probe_set(tmp_path, many_probes_toml(30))
+    posts = itertools.count()
+    lock = threading.Lock()
+
+    def fault(req):
+        if req.method != "POST":
+            return None
+        with lock:
+            return Fault.hang() if next(posts) >= 4 else None
+    s = fast_settings(concurrency=2, start_concurrency=2, read_timeout=0.3, request_timeout=0.6, deadline=120,
+                      retries=3, timeout_streak=4)
+    with FakeLLMServer(fault_fn=fault) as srv:
+        tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
+    p = tr.pacing
+    assert p["timeout_scale"] == 4.0, p
+    assert p["not_answering"].startswith("the server still answers (GET /models: HTTP 200), but its model "
+                                         "answered nothing to "), p
+    assert tr.counts()["ok"] == 4
+    assert sum(r.error.startswith("not sent: endpoint not answering") for r in tr.results if not r.ok) >= 10

@@ -55,10 +55,13 @@ def register(app: typer.Typer) -> None:
         model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Classifier artifact directory (default: the shipped model)."),
         concurrency: Optional[int] = typer.Option(None, "--concurrency", min=1, max=MAX_CONCURRENCY,
                                                   help=f"Most probes in flight at once (default: every probe, up to {MAX_CONCURRENCY}). "
-                                                       "The number in flight adapts to the endpoint: it starts at 4 (or N if lower), "
-                                                       "grows while the endpoint keeps up, halves on timeouts, 429/503 or replies "
-                                                       "whose wait grew with the number in flight (never below what the endpoint "
-                                                       "carried without a timeout), and never exceeds N."),
+                                                       "The number in flight adapts to the endpoint: it starts where the server "
+                                                       "says (llama.cpp's slot count from GET /props, which is also a cap; TGI's "
+                                                       "/info; Ollama: 4), else at N; grows while the endpoint keeps up, halves "
+                                                       "on timeouts, 429/503 or replies whose wait grew with the number in flight "
+                                                       "(never below what the endpoint carried without a timeout), and never "
+                                                       "exceeds N. A slow endpoint that still answers is never given up: its "
+                                                       "timeouts are stretched and the probes sent again."),
         run: RunOptions = None,  # --timeout, --total-timeout, --deadline, --retries (common.run_options)
         db: Optional[Path] = typer.Option(None, "--db", help="Run store (SQLite) path; default under your data directory, or $PROVENANCE_DB."),
         no_store: bool = typer.Option(False, "--no-store", help="Do not record the run in the local store."),
@@ -99,7 +102,7 @@ def register(app: typer.Typer) -> None:
             check_output_path(output)
         if concurrency is None:
             concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
-        # the pacer starts at min(cap, RunSettings.start_concurrency) and adapts, never above the cap
+        # the pacer starts where the server says (endpoints/capacity.py), else at the cap, and adapts
         settings = run.settings(concurrency)
         with probe_progress(not json_out, len(probeset.probes)) as on_progress:
             report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,

@@ -62,6 +62,12 @@ def summary_line(s: dict[str, Any]) -> str:
              f"{s['unusable']} unusable, {s['error']} errors"]
     if s.get("creators"):
         parts.append("creators: " + ", ".join(f"{esc(k, 40)} {v}" for k, v in list(s["creators"].items())[:8]))
+    rl = s.get("rate_limited") or {}
+    if rl.get("entrants"):
+        refused = rl.get("refused") or {}
+        parts.append(f"rate limited: {rl['entrants']} entrants, {sum(refused.values())} requests refused ("
+                     + ", ".join(f"HTTP {k}: {v}" for k, v in refused.items())
+                     + f"), {rl.get('paused_s', 0):.0f}s waiting as asked")
     if s.get("elapsed_s") is not None:
         parts.append(f"{s['elapsed_s']:.1f}s")
     return " | ".join(parts)

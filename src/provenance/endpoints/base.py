@@ -83,6 +83,11 @@ class Endpoint(ABC):
         """Non-secret headers the protocol needs (recorded)."""
         return {}
 
+    async def read_capacity(self) -> Any:
+        """What the server says it can take (``endpoints/capacity.Capacity``), asked once before a
+        run's first probe; None: it says nothing (the default for a protocol that has no such thing)."""
+        return None
+
     def parse_reply(self, probe: Probe, reply: "HTTPResult", result: ProbeResult) -> None:
         """Fill ``result`` from a 2xx reply (JSON body or SSE events); raise BadReply if unusable."""
         if reply.is_sse:

@@ -20,7 +20,10 @@ What it guarantees:
   ``settings.backoff_max``), never past ``deadline_at`` (event-loop time) nor
   the total bound;
 * with a ``pacer`` (``provenance.probing.pacing.Pacer``, set by ``run_probes``) every
-  attempt is reported to it, and timeouts are not retried once it says so;
+  attempt is reported to it; timeouts are not retried once it says so, nor once the
+  endpoint has answered in this run (the runner sends the probe again under the pacer,
+  which may stretch the timeouts of a slow endpoint: ``pacer.timeout_scale`` multiplies
+  the read and total timeouts of every later request);
 * the body is read in chunks and capped at ``settings.max_body_bytes``
   (``truncated``); compressed bodies are inflated by our own bounded decoder, so
   a gzip bomb stops at the cap;
@@ -220,10 +223,10 @@ class HttpExecutor:
         self.pacer: Any = None                  # provenance.probing.pacing.Pacer, set by run_probes
 
     # ------------------------------------------------------------ lifecycle
-    def timeout(self) -> httpx.Timeout:
+    def timeout(self, scale: float = 1.0) -> httpx.Timeout:
         s = self.settings
-        return httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout,
-                             write=s.read_timeout, pool=max(s.connect_timeout, s.request_timeout))
+        return httpx.Timeout(connect=s.connect_timeout, read=s.read_timeout * scale,
+                             write=s.read_timeout * scale, pool=max(s.connect_timeout, s.request_timeout * scale))
 
     def _ensure_client(self, url: str) -> Any:
         if self._client is None:
@@ -289,7 +292,8 @@ class HttpExecutor:
         last: HTTPResult = HTTPResult(url=redact_url(url))
         max_attempts = 1 + max(0, s.retries)
         pacer = self.pacer
-        total_at = loop.time() + max(0.0, s.request_timeout)
+        scale = max(1.0, float(getattr(pacer, "timeout_scale", 1.0) or 1.0)) if pacer is not None else 1.0
+        total_at = loop.time() + max(0.0, s.request_timeout * scale)
         while attempts < max_attempts:
             if deadline_at is not None and loop.time() >= deadline_at:
                 last.error, last.error_kind = "deadline: no time left for the request", "deadline"
@@ -299,7 +303,7 @@ class HttpExecutor:
             attempts += 1
             sent_at = loop.time()
             res = await self._attempt(client, method, url, content, send_headers, stream,
-                                      deadline_at, total_at, secrets)
+                                      deadline_at, total_at, secrets, scale)
             res.attempts = attempts
             last = res
             retry = False
@@ -313,9 +317,10 @@ class HttpExecutor:
             if res.error is not None:
                 retry = res.error_kind in ("timeout", "connect", "transport")
                 if res.error_kind == "timeout" and pacer is not None and (
-                        not pacer.retry_timeouts or pacer.last_ok_at > sent_at):
-                    # streak reached; or lost to overload (others sent later were answered): the
-                    # run_probes sends it again under the pacer's lowered limit, not at once
+                        not pacer.retry_timeouts or pacer.last_ok_at > sent_at or pacer.answered > 0):
+                    # streak reached; lost to overload (others sent later were answered); or an
+                    # endpoint that answers, slowly: run_probes sends it again under the pacer
+                    # (a lowered limit, perhaps longer timeouts), not at once
                     retry = False
                 wait = self._backoff(attempts)
             elif res.status is not None and (res.status in RETRY_STATUS or 500 <= res.status <= 599):
@@ -337,11 +342,12 @@ class HttpExecutor:
 
     async def _attempt(self, client: Any, method: str, url: str, content: bytes | None,
                        headers: dict[str, str], stream: bool, deadline_at: float | None,
-                       total_at: float | None, secrets: list[str]) -> HTTPResult:
+                       total_at: float | None, secrets: list[str], scale: float = 1.0) -> HTTPResult:
         loop = asyncio.get_running_loop()
         s = self.settings
         now = loop.time()
-        budget = s.request_timeout if total_at is None else max(0.0, total_at - now)
+        total_s, read_s = s.request_timeout * scale, s.read_timeout * scale
+        budget = total_s if total_at is None else max(0.0, total_at - now)
         hit_deadline = False
         if deadline_at is not None:
             left = deadline_at - now
@@ -351,14 +357,15 @@ class HttpExecutor:
         res = HTTPResult(url=redact_url(url))
         try:
             async with asyncio.timeout(budget):
-                await self._exchange(client, method, url, content, headers, stream, res)
+                await self._exchange(client, method, url, content, headers, stream, res,
+                                     self.timeout(scale) if scale != 1.0 else None)
         except TimeoutError:
             if hit_deadline:
                 res.error, res.error_kind = "deadline: target deadline reached during the request", "deadline"
             else:
                 got = (f"{res.received} bytes received, reply still incomplete" if res.got_headers
                        else "nothing received")
-                res.error = (f"timeout: no complete reply within {s.request_timeout:g} s "
+                res.error = (f"timeout: no complete reply within {total_s:g} s "
                              f"(the total time bound for one request; {got})")
                 res.error_kind = "timeout"
         except _Fail as f:
@@ -368,10 +375,10 @@ class HttpExecutor:
         except httpx.TimeoutException as e:
             if res.got_headers:
                 res.error = (f"timeout: the reply stalled after {res.received} bytes "
-                             f"(nothing more for {s.read_timeout:g} s, the read timeout)")
+                             f"(nothing more for {read_s:g} s, the read timeout)")
             elif isinstance(e, (httpx.ReadTimeout, httpx.WriteTimeout)):
                 res.error = (f"timeout: the server accepted the request but sent nothing "
-                             f"for {s.read_timeout:g} s (the read timeout)")
+                             f"for {read_s:g} s (the read timeout)")
             else:
                 res.error = f"timeout: {_short(e)}"
             res.error_kind = "timeout"
@@ -385,11 +392,15 @@ class HttpExecutor:
         return res
 
     async def _exchange(self, client: Any, method: str, url: str, content: bytes | None,
-                        headers: dict[str, str], stream: bool, res: HTTPResult) -> None:
+                        headers: dict[str, str], stream: bool, res: HTTPResult,
+                        timeout: httpx.Timeout | None = None) -> None:
         cur = url
         t0 = asyncio.get_running_loop().time()
         for hop in range(MAX_REDIRECTS + 1):
-            req = client.build_request(method, cur, content=content, headers=headers)
+            if timeout is None:
+                req = client.build_request(method, cur, content=content, headers=headers)
+            else:
+                req = client.build_request(method, cur, content=content, headers=headers, timeout=timeout)
             resp = await client.send(req, stream=True)
             try:
                 if resp.status_code in REDIRECT_STATUS and resp.headers.get("location"):

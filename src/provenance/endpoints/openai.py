@@ -38,6 +38,11 @@ class OpenAIEndpoint(Endpoint):
         key = self.target.api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
 
+    async def read_capacity(self) -> Any:
+        """llama.cpp's ``/props`` slots, TGI's ``/info``, Ollama's ``/api/version``: ``capacity.py``."""
+        from .capacity import read_capacity
+        return await read_capacity(self)
+
     # ------------------------------------------------------------ replies
     def _meta(self, doc: dict[str, Any], result: ProbeResult) -> None:
         super()._meta(doc, result)

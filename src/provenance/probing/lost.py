@@ -5,7 +5,13 @@
     91 of 132 probes failed
     why they failed: 85 timed out, 6 rate limited (HTTP 429)
     lost evidence: no tokenizer evidence (its baseline probe was lost); identity 3 of 7 answered
-    the endpoint did not keep up: a local server wants --concurrency set to its slot count (e.g. 4); a slow one a longer --timeout
+    the endpoint was slow: 85 probes got no answer within the read timeout, even stretched to 240 s ...
+
+and what helps, said only from the evidence: a probe lost to a timeout is put down to a
+queue only where replies queued (``run.pacing.queued_replies``) at a server that did not say
+how many it serves at once (``--concurrency`` then helps); otherwise to slowness (a longer
+``--timeout``). ``rate_limit_notes`` tells a rate limit as it is (refused requests by status,
+the time spent waiting as the server asked, what helps), whether or not probes were lost.
 
 Families are read from the results (never from probe ids), so any probe set works.
 """
@@ -76,10 +82,53 @@ def lost_notes(transcript: Any) -> list[str]:
             missing.append(f"{label}: {ok} of {len(rs)} answered")
     if missing:
         notes.append("lost evidence: " + "; ".join(missing))
-    if any(k in why for k in ("timed out", "rate limited (HTTP 429)", "server error (HTTP 503)")):
-        notes.append("the endpoint did not keep up: a local server wants --concurrency set to its slot "
-                     "count (e.g. 4); a slow one a longer --timeout")
+    late = why.get("timed out", 0) + why.get("cut by the target deadline", 0)
+    if late:
+        notes.append(slow_advice(transcript.pacing or {}, why.get("timed out", 0),
+                                 why.get("cut by the target deadline", 0)))
     return notes
+
+
+def slow_advice(pacing: dict[str, Any], timed_out: int, cut: int) -> str:
+    """Why probes ran out of time, and what helps, from the pacing's evidence only."""
+    lost = " and ".join(x for x in (f"{timed_out} timed out" if timed_out else "",
+                                    f"{cut} cut by the deadline" if cut else "") if x)
+    server = pacing.get("server") or {}
+    if pacing.get("queued_replies") and not server.get("slots"):
+        return (f"the server queued requests ({pacing['queued_replies']} replies waited behind others; {lost}) "
+                "and does not say how many it serves at once: --concurrency N with its slot count avoids "
+                "the queue")
+    scale = pacing.get("timeout_scale") or 1.0
+    stretched = f", with timeouts stretched {scale:g}x" if scale > 1 else ""
+    return (f"the endpoint was slow ({lost}{stretched}): a longer --timeout lets each answer finish, "
+            "a longer --deadline the whole run")
+
+
+def rate_limit_notes(transcript: Any) -> list[str]:
+    """A rate limit told as it is: the requests refused (HTTP 429/503/529, counted by the pacer),
+    the time the run waited as the server asked (Retry-After, honoured up to a cap), what became
+    of the probes, and what helps. [] when nothing was refused."""
+    p = transcript.pacing or {}
+    by_status = {str(k): int(v) for k, v in (p.get("refused_by_status") or {}).items() if v}
+    failed = [r for r in transcript.results if r.status == "failed"]
+    lost = sum(1 for r in failed if loss_reason(r.error) in ("rate limited (HTTP 429)", "server error (HTTP 503)",
+                                                             "server error (HTTP 529)"))
+    if not by_status and not lost:
+        return []
+    n = sum(by_status.values())
+    codes = ", ".join(f"HTTP {k}: {v}" for k, v in sorted(by_status.items()))
+    head = (f"rate limited: the endpoint refused {n} requests ({codes})" if n else
+            f"rate limited: {lost} probes were refused (HTTP 429/503) after their retries")
+    waited = float(p.get("paused_s") or 0.0)
+    if waited > 0:
+        cap = p.get("retry_after_cap_s")
+        capped = int(p.get("retry_after_capped") or 0)
+        head += (f"; waiting as it asked (Retry-After{f', honoured up to {cap:g} s each' if cap else ''}"
+                 f"{f', {capped} longer asks cut to that' if capped else ''}) paused the run {waited:.1f} s")
+    head += (f"; {lost} probes lost to it" if lost else
+             "; every probe was answered in the end" if not failed else "")
+    return [head, "what helps with a rate limit: a key or tier allowing more requests, or fewer probes "
+                  "(--until-confident 0.9, --budget N)"]
 
 
 def _is_baseline(result: Any) -> bool:

@@ -28,10 +28,12 @@ CONTRACT of ``run_probes``:
   again (whatever their status); those among ``probes`` appear in the transcript
   as given, and ``on_result`` is not called for them. Pass only the ok ones to
   retry failures.
-* Concurrency adapts to the endpoint (``pacing.Pacer``: starts at
-  ``settings.start_concurrency``, never above ``settings.concurrency``); a probe
-  lost to overload (timed out while others were answered, or 429/503 after its
-  retries) is sent again; once the pacer declares the endpoint not answering,
+* Concurrency adapts to the endpoint (``pacing.Pacer``: starts where the server says,
+  ``endpoint.read_capacity()`` asked once per pacer before the first probe when
+  ``settings.ask_server``, else at ``settings.start_concurrency`` or the cap; never above
+  ``settings.concurrency``); a probe lost to overload (timed out while others were
+  answered, or 429/503 after its retries) is sent again, and so is one that timed out on
+  a slow endpoint the pacer found still answering; once the pacer declares the endpoint not answering,
   probes in flight are abandoned and the rest are not sent (reason
   "not sent: endpoint not answering ..."). Pass ``pacer`` to share one across
   calls (adaptive batches, scans); ``transcript.pacing`` records what it saw.
@@ -108,8 +110,8 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
             finally:
                 in_flight.discard(p.id)
                 pacer.release()
-            again = pacer.probe_done(res, resendable=sent < resend_max and loop.time() < deadline_at,
-                                     sent_at=sent_at)
+            again = pacer.probe_done(res, resendable=(sent < resend_max + pacer.stretches
+                                                      and loop.time() < deadline_at), sent_at=sent_at)
             if not again:
                 return res
             sent += 1
@@ -119,6 +121,8 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
     tasks: dict[asyncio.Task, Probe] = {}
     async with endpoint:
         http = _executor_of(endpoint)
+        if send and not pacer.described and getattr(settings, "ask_server", False):
+            await _describe(endpoint, pacer, deadline_at)
         if http is not None:
             http.pacer = pacer
         for p in send:
@@ -126,6 +130,8 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
         pending: set[asyncio.Task] = set(tasks)
         watch = (asyncio.ensure_future(_watch(endpoint, pacer, settings, http))
                  if pending and not pacer.dead else None)
+        recheck = (asyncio.ensure_future(_recheck(endpoint, pacer, settings))
+                   if pending and not pacer.dead else None)
         dead_wait = asyncio.ensure_future(pacer.dead_event.wait())
         try:
             while pending and not pacer.dead:
@@ -150,7 +156,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                         on_result(res)
         finally:
             abandoned = set(in_flight)          # (cancelling empties in_flight)
-            for t in [*pending, dead_wait, *([watch] if watch else [])]:
+            for t in [*pending, dead_wait, *([watch] if watch else []), *([recheck] if recheck else [])]:
                 t.cancel()
             if pending:
                 await asyncio.wait(pending, timeout=2.0)
@@ -188,6 +194,51 @@ def _executor_of(endpoint: Any) -> Any:
         return None
 
 
+async def _describe(endpoint: Any, pacer: Any, deadline_at: float) -> None:
+    """What the server says it can take (``endpoints/capacity.py``), handed to the pacer once."""
+    reader = getattr(endpoint, "read_capacity", None)
+    capacity = None
+    if reader is not None:
+        left = deadline_at - asyncio.get_running_loop().time()
+        try:
+            capacity = await asyncio.wait_for(reader(), max(0.0, min(left, 5.0)))
+        except (TimeoutError, asyncio.TimeoutError):
+            capacity = None
+    pacer.server_described(capacity)
+
+
+async def _recheck(endpoint: Any, pacer: Any, settings: RunSettings) -> None:
+    """Slow is not dead: each time a streak of timeouts asks (``pacer.check_wanted``), check that a
+    server that answered in this run still answers anything (``GET .../models``, any HTTP status),
+    and tell the pacer (``check_done``)."""
+    while not pacer.dead:
+        await pacer.check_wanted.wait()
+        timeout = min(30.0, max(1.0, float(settings.read_timeout)))
+        res = await _ask_alive(endpoint, settings, timeout)
+        if res is None:
+            pacer.check_done(True, "")              # nothing to ask with: assume alive
+        elif res.status is not None:
+            pacer.check_done(True, f"GET /models: HTTP {res.status}")
+        else:
+            why = res.error or "no reply"
+            if res.error_kind == "timeout":
+                why = f"GET /models answered nothing in {timeout:g} s"
+            pacer.check_done(False, why)
+
+
+async def _ask_alive(endpoint: Any, settings: RunSettings, timeout: float) -> Any:
+    """``GET .../models`` with no retries and a short timeout, outside the pacer; None when the
+    endpoint has no such URL."""
+    url = _models_url(endpoint)
+    if url is None:
+        return None
+    from ..endpoints.http import HttpExecutor
+    check = settings.with_(retries=0, request_timeout=timeout, read_timeout=timeout, concurrency=1)
+    async with HttpExecutor(check) as ex:
+        return await ex.request("GET", url, headers=endpoint.public_headers(),
+                                secret_headers=endpoint.auth_headers())
+
+
 async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) -> None:
     """Mark a silent endpoint stalled, and check whether it answers anything at all.
 
@@ -207,16 +258,8 @@ async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) ->
     await asyncio.sleep(max(0.0, t0 + delay - loop.time()))
     if pacer.replied or pacer.dead:
         return
-    url = _models_url(endpoint)
-    if url is None:
-        return
-    from ..endpoints.http import HttpExecutor
-    check = settings.with_(retries=0, request_timeout=pacer.liveness_timeout(),
-                           read_timeout=pacer.liveness_timeout(), concurrency=1)
-    async with HttpExecutor(check) as ex:
-        res = await ex.request("GET", url, headers=endpoint.public_headers(),
-                               secret_headers=endpoint.auth_headers())
-    if pacer.replied or res.status is not None:
+    res = await _ask_alive(endpoint, settings, pacer.liveness_timeout())
+    if res is None or pacer.replied or res.status is not None:
         return
     why = res.error or "no reply"
     if res.error_kind == "timeout":

@@ -13,9 +13,14 @@ and the HTTP executor (which reports every attempt)::
 
 The policy (AIMD, as TCP does it, with a delay signal read as TCP Vegas reads it):
 
-* start at ``min(cap, settings.start_concurrency)`` probes in flight (default 4:
-  the slots of a local llama.cpp or Ollama server), where the cap is
-  ``settings.concurrency`` (``--concurrency``: never exceeded);
+* start where the server says (``server_described``, from ``endpoints/capacity.py``, read
+  before the first probe): a llama.cpp server's ``/props`` slot count (TGI's ``/info``
+  ``max_concurrent_requests``) is both the start and a cap, since requests beyond it only
+  wait in the server's queue; Ollama, which says what it is but not its parallel limit,
+  starts at 4. A server that says nothing gets ``settings.start_concurrency`` when set
+  (a scan's entrants: 16), else the cap: every probe at once, one round trip against an
+  API that serves them all (the cap is ``settings.concurrency``, ``--concurrency``: never
+  exceeded);
 * grow by one per answered request (doubling per round trip; by two, tripling,
   while replies come within a twelfth of the read timeout, as an API's do: from 4
   it is past 16 in two round trips) until the first sign of overload, then by one
@@ -34,10 +39,20 @@ The policy (AIMD, as TCP does it, with a delay signal read as TCP Vegas reads it
 * a probe that timed out while the endpoint answered others sent after it went
   out was lost to overload: the runner sends it again (at most
   ``settings.resend_max`` times) and it does not count toward the streak below;
-* after ``settings.timeout_streak`` probes in a row timed out, timeouts are no
-  longer retried or re-sent (noted); if the endpoint never answered anything,
-  or the streak reaches twice that, the endpoint is declared not answering:
-  the run stops at once (``dead`` says why);
+* slow is not dead. After ``settings.timeout_streak`` probes in a row timed out
+  with nothing answered since they went out: an endpoint that never answered is
+  declared not answering (the run stops at once; ``dead`` says why). One that
+  answered in this run is asked whether it still answers at all (the runner's
+  ``GET .../models``, new sends paused meanwhile: ``check_wanted``/``check_done``).
+  No reply: not answering. A reply: it is slow, not dead: every later request gets
+  twice the read and total timeouts (``timeout_scale``, at most ``STRETCH_MAX``
+  times, always within the deadline), the level stays as the timeouts cut it, the
+  timed-out probes are sent again (each once more per stretch), and the next
+  check comes after half as long a streak. Whatever the endpoint's stretch, a probe
+  sent again after a timeout goes with twice its own last timeouts. Only a streak at the longest
+  timeouts with no answer since they were stretched declares a server that
+  still answers ``GET .../models`` not answering (its model stopped);
+  connection failures in a row still end the run (the server went away);
 * while nothing has answered after ``settings.liveness_after`` seconds, a cheap
   ``GET .../models`` checks whether the server answers at all (only when the
   read timeout is longer than that check takes); no reply means not answering.
@@ -112,6 +127,7 @@ REF_MIN = 3               # replies from lower levels needed for a reference
 PER_LEVEL = 8             # replies kept per level and kind
 PROMPT_SHARE = 1.0 / 8.0  # a prompt token costs about an eighth of a generated one
 FIXED_WORK = 8.0          # per-request overhead, in generated tokens
+STRETCH_MAX = 4.0         # a slow endpoint's timeouts are doubled up to this many times the configured ones
 
 
 @dataclass
@@ -130,14 +146,22 @@ class PacingStats:
     queued: int = 0              # of those, replies whose wait grew with the number in flight
     resent: int = 0              # probes sent again after being lost to overload
     paused_s: float = 0.0        # time spent honouring Retry-After for everyone
+    refused: dict[int, int] = field(default_factory=dict)   # overload replies by status (429, 503, 529)
+    retry_after_capped: int = 0  # Retry-After values longer than settings.backoff_max (cut to it)
+    server: dict[str, Any] | None = None   # what the server said of itself (endpoints/capacity.py)
+    checks: int = 0              # times a streak of timeouts had the runner check that the server still answers
+    timeout_scale: float = 1.0   # the longest read and total timeouts a request got, in times the configured ones
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {"start_concurrency": self.start, "max_concurrency": self.cap, "peak_concurrency": self.peak,
                 "final_concurrency": self.final, "sustained_concurrency": self.sustained, "cuts": self.cuts,
                 "timed_out_attempts": self.timeouts, "overloaded_replies": self.overloaded,
+                "refused_by_status": {str(k): v for k, v in sorted(self.refused.items())},
+                "retry_after_capped": self.retry_after_capped,
                 "slow_replies": self.slow, "queued_replies": self.queued, "resent": self.resent,
-                "paused_s": round(self.paused_s, 3), "notes": list(self.notes)}
+                "paused_s": round(self.paused_s, 3), "server": self.server, "liveness_checks": self.checks,
+                "timeout_scale": self.timeout_scale, "notes": list(self.notes)}
 
 
 @dataclass
@@ -153,13 +177,16 @@ class _Send:
 
 
 _SEND: contextvars.ContextVar[_Send | None] = contextvars.ContextVar("provenance_pacer_send", default=None)
+# a probe sent again after a timeout gets twice its last timeouts (each probe runs in its own task)
+_PROBE_SCALE: contextvars.ContextVar[float] = contextvars.ContextVar("provenance_probe_scale", default=1.0)
 
 
 class Pacer:
     def __init__(self, settings: Any, *, cap: int | None = None) -> None:
         self.settings = settings
         self.cap = max(1, int(cap if cap is not None else settings.concurrency))
-        start = getattr(settings, "start_concurrency", 4) or self.cap
+        self._start_given = bool(getattr(settings, "start_concurrency", None))
+        start = getattr(settings, "start_concurrency", None) or self.cap
         self.limit = float(min(self.cap, max(1, int(start))))
         self.ssthresh = float(self.cap)
         self.inflight = 0
@@ -173,6 +200,13 @@ class Pacer:
         self.replied = False             # any byte of any reply seen
         self.retry_timeouts = True
         self.dead: str | None = None
+        self.described = False           # server_described was called (once per pacer)
+        self.stretch = 1.0               # timeout_scale: a slow endpoint's timeouts, stretched
+        self.stretches = 0               # times stretched (each lets a timed-out probe be sent once more)
+        self._window = float("-inf")     # at the longest timeouts: since when nothing has answered
+        self._need = max(1, int(self._s("timeout_streak", 4)))   # the streak that asks for a check
+        self.checking = False            # a check that the server still answers is pending
+        self._check_wanted: asyncio.Event | None = None
         self._last_cut = float("-inf")
         self._pause_until = 0.0
         self._cond: asyncio.Condition | None = None
@@ -195,15 +229,52 @@ class Pacer:
             self._cond = asyncio.Condition()
             self._dead_event = asyncio.Event()
             self._stalled = asyncio.Event()
+            self._check_wanted = asyncio.Event()
             if self.dead:
                 self._dead_event.set()
                 self._stalled.set()
+            if self.checking:
+                self._check_wanted.set()
 
     @property
     def dead_event(self) -> asyncio.Event:
         self._loop_objs()
         assert self._dead_event is not None
         return self._dead_event
+
+    @property
+    def check_wanted(self) -> asyncio.Event:
+        """Set when a streak of timeouts wants the runner to check that the server still answers
+        (``check_done`` with the outcome); new sends wait meanwhile."""
+        self._loop_objs()
+        assert self._check_wanted is not None
+        return self._check_wanted
+
+    @property
+    def timeout_scale(self) -> float:
+        """The executor's read and total timeouts are the configured ones times this (slow is not
+        dead): the endpoint's stretch, or this probe's own when it was sent again after a timeout."""
+        return max(self.stretch, _PROBE_SCALE.get())
+
+    # ------------------------------------------------------------ what the server says of itself
+    def server_described(self, capacity: Any) -> None:
+        """The hook for ``endpoints/capacity.py``: what the server said it can take, before the
+        first probe (None: it said nothing, and the start stays as configured). A slot count is
+        the start and the cap: requests beyond it would only queue. A known server without one
+        (Ollama) starts at its ``start`` unless a start was configured."""
+        self.described = True
+        if capacity is None:
+            return
+        self.stats.server = capacity.to_dict() if hasattr(capacity, "to_dict") else dict(capacity)
+        slots = getattr(capacity, "slots", None)
+        if slots:
+            self.cap = max(1, min(self.cap, int(slots)))
+            self.limit = min(self.limit, float(self.cap))
+            self.ssthresh = float(self.cap)
+        elif getattr(capacity, "start", None) and not self._start_given:
+            self.limit = min(self.limit, float(max(1, int(capacity.start))))
+        self.stats.start = self.stats.final = int(self.limit)
+        self.stats.cap = self.cap
 
     @property
     def stalled(self) -> asyncio.Event:
@@ -223,6 +294,9 @@ class Pacer:
             while True:
                 if self.dead:
                     break
+                if self.checking:        # is the server still there? (slow is not dead)
+                    await self._cond.wait()
+                    continue
                 wait = self._pause_until - loop.time()
                 if wait > 0:
                     try:
@@ -278,7 +352,10 @@ class Pacer:
             self.replied = True
             if status in OVERLOAD_STATUS:
                 self.stats.overloaded += 1
+                self.stats.refused[status] = self.stats.refused.get(status, 0) + 1
                 if retry_after is not None and retry_after > 0:
+                    if float(retry_after) > float(self.settings.backoff_max):
+                        self.stats.retry_after_capped += 1
                     pause = min(float(retry_after), float(self.settings.backoff_max))
                     until = now + pause
                     if until > self._pause_until:
@@ -288,6 +365,7 @@ class Pacer:
             elif 200 <= status < 300:
                 self.ok += 1
                 self.last_ok_at = now
+                self._need = max(1, int(self._s("timeout_streak", 4)))
                 if send is not None:
                     send.wait, send.sent_at, send.now, send.sent_level = latency, sent_at, now, send.level
                 else:
@@ -436,22 +514,71 @@ class Pacer:
                 self.streak = 0
             return resendable and self._overloaded(result) and self._resend_ok()
         if sent_at is not None and self.last_ok_at > sent_at:
-            return resendable and self.retry_timeouts and self._resend_ok()
+            # lost to overload: others sent later were answered
+            return self._longer(resendable and self._resend_ok())
+        if self.stretch >= STRETCH_MAX and sent_at is not None and sent_at < self._window:
+            return self._longer(resendable)    # sent before the longest timeouts applied: says nothing new
         self.streak += 1
         n = max(1, int(self._s("timeout_streak", 4)))
         if self.answered == 0:
             self.stalled.set()
-        if self.streak >= n and self.retry_timeouts:
-            self.retry_timeouts = False
-            self.stalled.set()
-            self.stats.notes.append(f"stopped retrying timeouts after {self.streak} probes in a row timed out")
-        if self.streak >= n and self.answered == 0:
-            self.declare_dead(f"{self.streak} probes in a row timed out and nothing ever answered")
+            if self.streak >= n:
+                self.retry_timeouts = False
+                self.declare_dead(f"{self.streak} probes in a row timed out and nothing ever answered")
+                return False
             return False
-        if self.streak >= 2 * n:
-            self.declare_dead(f"{self.streak} probes in a row timed out: the endpoint stopped answering")
-            return False
-        return resendable and self.retry_timeouts and self._resend_ok()
+        # It answered in this run: slow or gone? A long enough streak asks the runner to check
+        # (new sends wait); the probe goes again once the check says the server is still there.
+        if self.streak >= self._need and not self.checking:
+            self._ask_check()
+        return self._longer(resendable)
+
+    def _longer(self, again: bool) -> bool:
+        """A timed-out probe sent again goes with twice its last timeouts (up to ``STRETCH_MAX``)."""
+        if again:
+            scale = min(STRETCH_MAX, _PROBE_SCALE.get() * 2.0)
+            _PROBE_SCALE.set(scale)
+            self.stats.timeout_scale = max(self.stats.timeout_scale, scale)
+        return again
+
+    def _ask_check(self) -> None:
+        self.checking = True
+        self.retry_timeouts = False        # the runner re-sends timed-out probes, under the pacer
+        self.stats.checks += 1
+        self.stalled.set()
+        self.check_wanted.set()
+
+    def check_done(self, alive: bool, why: str = "") -> None:
+        """The outcome of the check a streak of timeouts asked for (``check_wanted``): the
+        server answered (``alive``; slow, not dead) or not (``why``)."""
+        self.checking = False
+        if self._check_wanted is not None:
+            self._check_wanted.clear()
+        if self.dead:
+            return
+        if not alive:
+            self.declare_dead(f"it answered {self.ok} probes, then {self.streak} in a row timed out and "
+                              f"the server no longer answers ({why or 'no reply'})")
+            return
+        read = float(self.settings.read_timeout)
+        now = asyncio.get_running_loop().time() if _loop_running() else 0.0
+        if self.stretch >= STRETCH_MAX:
+            if self.last_ok_at < self._window:
+                # every probe of this streak went out with the longest timeouts, and nothing
+                # has answered since: the model stopped, though the server still answers
+                self.declare_dead(f"the server still answers ({why or 'GET /models'}), but its model answered "
+                                  f"nothing to {self.streak} probes in a row, each given {read * self.stretch:g} s")
+                return
+            self._window = now                 # it answered since: a new window
+        else:
+            self.stretch = min(STRETCH_MAX, self.stretch * 2.0)
+            self.stretches += 1
+            if self.stretch >= STRETCH_MAX:
+                self._window = now
+        self.stats.timeout_scale = max(self.stats.timeout_scale, self.stretch)
+        self.streak = 0
+        self._need = max(1, self._need // 2)
+        self._wake()
 
     def _overloaded(self, result: Any) -> bool:
         return getattr(result, "status", None) == "failed" and getattr(result, "http_status", None) in OVERLOAD_STATUS
@@ -490,10 +617,20 @@ class Pacer:
     def info(self) -> dict[str, Any]:
         self.stats.final = int(self.limit)
         self.stats.sustained = self.sustained
+        self.stats.timeout_scale = max(self.stats.timeout_scale, self.stretch)
         d = self.stats.to_dict()
         d["timeout_retries_stopped"] = not self.retry_timeouts
+        d["retry_after_cap_s"] = float(self.settings.backoff_max)
         d["not_answering"] = self.dead
         return d
+
+
+def _loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def is_timeout(result: Any) -> bool:

@@ -276,5 +276,27 @@ def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s
     return {"type": "summary", "scan_id": scan_id, "entrants": len(outs), **states,
             "usable": states[STATE_COMPLETE] + states[STATE_REUSED],
             "creators": dict(sorted(creators.items(), key=lambda kv: (-kv[1], kv[0]))),
-            "verdicts": verdicts, "claims": claim_summary(outs), "unusable_why": unusable, "probeset": probeset,
+            "verdicts": verdicts, "claims": claim_summary(outs), "unusable_why": unusable,
+            "rate_limited": rate_limit_summary(outs), "probeset": probeset,
             "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3)}
+
+
+def rate_limit_summary(outs: Sequence[Outcome]) -> dict[str, Any]:
+    """Entrants probed now that refused requests (HTTP 429/503/529, as their pacers counted
+    them), the refusals by status, and the seconds their runs waited as the servers asked."""
+    by_status: dict[str, int] = {}
+    entrants = 0
+    paused = 0.0
+    for o in outs:
+        if o.state == STATE_REUSED:
+            continue
+        pacing = ((o.report or {}).get("run") or {}).get("pacing") or {}
+        refused = {str(k): int(v) for k, v in (pacing.get("refused_by_status") or {}).items()
+                   if isinstance(v, int) and v > 0}
+        if not refused:
+            continue
+        entrants += 1
+        for k, v in refused.items():
+            by_status[k] = by_status.get(k, 0) + v
+        paused += float(pacing.get("paused_s") or 0.0)
+    return {"entrants": entrants, "refused": dict(sorted(by_status.items())), "paused_s": round(paused, 1)}

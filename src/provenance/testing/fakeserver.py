@@ -41,6 +41,9 @@ of ``latency``, e.g. in proportion to the tokens it generates), ``slot_slowdown`
 (with ``slots``: each other slot busy when a request starts lengthens its time
 by this fraction, as slots sharing one CPU do). The status line of a reply is
 sent only once its time is up, as llama.cpp does for a whole (non-streamed) reply.
+``describe`` (path -> JSON document) answers ``GET`` of those paths, as servers that
+describe themselves do: ``{"/props": {"total_slots": 4}}`` is what llama.cpp says of its
+slots (``endpoints/capacity.py`` reads it).
 
 Benchmarks that want the server's CPU off the client's GIL can run it in its own
 process: ``python -m provenance.testing.fakeserver --latency 1`` prints
@@ -85,6 +88,7 @@ class Fault:
     nbytes: int = 0
     sizes: tuple[int, ...] = (1, 2, 3, 5, 7, 11, 13)
     delay: float = 0.0
+    gate: Any = None               # a threading.Event (Fault.until)
 
     # Transport-level
     @classmethod
@@ -127,6 +131,12 @@ class Fault:
     @classmethod
     def redirect(cls, location: str, status: int = 307) -> "Fault":
         return cls("redirect", status_code=status, location=location)
+
+    @classmethod
+    def until(cls, gate: threading.Event) -> "Fault":
+        """Answer normally once ``gate`` is set (by the test, on an event it chose): a server
+        that crawls, then recovers, with no timing in the test."""
+        return cls("until", gate=gate)
 
     @classmethod
     def delay_(cls, seconds: float) -> "Fault":
@@ -253,6 +263,7 @@ class FakeLLMServer:
         slots: int | None = None,
         latency_fn: Callable[[Any], float] | None = None,
         slot_slowdown: float = 0.0,
+        describe: dict[str, Any] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -274,6 +285,7 @@ class FakeLLMServer:
         self.slots = slots
         self.latency_fn = latency_fn
         self.slot_slowdown = float(slot_slowdown)
+        self.describe = dict(describe or {})
         self._slot_sem: asyncio.Semaphore | None = None
         self.busy_peak = 0
         self._busy = 0
@@ -526,6 +538,12 @@ class FakeLLMServer:
         if fault is not None:
             if fault.kind == "delay":
                 await asyncio.sleep(fault.delay)
+            elif fault.kind == "until":
+                assert self._stopping is not None
+                while not fault.gate.is_set() and not self._stopping.is_set():
+                    await asyncio.sleep(0.01)
+                if self._stopping.is_set():
+                    return False
             elif fault.kind == "hang":
                 assert self._stopping is not None
                 await self._stopping.wait()
@@ -590,6 +608,8 @@ class FakeLLMServer:
                 got = auth[7:].strip()
             if got != self.api_key:
                 return 401, [], self._error_body(req, 401)
+        if req.method == "GET" and req.path in self.describe:
+            return 200, [], json.dumps(self.describe[req.path]).encode()
         if req.method == "GET" and req.path.endswith("/models"):
             now = int(time.time())
             data = [{"id": m, "object": "model", "created": now, "owned_by": "fake"} for m in self.models]
