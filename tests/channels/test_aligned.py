@@ -89,3 +89,20 @@ def test_an_artifact_is_scored_with_its_own_parameters():
     sims = [back.similarities(p, _idx(ANSWERS["b"].format(w=WORDS[p]))) for p in PROMPTS]
     s, _, _ = aligned.creator_scores(sims, back.creators, len(back.models), ["Acme", "Beta"], **back.params())
     assert np.abs(s).max() <= 0.25 + 1e-12
+
+
+def test_one_answer_per_key_reads_the_sparse_rows_with_the_same_values():
+    # a probe run asks each key once: no dense matrix is built, and the similarities equal the
+    # dense path's (what training uses) to within float rounding
+    ix = _index()
+    for p in PROMPTS:
+        for text in (ANSWERS["a"].format(w=WORDS[p]), ANSWERS["b"].format(w="kites"), "unrelated words only"):
+            sparse = ix.similarities(p, _idx(text), dense=False)
+            assert not ix._dense
+            dense = ix.similarities(p, _idx(text))
+            ix._dense.clear()
+            if dense is None:
+                assert sparse is None
+                continue
+            assert (sparse[0] == dense[0]).all()
+            assert np.allclose(sparse[1], dense[1], rtol=0, atol=1e-12)

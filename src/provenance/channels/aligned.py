@@ -97,17 +97,40 @@ class AlignedIndex:
             return None
         return pos[hit], w[hit] / norm
 
-    def similarities(self, key: str, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(model indices, cosine similarities) of one answer against the references for its key."""
+    def similarities(self, key: str, idx: np.ndarray, *, dense: bool = True) -> tuple[np.ndarray, np.ndarray] | None:
+        """(model indices, cosine similarities) of one answer against the references for its key.
+
+        ``dense`` (training: many answers per key) builds and keeps a dense matrix per key;
+        ``dense=False`` (one answer per key, as a probe run has) reads the stored sparse rows
+        directly, which is what a one-off run's fixed cost wants (the same values, summed in
+        another order: equal to within float rounding)."""
         k = self._key_index.get(key)
         q = self.query_vector(idx) if k is not None else None
         if q is None:
             return None
-        used, M = self._matrix(k)
         qc, qv = q
+        if not dense and k not in self._dense:
+            return self.row_model[self._rows[k]], self._sparse_dot(self._rows[k], qc, qv)
+        used, M = self._matrix(k)
         pos, hit = vocab_lookup(used, qc)
         s = M[:, pos[hit]] @ qv[hit] if hit.any() else np.zeros(len(M))
         return self.row_model[self._rows[k]], s
+
+    def _sparse_dot(self, rows: np.ndarray, qc: np.ndarray, qv: np.ndarray) -> np.ndarray:
+        """Each reference row's dot product with the query (sorted columns ``qc``, values ``qv``)."""
+        starts = self.indptr[rows].astype(np.int64)
+        lens = self.indptr[rows + 1].astype(np.int64) - starts
+        total = int(lens.sum())
+        if not total or not len(qc):
+            return np.zeros(len(rows))
+        row_of = np.repeat(np.arange(len(rows)), lens)
+        first = np.cumsum(lens) - lens
+        ent = np.arange(total, dtype=np.int64) + np.repeat(starts - first, lens)
+        cols = self.cols[ent]
+        at = np.minimum(np.searchsorted(qc, cols), len(qc) - 1)
+        hit = qc[at] == cols
+        w = self.vals[ent[hit]].astype(np.float64) * qv[at[hit]]
+        return np.bincount(row_of[hit], weights=w, minlength=len(rows))
 
 
 def model_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], n_models: int,

@@ -148,7 +148,7 @@ def behavioural(clf: "TrainedClassifier", transcript: Transcript) -> Scores:
             if lp is not None:
                 lex.setdefault(ch, []).append(lp)
                 used.setdefault("lexical", []).append(r.probe_id)
-        sim = clf.aligned.similarities(r.probe_id, idx) if clf.aligned is not None else None
+        sim = clf.aligned.similarities(r.probe_id, idx, dense=False) if clf.aligned is not None else None
         if sim is not None:
             ach = aligned_channel_of(r.family)
             sims.setdefault(ach, []).append(sim)
