@@ -62,13 +62,16 @@ def best_guess_of(a: dict) -> dict:
     return {"creator": c0.get("creator"), "probability": c0.get("probability"), "excluded": [], "tokenizer": None}
 
 
-def unknown_lines(a: dict) -> list[str]:
+def unknown_lines(a: dict, esc=None, head=None) -> list[str]:
     """The lines of an ``unknown`` verdict (rich markup, endpoint text escaped).
 
     One meaning per percentage on a line: P(unknown) on its own; the best guess and the
     candidates are probabilities if the maker is one the classifier knows. A candidate the
-    tokenizer excludes is never the best guess: it is named in a note.
+    tokenizer excludes is never the best guess: it is named in a note. ``esc(text, limit)``
+    and ``head(title)`` make the same lines for another medium (``render_html.py``: HTML).
     """
+    markup_escape = esc or globals()["markup_escape"]
+    head = head or (lambda title: f"[bold cyan]{title}:[/bold cyan]")
     bg = best_guess_of(a)
     excluded = [e for e in bg.get("excluded") or [] if isinstance(e, dict)]
     ex_names = {str(e.get("creator")) for e in excluded}
@@ -77,11 +80,11 @@ def unknown_lines(a: dict) -> list[str]:
     top = cands[0] if cands else {}
     out: list[str] = []
     if top and str(top.get("creator")) in ex_names:
-        out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown: the tokenizer ({tok}) rules out "
+        out.append(f"{head(HEADLINES['unknown'])} unknown: the tokenizer ({tok}) rules out "
                    "the answers' best guess")
         out.append(f"  P(unknown) from the answers alone: {pct(a.get('confidence'))}")
     else:
-        out.append(f"[bold cyan]{HEADLINES['unknown']}:[/bold cyan] unknown (P(unknown) {pct(a.get('confidence'))})")
+        out.append(f"{head(HEADLINES['unknown'])} unknown (P(unknown) {pct(a.get('confidence'))})")
     if bg.get("creator"):
         out.append(f"  best guess, if the maker is one this classifier knows: "
                    f"{markup_escape(bg.get('creator'), 60)} ({pct(bg.get('probability'))})")

@@ -55,6 +55,10 @@ def register(app: typer.Typer) -> None:
         probe_concurrency: int = typer.Option(16, "--probe-concurrency", min=1, max=128, help="Most probes in flight per entrant (16 measured best at scale: benchmarks/README.md); within it the number adapts to each endpoint."),
         run: RunOptions = None,  # --timeout, --total-timeout, --deadline, --retries (common.run_options)
         out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write JSONL (one report per line, then a summary)."),
+        html: Optional[Path] = typer.Option(None, "--html", metavar="PAGE",
+                                            help="Also write the scan as a web page: one row per entrant, each linked to "
+                                                 "its own page (written to PAGE's folder, in PAGE-NAME_entrants/): "
+                                                 "self-contained, no script."),
         json_out: bool = typer.Option(False, "--json", help="Print the JSONL on stdout and nothing else there."),
         resume: bool = typer.Option(True, "--resume/--no-resume", help="Reuse complete runs and continue interrupted ones."),
         db: Optional[Path] = typer.Option(None, "--db", help=DB_HELP),
@@ -71,10 +75,13 @@ def register(app: typer.Typer) -> None:
             raise ConfigError("give an entrants file or --models-from URL (exactly one)")
         if models_from is None and (match or api_key_env):
             raise ConfigError("--match and --api-key-env go with --models-from")
-        # entrants are mostly remote APIs: each starts at 16 in flight, as bench_scan measured
-        # (a single `probe` starts at RunSettings.start_concurrency, a local server's 4 slots)
+        # entrants are mostly remote APIs: each starts at 16 in flight, as bench_scan measured, or
+        # at the slot count its server states (a single `probe` starts at every probe)
         settings = run.settings(probe_concurrency, start_concurrency=min(16, probe_concurrency))
         # Everything is validated before the first request.
+        if html is not None:
+            from ..report import check_output_path
+            check_output_path(html)
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
         store = RunStore.open(db)
@@ -87,6 +94,8 @@ def register(app: typer.Typer) -> None:
                                       classifier=classifier, settings=settings, out=out, json_out=json_out)
         finally:
             store.close()
+        if html is not None:
+            write_scan_html(outcomes, summary, html)
         if not json_out or sys.stderr.isatty():
             from rich.console import Console
 
@@ -140,6 +149,30 @@ def _scan(entrants: list[Any], source: str, limits: dict[str, Any], *, store: An
         if out_f is not None:
             out_f.close()
     return outcomes, summary
+
+
+def write_scan_html(outcomes: Sequence[Any], summary: dict[str, Any], page: Path) -> None:
+    """The scan's page at ``page`` and one page per entrant with a report in ``<stem>_entrants/``
+    beside it (names made here: a number and the entrant's name reduced to safe characters)."""
+    import re
+
+    from rich.text import Text
+
+    from ..report import write_atomic
+    from .render_html import report_page, scan_page
+    from .scan_view import summary_line
+
+    folder = page.with_name(page.stem + "_entrants")
+    rows = []
+    for i, o in enumerate(outcomes, 1):
+        href = None
+        if o.report is not None:
+            folder.mkdir(exist_ok=True)
+            name = f"{i:03d}-{re.sub(r'[^A-Za-z0-9._-]+', '-', str(o.name)).strip('.-')[:60] or 'entrant'}.html"
+            write_atomic(folder / name, report_page(o.report, back=f"../{page.name}"))
+            href = f"{folder.name}/{name}"
+        rows.append({"name": o.name, "href": href, "record": o.record(), "state": o.state, "elapsed_s": o.elapsed_s})
+    write_atomic(page, scan_page(rows, summary, Text.from_markup(summary_line(summary)).plain))
 
 
 class JsonlSink:
