@@ -126,11 +126,16 @@ class AlignedIndex:
         row_of = np.repeat(np.arange(len(rows)), lens)
         first = np.cumsum(lens) - lens
         ent = np.arange(total, dtype=np.int64) + np.repeat(starts - first, lens)
-        cols = self.cols[ent]
-        at = np.minimum(np.searchsorted(qc, cols), len(qc) - 1)
-        hit = qc[at] == cols
-        w = self.vals[ent[hit]].astype(np.float64) * qv[at[hit]]
-        return np.bincount(row_of[hit], weights=w, minlength=len(rows))
+        # the query as a dense vector over the vocabulary: each stored entry's weight is one lookup
+        if getattr(self, "_qbuf", None) is None or len(self._qbuf) != len(self.vocab):
+            self._qbuf = np.zeros(len(self.vocab))
+        q = self._qbuf
+        q[qc] = qv
+        try:
+            w = self.vals[ent].astype(np.float64) * q[self.cols[ent]]
+        finally:
+            q[qc] = 0.0
+        return np.bincount(row_of, weights=w, minlength=len(rows))
 
 
 def model_scores(sims: Sequence[tuple[np.ndarray, np.ndarray]], n_models: int,
