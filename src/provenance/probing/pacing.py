@@ -97,11 +97,18 @@ guarantees that slowness alone never cuts below what the endpoint carried withou
 a timeout. Measured on a 2-core llama.cpp server with 4 slots, the old rule ("a
 reply slower than a third of the read timeout is queueing") cut the level to 2
 and answered 39 of 132 probes. Timeouts and 429/503 stay the overload signals that
-always cut. Starting at 4 rather than 16 matters as much: llama.cpp keeps
-generating for a client that timed out, and against a fake server that does the
-same (tests/probing/test_pacing.py) a burst of 16 on 4 slots left abandoned requests
-ahead of the re-sent ones, which timed out in turn, until the streak declared
-the endpoint not answering.
+always cut.
+
+Why a server that says nothing gets every probe at once: against an API that serves them
+all, anything less costs round trips (from 4, tripling per round trip, 212 probes to a
+server answering in 3 s took 6.9 times the slowest probe; issue 35), and no reply can tell a
+big server from a small one before the first round trip is over. A few-slot server that says
+nothing pays for it once: the probes queued past the read timeout are cut, sent again with
+longer timeouts, and (slow is not dead) never cost the run. llama.cpp, the common few-slot
+server, says its slots (``/props``) and is never sent more; it also cancels the task of a
+client that timed out (its log: "stop: cancel task"), where a server that keeps working for
+clients that left is the worst case (``tests/probing/test_pacing.py``: a 2-slot one that says
+nothing still answers every probe).
 
 Pure bookkeeping plus one ``asyncio.Condition``; no I/O of its own except the
 liveness check the runner starts.
@@ -123,6 +130,7 @@ CLEAN_Q = 1.5             # ... counts toward the sustained level while q <= CLE
 GROW_Q = 1.0              # ... lets a slow endpoint's level grow (by one per round trip) while q <= GROW_Q
 DANGER = 2.0 / 3.0        # a reply waiting longer than this share of the read timeout queued once q >= 1
 BRISK = 1.0 / 12.0        # before the first cut, a reply faster than this share of it grows the level by 2
+                          # (from a configured start below the cap, e.g. a scan's 16)
 REF_MIN = 3               # replies from lower levels needed for a reference
 PER_LEVEL = 8             # replies kept per level and kind
 PROMPT_SHARE = 1.0 / 8.0  # a prompt token costs about an eighth of a generated one

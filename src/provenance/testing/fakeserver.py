@@ -39,7 +39,9 @@ llama.cpp server with that many slots does; ``busy_peak`` says how many were
 served at once), ``latency_fn(body) -> seconds`` (each POST's own time instead
 of ``latency``, e.g. in proportion to the tokens it generates), ``slot_slowdown``
 (with ``slots``: each other slot busy when a request starts lengthens its time
-by this fraction, as slots sharing one CPU do). The status line of a reply is
+by this fraction, as slots sharing one CPU do), ``cancel_on_disconnect`` (with ``slots``:
+a request whose client closed its connection gives up its slot at once, as llama.cpp
+cancels the task; ``cancelled`` counts them). The status line of a reply is
 sent only once its time is up, as llama.cpp does for a whole (non-streamed) reply.
 ``describe`` (path -> JSON document) answers ``GET`` of those paths, as servers that
 describe themselves do: ``{"/props": {"total_slots": 4}}`` is what llama.cpp says of its
@@ -264,6 +266,7 @@ class FakeLLMServer:
         latency_fn: Callable[[Any], float] | None = None,
         slot_slowdown: float = 0.0,
         describe: dict[str, Any] | None = None,
+        cancel_on_disconnect: bool = False,
         host: str = "127.0.0.1",
         port: int = 0,
     ) -> None:
@@ -286,6 +289,8 @@ class FakeLLMServer:
         self.latency_fn = latency_fn
         self.slot_slowdown = float(slot_slowdown)
         self.describe = dict(describe or {})
+        self.cancel_on_disconnect = cancel_on_disconnect
+        self.cancelled = 0
         self._slot_sem: asyncio.Semaphore | None = None
         self.busy_peak = 0
         self._busy = 0
@@ -526,7 +531,11 @@ class FakeLLMServer:
                 self.busy_peak = max(self.busy_peak, self._busy)
                 try:
                     delay = self._latency_of(req) * (1.0 + self.slot_slowdown * (self._busy - 1))
-                    if delay > 0:
+                    if self.cancel_on_disconnect:
+                        if not await self._work_unless_gone(reader, delay):
+                            self.cancelled += 1
+                            return False
+                    elif delay > 0:
                         await asyncio.sleep(delay)
                     status, hdrs, payload = self._route(req, fault)
                     return await self._deliver(writer, status, hdrs, payload, fault, keep)
@@ -564,6 +573,20 @@ class FakeLLMServer:
 
         status, hdrs, payload = self._route(req, fault)
         return await self._deliver(writer, status, hdrs, payload, fault, keep)
+
+    @staticmethod
+    async def _work_unless_gone(reader: asyncio.StreamReader, seconds: float) -> bool:
+        """A slot's work of ``seconds``, given up as soon as the client has closed its connection
+        (as llama.cpp cancels the task of a client that went away); False when it was."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + max(0.0, seconds)
+        while True:
+            if reader.at_eof():
+                return False
+            left = end - loop.time()
+            if left <= 0:
+                return True
+            await asyncio.sleep(min(0.02, left))
 
     def _error_body(self, req: RecordedRequest, code: int) -> bytes:
         msg = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "error"
