@@ -10,6 +10,8 @@ import re
 import threading
 import time
 
+import pytest
+
 
 from factory import fast_settings, free_port, many_probes_toml, probe_set
 from provenance.probing.one_target import run_probes_sync
@@ -589,3 +591,16 @@ def test_server_whose_model_stops_is_given_up_though_it_answers_get_models(tmp_p
                                          "answered nothing to "), p
     assert tr.counts()["ok"] == 4
     assert sum(r.error.startswith("not sent: endpoint not answering") for r in tr.results if not r.ok) >= 10
+
+
+def test_a_long_answer_on_a_slow_server_gets_the_time_it_takes():
+    # replies have taken 0.05 s a token: a 300-token answer needs about 15 s, far past the 1.5 s
+    # read timeout, so it goes with the longest timeouts at once instead of being cut and re-sent;
+    # a 4-token one keeps the configured timeout
+    s = fast_settings(concurrency=4, start_concurrency=4, read_timeout=1.5)
+    p = Pacer(s)
+    for i in range(5):
+        _reply(p, 1, 0.05 * (40 + 8), 40, t=float(i))
+    assert p.timeout_scale_for(None) == 1.0 and p.timeout_scale_for(4) == 1.0
+    assert p.timeout_scale_for(300) == 4.0
+    assert p.timeout_scale_for(30) == pytest.approx(1.5 * 0.05 * (30 + 8) / 1.5)

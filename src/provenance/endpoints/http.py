@@ -292,7 +292,10 @@ class HttpExecutor:
         last: HTTPResult = HTTPResult(url=redact_url(url))
         max_attempts = 1 + max(0, s.retries)
         pacer = self.pacer
-        scale = max(1.0, float(getattr(pacer, "timeout_scale", 1.0) or 1.0)) if pacer is not None else 1.0
+        scale = 1.0
+        if pacer is not None:
+            budget = json_body.get("max_tokens") if isinstance(json_body, dict) and not stream else None
+            scale = max(1.0, float(pacer.timeout_scale_for(budget)))
         total_at = loop.time() + max(0.0, s.request_timeout * scale)
         while attempts < max_attempts:
             if deadline_at is not None and loop.time() >= deadline_at:

@@ -49,9 +49,12 @@ The policy (AIMD, as TCP does it, with a delay signal read as TCP Vegas reads it
   times, always within the deadline), the level stays as the timeouts cut it, the
   timed-out probes are sent again (each once more per stretch), and the next
   check comes after half as long a streak. Whatever the endpoint's stretch, a probe
-  sent again after a timeout goes with twice its own last timeouts. Only a streak at the longest
-  timeouts with no answer since they were stretched declares a server that
-  still answers ``GET .../models`` not answering (its model stopped);
+  sent again after a timeout goes with twice its own last timeouts, and a whole reply
+  gets at least 1.5 times what the endpoint's recent replies say its answer budget
+  takes (``timeout_scale_for``), so a long answer on a slow server is not cut and
+  re-sent. Only a streak at the longest timeouts with no answer since they were
+  stretched declares a server that still answers ``GET .../models`` not answering
+  (its model stopped);
   connection failures in a row still end the run (the server went away);
 * while nothing has answered after ``settings.liveness_after`` seconds, a cheap
   ``GET .../models`` checks whether the server answers at all (only when the
@@ -201,6 +204,7 @@ class Pacer:
         self.sustained = 0               # see the module docstring
         self._run: list[int] = []        # levels of the clean replies since the last cut or sign of waiting
         self._waits: dict[tuple[str, int], deque[float]] = {}   # (kind, level) -> recent waits per unit of size
+        self._rates: deque[float] = deque(maxlen=16)             # recent whole replies' seconds per unit of size
         self.streak = 0                  # probes in a row that timed out
         self.answered = 0                # complete HTTP replies (any status)
         self.ok = 0                      # complete 2xx replies
@@ -263,6 +267,19 @@ class Pacer:
         """The executor's read and total timeouts are the configured ones times this (slow is not
         dead): the endpoint's stretch, or this probe's own when it was sent again after a timeout."""
         return max(self.stretch, _PROBE_SCALE.get())
+
+    def timeout_scale_for(self, max_tokens: Any) -> float:
+        """``timeout_scale`` for a whole (non-streamed) reply of up to ``max_tokens``: at least what
+        the endpoint's recent replies say it needs (1.5 times its recent seconds per token, the
+        median of its last whole replies, times the answer's budget), up to ``STRETCH_MAX``: a
+        long answer on a slow server is given the time it takes, not cut and sent again."""
+        base = self.timeout_scale
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool) or max_tokens <= 0 or not self._rates:
+            return base
+        need = 1.5 * _median(list(self._rates)) * (FIXED_WORK + max_tokens) / max(1e-9, float(self.settings.read_timeout))
+        if need > base:
+            self.stats.timeout_scale = max(self.stats.timeout_scale, min(STRETCH_MAX, need))
+        return min(STRETCH_MAX, max(base, need))
 
     # ------------------------------------------------------------ what the server says of itself
     def server_described(self, capacity: Any) -> None:
@@ -391,6 +408,8 @@ class Pacer:
     def _judge(self, kind: str, level: int, wait: float, size: float, sent_at: float, now: float) -> None:
         """One 2xx reply: its wait per unit of size against what lower levels showed (see the docstring)."""
         u = wait / max(size, 1e-9)
+        if kind == "whole":
+            self._rates.append(u)
         ref = self._reference(kind, level)
         if level <= 1:
             q: float | None = 0.0       # alone in flight: nothing of ours to wait behind
