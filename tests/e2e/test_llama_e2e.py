@@ -61,6 +61,13 @@ def smollm2() -> Iterator[str]:
         yield base
 
 
+@pytest.fixture(scope="module")
+def gemma3() -> Iterator[str]:
+    lm = _require("gemma3-270m")
+    with lm.serve_model("gemma3-270m") as base:
+        yield base
+
+
 def run_probe(base_url: str, model: str, tmp_path: Path) -> dict[str, Any]:
     """``provenance probe URL --model NAME --json`` in a subprocess; returns the report.
 
@@ -154,4 +161,18 @@ def test_probe_smollm2(smollm2, tmp_path):
     # Hugging Face is not a creator of the reference corpus: "unknown" is the right answer
     # unless collected Hugging Face data was trained in.
     assert att["creator"] in ("Hugging Face", "unknown"), (att["creator"], att["confidence"], att["candidates"][:3])
+    _check_llama_stack(att)
+
+
+def test_probe_gemma3_base(gemma3, tmp_path):
+    # Google's Gemma 3 270M base model, a third maker: a base model answers chat prompts as text
+    # to continue, so its answers say little; the tokenizer, which no fine-tune or prompt
+    # changes, is what can place it. "Google" or "unknown" (with the Gemma lineage where the
+    # tokenizer gives one), never a confident other maker.
+    report = run_probe(gemma3, "gemma3-270m", tmp_path)
+    att = report["attribution"]
+    assert att["creator"] in ("Google", "unknown"), (att["creator"], att["confidence"], att["candidates"][:3])
+    lineage = att.get("lineage") or {}
+    if att["creator"] == "unknown" and lineage:
+        assert _mentions(lineage, "gemma", "google"), lineage
     _check_llama_stack(att)
