@@ -39,7 +39,7 @@ def test_every_corpus_model_name_maps_to_its_creator(reference_dir) -> None:
     ("openai/gpt-4.1-mini", "OpenAI", "GPT-4.1"), ("anthropic/claude-3.5-sonnet", "Anthropic", "Claude 3.5"),
     ("models/gemini-1.5-pro", "Google", "Gemini 1.x"), ("gemma-3-27b-it", "Google", "Gemma 3"),
     ("meta-llama/Meta-Llama-3.1-70B-Instruct", "Meta", "Llama 3"), ("Qwen/Qwen2.5-72B-Instruct", "Alibaba", "Qwen2.5"),
-    ("qwq-32b", "Alibaba", "Qwen3"), ("deepseek-r1", "DeepSeek", "DeepSeek-R1"), ("mixtral-8x7b", "Mistral", "Mixtral"),
+    ("qwq-32b", "Alibaba", "Qwen2.5"), ("deepseek-r1", "DeepSeek", "DeepSeek-R1"), ("mixtral-8x7b", "Mistral", "Mixtral"),
     ("ministral-8b", "Mistral", "Mistral"), ("grok-4", "xAI", "Grok"), ("glm-4.5", "Zhipu", "GLM"),
     ("kimi-k2", "Moonshot", "Kimi"), ("mistralai/some-new-model", "Mistral", None),
 ])

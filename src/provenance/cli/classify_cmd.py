@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
         the_claim = parse_claim(claim) if claim is not None else None
-        transcript, doc, rid = _recorded(report_file, run_id, db)
+        transcript, doc, rid = _recorded(report_file, run_id, db, probeset)
         if the_claim is None:
             the_claim = claim_of_report(doc)
         if not transcript.results:
@@ -77,9 +77,10 @@ def register(app: typer.Typer) -> None:
             render_claim_and_verdict(report)
 
 
-def _recorded(report_file: Optional[Path], run_id: Optional[str], db: Optional[Path]) -> tuple[Any, dict, Any]:
+def _recorded(report_file: Optional[Path], run_id: Optional[str], db: Optional[Path],
+              probeset: Any = None) -> tuple[Any, dict, Any]:
     """(transcript, report, run id) of a report file, or of a stored run (its report ``{}``
-    when it has none: an unfinished run)."""
+    when it has none: an unfinished run, whose unsent probes of ``probeset`` count as skipped)."""
     if report_file is not None:
         from ..report import read_report, transcript_from_report
         doc = read_report(report_file)
@@ -88,7 +89,7 @@ def _recorded(report_file: Optional[Path], run_id: Optional[str], db: Optional[P
     from ..probing.store import RunStore
     with RunStore.open(db) as store:
         rid = store.resolve_id(run_id or "")
-        transcript = store.load_transcript(rid)
+        transcript = store.load_transcript(rid, probeset)
         try:
             doc = store.load_report(rid)
         except ConfigError:

@@ -112,11 +112,12 @@ def unknown_lines(a: dict) -> list[str]:
     return out
 
 
-def render_verdict(report: dict, console=None) -> None:
+def render_verdict(report: dict, console=None, stored: bool = True) -> None:
     """Print a report as a readable verdict, graded the way nmap grades OS guesses.
 
     Every string that came from the endpoint (or could have: model names,
-    evidence quoting answers) goes through markup_escape.
+    evidence quoting answers) goes through markup_escape. ``stored``: False when the run is not
+    in the run store (``--no-store``, the demo): its id is then marked "(not stored)".
     """
     from rich.console import Console
     from rich.table import Table
@@ -192,4 +193,5 @@ def render_verdict(report: dict, console=None) -> None:
     con.print(f"[dim]probes: {s.get('ok', 0)} ok, {s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped"
               f" | tokens: {_tokens(cost)}"
               f" | classifier: {markup_escape(clf.get('name'), 60)} {markup_escape(clf.get('version'), 30)}"
-              f" | run {markup_escape((report.get('run') or {}).get('id'), 40)}[/dim]")
+              f" | run {markup_escape((report.get('run') or {}).get('id'), 40)}"
+              + ("" if stored else " (not stored)") + "[/dim]")

@@ -141,10 +141,21 @@ def _scan(entrants: list[Any], source: str, limits: dict[str, Any], *, store: An
         try:
             if progress is not None:
                 progress.__enter__()
-            outcomes = asyncio.run(scan_entrants(
-                entrants, store=store, probeset=probeset, classifier=classifier, settings=settings,
-                concurrency=limits["concurrency"], per_host=limits["per_host"], resume=limits["resume"],
-                scan_id=scan_id, events=progress, on_outcome=lambda o: sink.write(o.record())))
+            done: list[Any] = []
+
+            def on_outcome(o: Any) -> None:
+                done.append(o)
+                sink.write(o.record())
+
+            try:
+                outcomes = asyncio.run(scan_entrants(
+                    entrants, store=store, probeset=probeset, classifier=classifier, settings=settings,
+                    concurrency=limits["concurrency"], per_host=limits["per_host"], resume=limits["resume"],
+                    scan_id=scan_id, events=progress, on_outcome=on_outcome))
+            except KeyboardInterrupt:
+                from ..errors import RunInterrupted
+                raise RunInterrupted(f"{len(done)} of {len(entrants)} entrants finished; every answer received "
+                                     "is saved, and the same command continues the rest") from None
         finally:
             if progress is not None:
                 progress.__exit__(None, None, None)

@@ -146,11 +146,12 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
                 store.reopen_run(run_id)
             else:
                 run_id = store.start_run(e.target, probeset, scan_id=scan_id, entrant=e.name)
-            sent = {"n": 0}
+            sent = {"n": 0, "ok": len(existing)}
 
             def on_result(r: Any) -> None:
                 store.record_result(run_id, r)
                 sent["n"] += 1
+                sent["ok"] += 1 if r.ok else 0
                 ev.probe_done(e)
 
             ev.started(e, total, len(existing))
@@ -159,7 +160,10 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
                                            run_id=run_id, on_result=on_result, existing=existing, claim=claim,
                                            pacer=pacer)
                 store.finish_run(run_id, report)
-            except (asyncio.CancelledError, StoreError):
+            except asyncio.CancelledError:          # Ctrl-C: the same scan again continues it
+                store.interrupt_run(run_id, f"interrupted: {sent['ok']} of {total} probes answered")
+                raise
+            except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one entrant's failure never stops the others
                 from ..text_safety import safe_line

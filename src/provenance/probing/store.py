@@ -75,6 +75,7 @@ MAX_REQUEST_JSON = 200_000
 STATUSES = ("running", "complete", "partial", "interrupted", "failed")
 RESUMABLE = ("running", "partial", "interrupted")
 MIN_PREFIX = 6
+NOT_SENT_INTERRUPTED = "not sent: the run was interrupted"
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: initial schema
@@ -526,6 +527,10 @@ class RunStore:
             from ..report import serving_stack, tokenizer_family
             out["tokenizer"] = tokenizer_family(attr)
             out["stack"] = serving_stack(attr)
+        skel = _loads(row.get("report_json"), None) if isinstance(row, dict) else None
+        claim = skel.get("claim") if isinstance(skel, dict) else None
+        out["claim"] = ({k: claim.get(k) for k in ("creator", "family", "verdict")}
+                        if isinstance(claim, dict) else None)
         if counts is not None:
             out["probes"] = dict(counts)
         return out
@@ -606,7 +611,10 @@ class RunStore:
                     continue
         return out
 
-    def load_transcript(self, run_id: str) -> Transcript:
+    def load_transcript(self, run_id: str, probeset: Any = None) -> Transcript:
+        """The run's transcript. With ``probeset`` (the set it was probed with), an unfinished run
+        (interrupted, or its process stopped) also lists the probes it never sent, as skipped
+        (``not sent: the run was interrupted``), so its counts are of the whole set."""
         row = self._row(run_id)
         results = self.load_results(row["id"])
         order = _loads(row.get("probe_order_json"), None)
@@ -615,14 +623,27 @@ class RunStore:
             results.sort(key=lambda r: pos.get(r.probe_id, len(pos)))
         skel = _loads(row.get("report_json"), {}) or {}
         run = skel.get("run") or {}
+        stopped = run.get("stopped_because")
+        target = _loads(row["target_json"], {}) or {}
+        if (probeset is not None and row["status"] in ("running", "interrupted") and not skel
+                and getattr(probeset, "hash", None) == row["probeset_hash"] and target.get("protocol") != "manual"):
+            have = {r.probe_id for r in results}
+            unsent = [ProbeResult(probe_id=p.id, family=p.family, status="skipped", error=NOT_SENT_INTERRUPTED,
+                                  stream=bool(getattr(p, "stream", False)))
+                      for p in probeset.probes if p.id not in have]
+            if unsent:
+                answered = sum(1 for r in results if r.ok)
+                results = results + unsent
+                stopped = (f"{row['status']}: {answered} of {len(results)} probes answered "
+                           f"(`provenance probe --resume {row['id']}` sends the rest)")
         return Transcript(
-            target=_loads(row["target_json"], {}) or {},
+            target=target,
             probeset={"name": row["probeset_name"], "version": row["probeset_version"],
                       "hash": row["probeset_hash"]},
             results=results,
             started_at=run.get("started_at") or row["started_at"],
             finished_at=run.get("finished_at") or row["finished_at"],
-            stopped_because=run.get("stopped_because"),
+            stopped_because=stopped,
         )
 
     def load_report(self, run_id: str) -> dict[str, Any]:
