@@ -20,9 +20,9 @@ QWEN = REPORTS / "qwen2.5-coder-0.5b.json"
 FAKE_KEY = "sk-FAKEKEY-verify-test-3b9d2f"
 
 
-def cli(*args, timeout=180):
+def cli(*args, timeout=180, env=None):
     return subprocess.run([sys.executable, "-m", "provenance", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=cli_env())
+                          timeout=timeout, env=cli_env(env))
 
 
 # -- the model-name table ---------------------------------------------------------------------
@@ -319,3 +319,20 @@ def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     assert got["verdict"] == ("inconsistent" if got["probability"] < th["inconsistent_below"] else
                               "consistent" if got["probability"] >= th["consistent_at"] else "inconclusive")
     assert check_claim(parse_claim("OpenAI"), rep, clf)["verdict"] != "inconsistent"
+
+
+def test_runs_show_and_list_give_a_verify_runs_claim_verdict(qwen_server, tmp_path) -> None:
+    """Issue 36 item 6: `runs show` on a verify run renders its claim check, `runs list` its claim
+    verdict (not the creator); the claim's probability says which quantity it is."""
+    db = tmp_path / "runs.db"
+    r = cli("verify", qwen_server.base_url, "--model", "gpt-4o", "--db", db, "--json")
+    assert r.returncode == 0, r.stderr
+    rid = json.loads(r.stdout)["run"]["id"]
+    show = cli("runs", "show", rid, "--db", db, env={"COLUMNS": "200"})
+    assert show.returncode == 0, show.stderr
+    assert "Verdict: INCONSISTENT" in show.stdout and "Claim" in show.stdout
+    assert "if the maker is one this classifier knows" in show.stdout.split("Verdict: INCONSISTENT")[1].splitlines()[0]
+    listing = cli("runs", "list", "--db", db, env={"COLUMNS": "200"}).stdout
+    assert "inconsistent (claims OpenAI)" in listing
+    rows = json.loads(cli("runs", "list", "--db", db, "--json").stdout)
+    assert rows[0]["claim"] == {"creator": "OpenAI", "family": "GPT-4o", "verdict": "inconsistent"}

@@ -117,3 +117,36 @@ def test_ctrl_c_saves_says_how_to_continue_and_resume_sends_the_rest(tmp_path, p
     again = keyword_cli(["probe", "--resume", run_id, "--db", db, "--probes", probes_dir])
     assert again.returncode == 2 and "is complete: nothing to resume" in again.stderr
     assert len(again.stderr.strip().splitlines()) == 1
+
+
+def test_a_probe_cut_by_its_deadline_says_how_to_continue(tmp_path, probes_dir, servers):
+    """One probe held past --deadline: the run is stored as partial, stderr says how many were
+    answered and the command that continues it, and that command sends only the cut probe."""
+    held = {"on": True}
+    srv = servers(answer_fn=lambda b: "I am Claude, made by Anthropic.",
+                  fault_fn=lambda req: Fault.hang() if held["on"] and b"haiku" in req.body else None)
+    db = tmp_path / "runs.db"
+    args = ["probe", srv.base_url, "--model", "m", "--db", db, "--probes", probes_dir, "--timeout", "120",
+            "--retries", "0"]
+    r = keyword_cli(args + ["--deadline", "8", "--json"])
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    rid = rep["run"]["id"]
+    assert rep["run"]["incomplete"]["answered"] == N_SCAN_PROBES - 1
+    warn = [x for x in r.stderr.splitlines() if x.startswith("provenance: warning:")]
+    assert warn == [f"provenance: warning: the deadline (8 s) cut the run: answered {N_SCAN_PROBES - 1} of "
+                    f"{N_SCAN_PROBES} probes; continue it with: provenance probe --resume {rid}"], r.stderr
+    assert json.loads(keyword_cli(["runs", "list", "--json", "--db", db]).stdout)[0]["status"] == "partial"
+    held["on"] = False
+    before = srv.request_count
+    r = keyword_cli(["probe", "--resume", rid, "--db", db, "--probes", probes_dir, "--json"])
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["summary"]["ok"] == N_SCAN_PROBES and srv.request_count - before == 1
+
+
+def test_progress_line_has_elapsed_time_and_eta():
+    from provenance.cli.progress import progress_text
+    assert progress_text(0, 212, 0.4) == "probing: 0/212 done, 0:00 elapsed"
+    assert progress_text(12, 212, 65.0) == "probing: 12/212 done, 1:05 elapsed, about 18:03 left"
+    assert progress_text(50, 212, 10.0, first=48) == "probing: 50/212 done, 0:10 elapsed"   # too few new to tell
+    assert progress_text(212, 212, 3700.0) == "probing: 212/212 done, 1:01:40 elapsed"
