@@ -11,8 +11,23 @@ import typer
 from .common import DB_HELP
 
 
+# one example a paragraph: the help formatter rewraps a paragraph into one run of text
+EPILOG = """Examples:
+
+  provenance classify report.json --json
+
+  provenance classify --run 018f2a7c
+
+  provenance classify report.json --claim Anthropic
+
+  provenance classify --answers form.md
+
+  provenance classify --answers battle.md --pair
+"""
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("classify")
+    @app.command("classify", epilog=EPILOG)
     def classify(
         report_file: Optional[Path] = typer.Argument(None, metavar="[REPORT.json]", help="A JSON report to re-classify."),
         run_id: Optional[str] = typer.Option(None, "--run", help="Re-classify a stored run instead of a file."),
@@ -33,11 +48,7 @@ def register(app: typer.Typer) -> None:
         classify answers pasted from a chat page (--answers).
 
         A report that carries a claim check (provenance verify, scan) has its claim
-        re-checked too.
-
-        Examples: provenance classify report.json --json; provenance classify --run 018f2a7c;
-        provenance classify report.json --claim Anthropic; provenance classify --answers form.md;
-        provenance classify --answers battle.md --pair
+        re-checked too. A stored run that was interrupted counts the probes it never sent.
         """
         from ..attribute import classify_report_dict
         from ..claim import parse_claim

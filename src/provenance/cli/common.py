@@ -150,7 +150,7 @@ def failed_line(report: dict) -> str:
     a = report.get("attribution") or {}
     t = report.get("target") or {}
     why = (a.get("reliability") or ["no probe succeeded"])[0]
-    return safe_line(f"error: {t.get('base_url')}: {why}", 400)
+    return safe_line(f"provenance: error: {t.get('base_url')}: {why}", 600)
 
 
 def run_with_progress(target: Any, *, show: bool, probeset: Any, classifier: Any, settings: Any,
