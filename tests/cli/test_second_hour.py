@@ -42,6 +42,10 @@ def test_not_sent_probes_are_not_counted_as_failed(tmp_path) -> None:
                           "error": "connection failed" if i < 4 else "not sent: endpoint not answering: x"}
                          for i in range(212)]}
     assert probe_counts(report) == "0 ok, 4 failed, 208 not sent, 0 skipped"
+    report = {"attribution": {"status": "unknown"}, "summary": {"total": 212, "ok": 16, "failed": 196, "skipped": 0},
+              "probes": [{"probe_id": f"p{i}", "family": "style", "status": "ok" if i < 16 else "failed",
+                          "error": None if i < 16 else "deadline"} for i in range(212)]}
+    assert probe_counts(report) == "16 ok, 0 failed, 196 cut by the deadline, 0 skipped"
 
 
 def test_a_base_url_without_v1_gets_a_hint(servers, tmp_path) -> None:

@@ -113,19 +113,22 @@ def unknown_lines(a: dict) -> list[str]:
 
 
 def probe_counts(report: dict) -> str:
-    """'212 ok, 0 failed, 0 skipped'; probes given up unsent are not counted as failed ('0 ok, 4
-    failed, 208 not sent'), and a failed run's only 'ok' probe, the API-surface one whose error
-    reply is its observation, says so."""
+    """'212 ok, 0 failed, 0 skipped'; probes given up unsent and those the deadline cut are not
+    counted as failed ('0 ok, 4 failed, 208 not sent', '16 ok, 0 failed, 196 cut by the deadline'),
+    and a failed run's only 'ok' probe, the API-surface one whose error reply is its observation,
+    says so."""
     s = report.get("summary") or {}
     probes = [p for p in report.get("probes") or [] if isinstance(p, dict)]
-    unsent = sum(1 for p in probes if p.get("status") == "failed" and str(p.get("error") or "").startswith("not sent"))
+    failed = [str(p.get("error") or "") for p in probes if p.get("status") == "failed"]
+    unsent = sum(1 for e in failed if e.startswith("not sent"))
+    cut = sum(1 for e in failed if e.startswith("deadline"))
     ok = s.get("ok", 0)
     failed_run = (report.get("attribution") or {}).get("status") == "failed"
     ok_text = f"{ok} ok" + (" (the API-surface probe: its error reply is what it observes)"
                             if failed_run and ok and all(p.get("family") == "api" for p in probes
                                                          if p.get("status") == "ok") else "")
-    return (f"{ok_text}, {s.get('failed', 0) - unsent} failed" + (f", {unsent} not sent" if unsent else "")
-            + f", {s.get('skipped', 0)} skipped")
+    return (f"{ok_text}, {s.get('failed', 0) - unsent - cut} failed" + (f", {unsent} not sent" if unsent else "")
+            + (f", {cut} cut by the deadline" if cut else "") + f", {s.get('skipped', 0)} skipped")
 
 
 def render_verdict(report: dict, console=None, stored: bool = True) -> None:

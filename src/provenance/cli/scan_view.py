@@ -20,8 +20,9 @@ def cut_text(inc: Any) -> str:
 
 
 def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: Any) -> None:
-    """The table, then why each unusable or broken entrant failed (in full, below the table, so a
-    narrow terminal or a pipe wraps the reason instead of cutting it), then the summary lines."""
+    """The table, then why each unusable or broken entrant failed and what the deadline cut of each
+    entrant it cut (in full, below the table, so a narrow terminal or a pipe wraps the reason
+    instead of cutting it), then the summary lines."""
     from rich.table import Table
 
     from .render_claim import claim_cell
@@ -43,7 +44,8 @@ def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: 
             st = str(a.get("status", "?"))
             status = f"[{colors.get(st, 'white')}]{esc(st, 20)}[/]" + (" (stored)" if o.state == STATE_REUSED else "")
             if o.incomplete:
-                status += f" [yellow]({esc(cut_text(o.incomplete), 60)})[/yellow]"
+                status += " [yellow](cut)[/yellow]"
+                why_lines.append(f"  [yellow]cut[/yellow] {esc(o.name, 60)}: {esc(cut_text(o.incomplete), 80)}")
             creator = esc(a.get("creator"), 60)
         table.add_row(esc(o.name, 60), creator, pct(a.get("confidence"), missing="-") if o.state not in
                       (STATE_ERROR, STATE_UNUSABLE) and o.report else "-", status,
