@@ -72,7 +72,8 @@ def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapp
         "tool": {"name": TOOL_NAME, "version": __version__},
         "run": {"id": run_id or new_run_id(), "started_at": transcript.started_at,
                 "finished_at": transcript.finished_at, "stopped_because": transcript.stopped_because,
-                **({"pacing": dict(transcript.pacing)} if transcript.pacing else {})},
+                **({"pacing": dict(transcript.pacing)} if transcript.pacing else {}),
+                **({"incomplete": incomplete} if (incomplete := transcript.incomplete()) else {})},
         "target": dict(transcript.target),
         "probeset": dict(transcript.probeset),
         "classifier": dict(classifier_info),
@@ -81,6 +82,27 @@ def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapp
         "cost": cost_of(transcript),
         "probes": [r.to_dict() for r in transcript.results],
     }
+
+
+def _summary_of(channel: Any) -> Mapping[str, Any]:
+    """A transcript channel's summary in an attribution: ``{available, summary: {...}, reason}``
+    as the classifier stores it (an older, flat dict is read as its own summary)."""
+    if not isinstance(channel, Mapping):
+        return {}
+    inner = channel.get("summary")
+    return inner if isinstance(inner, Mapping) else channel
+
+
+def tokenizer_family(attribution: Mapping[str, Any] | None) -> str | None:
+    """The tokenizer family an attribution matched (``qwen2``), or None."""
+    fam = _summary_of((attribution or {}).get("tokenizer")).get("family")
+    return str(fam) if fam else None
+
+
+def serving_stack(attribution: Mapping[str, Any] | None) -> str | None:
+    """The serving stack an attribution recognised (``llama.cpp``), or None (also when unrecognised)."""
+    st = _summary_of((attribution or {}).get("stack")).get("stack")
+    return str(st) if st and st != "unrecognised" else None
 
 
 def transcript_from_report(doc: Mapping[str, Any]) -> Transcript:

@@ -139,6 +139,15 @@ class Transcript:
         return {"total": len(self.results), "ok": n_ok, "failed": n_failed,
                 "skipped": len(self.results) - n_ok - n_failed}
 
+    def incomplete(self) -> dict[str, Any] | None:
+        """``{why: "deadline", answered, of, cut}`` when the target's deadline cut probes that
+        were to be sent (a resume continues such a run), else None."""
+        cut = sum(1 for r in self.results if r.status == STATUS_FAILED and (r.error or "").startswith("deadline"))
+        if not cut:
+            return None
+        c = self.counts()
+        return {"why": "deadline", "answered": c["ok"], "of": c["total"] - c["skipped"], "cut": cut}
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": dict(self.target),
