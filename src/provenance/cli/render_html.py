@@ -177,8 +177,8 @@ def channels_html(a: dict) -> str:
         return ""
     rows = []
     for name, v in chans.items():
-        if not isinstance(v, dict):
-            continue
+        if not isinstance(v, dict) or not ({"favours", "available", "summary"} & set(v)):
+            continue            # not a channel (the posterior, P(unknown))
         if "favours" in v:
             m = _num(v.get("log_odds_margin")) or 0.0
             n = v.get("answers")
