@@ -62,6 +62,9 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Callable, Iterable, Iterator
 
+from ..replay import default_usage  # noqa: F401 - re-exported: the rough prompt-token count
+from ..replay import pieces_of as default_chunks      # stream pieces: each word with its leading whitespace
+
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "default_chunks", "default_usage"]
 
 BAD_UTF8_MARKER = "@@BAD-UTF8@@"
@@ -191,25 +194,6 @@ class RecordedRequest:
     received_at: float
     fault: str | None = None       # kind of the fault applied, if any
     raw_headers: list[tuple[str, str]] = field(default_factory=list)
-
-
-def default_usage(messages: list[dict[str, Any]]) -> int:
-    """Rough prompt token count: words plus a few per message."""
-    n = 0
-    for m in messages or []:
-        c = m.get("content") if isinstance(m, dict) else None
-        if isinstance(c, list):
-            c = " ".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
-        n += 4 + len(str(c or "").split())
-    return n + 2
-
-
-_PIECE = re.compile(r"\s*\S+|\s+")
-
-
-def default_chunks(text: str) -> list[str]:
-    """Stream pieces: each word with its leading whitespace."""
-    return _PIECE.findall(text) or ([text] if text else [])
 
 
 def _default_answer(body: dict[str, Any]) -> str:
