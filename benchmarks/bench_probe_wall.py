@@ -6,7 +6,7 @@
 A fake LLM server runs in its own process (``python -m provenance.testing.fakeserver
 --latency L``), so its CPU is off the client's GIL, and answers every request
 after L seconds. The whole shipped probe set is run through
-``probing.one_target.probe_async`` (what ``provenance probe`` runs) at a concurrency equal
+``run.target.probe_async`` (what ``provenance probe`` runs) at a concurrency equal
 to the probe count and at 8 (all at once: the pacer starts at the cap), and
 adaptively (cap = the probe count, starting at ``RunSettings.start_concurrency``,
 what the CLI does without ``--concurrency``). Printed per setting (medians of
@@ -44,7 +44,7 @@ def _iso(s: str) -> float:
 def in_process(url: str, *, concurrency: int, classifier_kind: str, start: int | None = None) -> dict:
     from provenance.classifier import load_classifier
     from provenance.classifier.keyword import KeywordClassifier
-    from provenance.probing.one_target import probe_async
+    from provenance.run.target import probe_async
     from provenance.probes import load_probeset
     from provenance.settings import RunSettings, make_target
 

@@ -281,9 +281,10 @@ def replay_server(report: Path | str, family: str, **kw: Any) -> FakeLLMServer:
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """This environment without the operator's API keys, plus ``env``."""
+    from provenance.endpoints import registry
     e = dict(os.environ)
-    e.pop("OPENAI_API_KEY", None)
-    e.pop("ANTHROPIC_API_KEY", None)
+    for proto in registry.PROTOCOLS:               # every protocol's default key variable
+        e.pop(proto.key_env, None)
     e.update(env or {})
     return e
 

@@ -7,7 +7,7 @@ import pytest
 
 from provenance.classifier.keyword import KeywordClassifier
 from provenance.errors import ConfigError, SchemaVersionError
-from provenance.attribute import classify_report_dict
+from provenance.run.steps import classify_report_dict
 from provenance.report import (check_report, cost_of, read_report, report_schema, transcript_from_report,
                                write_atomic)
 from provenance.transcript import ProbeResult, Transcript

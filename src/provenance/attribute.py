@@ -1,12 +1,11 @@
-"""From a transcript to a report: classify it, say how reliable that is, check a claim.
+"""From a transcript to an attribution: classify it and say how reliable that is.
 
-``classify_report_dict(transcript, classifier, run_id=None, claim=None)`` is the one
-step every command takes after probing (``probe``, ``verify``, ``scan``, ``classify``,
-``classify --answers``, ``probe --manual``): ``finalize`` classifies (or declares the
-run failed when no probe succeeded), adds the notes on lost probes and pacing, the best
-guess the tokenizer allows and the requested vs echoed model name; ``report.build_report``
-assembles the JSON report; ``verify.check_claim`` adds the claim check when a claim is
-given. Pure computation: probing is ``probing/``, rendering ``cli/``.
+``finalize(transcript, classifier)`` is the deciding step every command takes after
+probing (``probe``, ``verify``, ``scan``, ``classify``, ``classify --answers``, ``probe
+--manual``; the run layer composes it with the report: ``run/steps.py``): it classifies
+(or declares the run failed when no probe succeeded) and adds the notes on lost probes and
+pacing, the best guess the tokenizer allows and the requested vs echoed model name. Pure
+computation: probing is ``probing/``, the report ``report.py``, rendering ``cli/``.
 """
 
 from __future__ import annotations
@@ -28,15 +27,15 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
         if pacing.get("not_answering"):
             lead = f"endpoint not answering: {pacing['not_answering']}"
         else:
-            from .probing.lost import loss_reason
-            reasons = sorted({loss_reason(r.error) for r in transcript.results
+            from .lost import loss_reason
+            reasons = sorted({loss_reason(r) for r in transcript.results
                               if r.family != "api" and r.status == "failed"}
-                             or {loss_reason(r.error) for r in transcript.results if r.status == "failed"})[:3]
+                             or {loss_reason(r) for r in transcript.results if r.status == "failed"})[:3]
             lead = f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"
         return Attribution(creator=UNKNOWN, confidence=0.0, status="failed",
                            reliability=[lead] + [n for n in pacing_notes(transcript) if "not answering" not in n])
     attribution = classifier.classify(transcript)
-    from .probing.lost import lost_notes
+    from .lost import lost_notes
     notes = lost_notes(transcript) + pacing_notes(transcript)
     if counts["skipped"]:
         notes.append(f"{counts['skipped']} of {counts['total']} probes not run ({transcript.stopped_because or 'skipped'})")
@@ -81,14 +80,3 @@ def _headline_and_echo(transcript: Transcript, attribution: Attribution) -> None
                   if r.status == "ok" and r.response_model and r.response_model != echo["requested"]][:8]
         attribution.evidence.insert(min(1, len(attribution.evidence)),
                                     Evidence(text="model name echo: " + note, probes=probes, channel="api"))
-
-
-def classify_report_dict(transcript: Transcript, classifier: Classifier, run_id: str | None = None,
-                         claim: Any = None) -> dict[str, Any]:
-    """The report; with ``claim`` (a ``claim.Claim``) it also carries the claim check (``verify.py``)."""
-    from .report import build_report
-    report = build_report(transcript, finalize(transcript, classifier), classifier.info(), run_id=run_id)
-    if claim is not None:
-        from .verify import check_claim
-        report["claim"] = check_claim(claim, report, classifier, transcript=transcript)
-    return report

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import TOOL_NAME, __version__
 from .errors import ConfigError, SchemaVersionError
-from .transcript import Transcript
+from .transcript import Transcript, new_run_id  # noqa: F401 - new_run_id: the report's run id
 
 REPORT_SCHEMA_VERSION = 1
 CHARS_PER_TOKEN = 4.0      # estimate when an endpoint reports no usage
-
-
-def new_run_id() -> str:
-    """Sortable, unique: millisecond time in hex plus 8 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
 def cost_of(transcript: Transcript) -> dict[str, Any]:
@@ -40,12 +33,10 @@ def cost_of(transcript: Transcript) -> dict[str, Any]:
     for r in transcript.results:
         if r.status == "skipped":
             continue
-        u = r.usage or {}
-        p = u.get("prompt_tokens", u.get("input_tokens"))
-        c = u.get("completion_tokens", u.get("output_tokens"))
-        if isinstance(p, int) and isinstance(c, int):
-            sent += p
-            received += c
+        u = r.token_usage()
+        if u is not None and u.prompt is not None and u.completion is not None:
+            sent += u.prompt
+            received += u.completion
             reported += 1
             continue
         if not r.text and (r.status != "ok" or not r.request):
@@ -97,8 +88,14 @@ def transcript_from_report(doc: Mapping[str, Any]) -> Transcript:
 
 
 def report_schema() -> dict[str, Any]:
+    """The report's JSON Schema, its ``target.protocol`` enum read from the protocol registry
+    (``endpoints/registry.py``; the shipped file lists the same, a test checks)."""
+    from .endpoints import registry
+    from .transcript import MANUAL_PROTOCOL
     text = resources.files("provenance").joinpath("data/report.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    doc = json.loads(text)
+    doc["properties"]["target"]["properties"]["protocol"]["enum"] = [*registry.names(), MANUAL_PROTOCOL]
+    return doc
 
 
 def check_report(doc: Any, where: str = "report") -> dict[str, Any]:

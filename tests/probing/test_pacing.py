@@ -67,7 +67,7 @@ def test_silent_accept_ends_with_reason_and_retries_stay_inside_the_total(chat):
 
 def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
     from provenance.classifier.base import UNKNOWN  # noqa: F401 - the pipeline's classifier module
-    from provenance.attribute import classify_report_dict
+    from provenance.run.steps import classify_report_dict
     from provenance.classifier.keyword import KeywordClassifier
     with FakeLLMServer(fault_fn=lambda req: Fault.trickle(0.1)) as srv:
         tr, _ = one(srv, chat, read_timeout=0.5, request_timeout=0.8, retries=0, deadline=30)
@@ -366,7 +366,7 @@ def test_pacer_slow_replies_never_cut_below_the_sustained_level():
 
 def test_lost_notes_name_the_missing_evidence():
     from provenance.channels.tokenizer import load_table
-    from provenance.probing.lost import lost_notes
+    from provenance.lost import lost_notes
     from provenance.transcript import ProbeResult, Transcript
     base = load_table()["baseline"]["probe"]
     rs = [ProbeResult(probe_id=base, family="tokenizer", status="failed",

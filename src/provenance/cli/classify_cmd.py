@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
         provenance classify report.json --claim Anthropic; provenance classify --answers form.md;
         provenance classify --answers battle.md --pair
         """
-        from ..attribute import classify_report_dict
+        from ..run.steps import classify_report_dict
         from ..claim import parse_claim
         from ..errors import ConfigError
         from ..verify import claim_of_report

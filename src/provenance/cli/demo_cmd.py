@@ -36,7 +36,7 @@ def register(app: typer.Typer) -> None:
         from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..demo import Replay, load_replay, replay_server
         from .render import markup_escape
-        from ..probing.one_target import run_single
+        from ..run.target import run_single
         from .progress import probe_progress
         from ..settings import RunSettings, make_target
 

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..endpoints import registry as protocols
 from ..errors import EXIT_UNUSABLE
 from .common import RunOptions, run_options
 
@@ -43,11 +44,11 @@ def register(app: typer.Typer) -> None:
     def probe(
         url: Optional[str] = typer.Argument(None, help="The API's base URL, as OpenAI-compatible clients take it: ending "
                                                        "in /v1 (e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), "
-                                                       "without /chat/completions; with --protocol anthropic the API root "
-                                                       "(https://api.anthropic.com). Not with --manual."),
+                                                       "without /chat/completions; other protocols take the base URL --protocol names "
+                                                       "(anthropic: https://api.anthropic.com). Not with --manual."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name to request (with --manual: the name the chat page shows, recorded as the target)."),
-        protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
-        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY when set)."),
+        protocol: str = typer.Option("openai", "--protocol", help=protocols.protocol_help()),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=protocols.key_env_help()),
         header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
         json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON report on stdout."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file (atomically)."),
@@ -73,7 +74,7 @@ def register(app: typer.Typer) -> None:
         URL is the base URL ending in /v1 (the probes go to URL/chat/completions).
         """
         from ..errors import ConfigError
-        from ..probing.one_target import run_single
+        from ..run.target import run_single
         from ..settings import make_target
         from .common import failed_line, load_classifier_opt, load_probeset_opt, output_report, parse_headers
         from .progress import probe_progress

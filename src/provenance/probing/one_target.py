@@ -1,15 +1,10 @@
-"""One target: endpoint -> probes -> transcript -> report, and the run stored as it goes.
-
-Three layers, each used on its own:
+"""One target: endpoint -> probes -> transcript. Nothing here decides or reports.
 
 * ``run_probes`` sends probes to one endpoint and returns the transcript (contract below);
-* ``probe_async`` probes one target and returns its report: every probe in the informative
-  order (``order.adaptive_order``), or in batches that stop early (``--budget``,
-  ``--until-confident``, ``verify``: ``order.send_in_batches``), then
-  ``attribute.classify_report_dict``. ``scan`` calls it once per entrant;
-* ``run_single`` is ``probe_async`` for one command-line run: it records the run in the
-  store (``store.RunStore``) probe by probe and reports progress through a callback (the
-  CLI draws it: ``cli/progress.py``).
+* ``send`` sends the probes of a run in the order it is given: all at once, or in batches
+  that stop early (a ``--budget`` of probes, or a stop rule the run layer builds:
+  ``order.send_in_batches``). The run layer (``run/target.py``) chooses the probes, calls
+  this, then decides and reports.
 
 CONTRACT of ``run_probes``:
 
@@ -51,13 +46,11 @@ CONTRACT of ``run_probes``:
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..classifier import Classifier
 from ..probes import Probe, ProbeSet
 from ..settings import RunSettings, Target
-from ..transcript import STATUS_FAILED, ProbeResult, Transcript, now_iso
+from ..transcript import STATUS_FAILED, ErrorKind, ProbeResult, Transcript, now_iso
 
 DEADLINE_REASON = "deadline"
 NOT_ANSWERING_REASON = "not sent: endpoint not answering"
@@ -67,7 +60,7 @@ _GRACE_S = 0.25
 
 def _deadline_result(probe: Probe) -> ProbeResult:
     return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED,
-                       error=DEADLINE_REASON, stream=bool(probe.stream))
+                       error=DEADLINE_REASON, error_kind=ErrorKind.DEADLINE, stream=bool(probe.stream))
 
 
 async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
@@ -142,7 +135,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                     if exc is not None:
                         res = ProbeResult(probe_id=p.id, family=p.family, status=STATUS_FAILED,
                                           error=f"internal error: {type(exc).__name__}",
-                                          stream=bool(p.stream))
+                                          error_kind=ErrorKind.INTERNAL, stream=bool(p.stream))
                     else:
                         res = t.result()
                     done[p.id] = res
@@ -177,8 +170,9 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
 def _not_sent(probe: Probe, why: str, started: bool = False) -> ProbeResult:
     """A probe given up because the endpoint is not answering: abandoned in flight, or never sent."""
     lead = ABANDONED_REASON if started else NOT_ANSWERING_REASON
-    return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED,
-                       error=f"{lead}: {why}", stream=bool(probe.stream))
+    return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED, error=f"{lead}: {why}",
+                       error_kind=ErrorKind.ABANDONED if started else ErrorKind.NOT_ANSWERING,
+                       stream=bool(probe.stream))
 
 
 def _executor_of(endpoint: Any) -> Any:
@@ -191,8 +185,9 @@ def _executor_of(endpoint: Any) -> Any:
 async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) -> None:
     """Mark a silent endpoint stalled, and check whether it answers anything at all.
 
-    After ``liveness_after`` seconds with no reply of any kind, a ``GET .../models``
-    (any HTTP status counts as alive) with a short timeout: no answer, and the
+    After ``liveness_after`` seconds with no reply of any kind, a ``GET`` of the adapter's
+    liveness URL (``Endpoint.liveness_url``: its models list; any HTTP status counts as
+    alive) with a short timeout: no answer, and the
     endpoint is declared not answering (a dead server should not cost the full read
     timeout times the retries)."""
     loop = asyncio.get_running_loop()
@@ -207,7 +202,8 @@ async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) ->
     await asyncio.sleep(max(0.0, t0 + delay - loop.time()))
     if pacer.replied or pacer.dead:
         return
-    url = _models_url(endpoint)
+    liveness = getattr(endpoint, "liveness_url", None)
+    url = liveness() if liveness is not None else None
     if url is None:
         return
     from ..endpoints.http import HttpExecutor
@@ -219,20 +215,10 @@ async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) ->
     if pacer.replied or res.status is not None:
         return
     why = res.error or "no reply"
-    if res.error_kind == "timeout":
+    if res.error_kind == ErrorKind.TIMEOUT:
         why = (f"the server accepted connections but answered nothing in {delay + pacer.liveness_timeout():g} s "
                f"(not even GET /models)")
     pacer.declare_dead(why)
-
-
-def _models_url(endpoint: Any) -> str | None:
-    target = getattr(endpoint, "target", None)
-    if target is None or not hasattr(endpoint, "public_headers"):
-        return None
-    base = target.base_url.rstrip("/")
-    if target.protocol == "anthropic" and not base.endswith("/v1"):
-        base += "/v1"
-    return base + "/models"
 
 
 def run_probes_sync(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
@@ -243,112 +229,27 @@ def run_probes_sync(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
                                   on_result=on_result, existing=existing, pacer=pacer))
 
 
-async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classifier,
-                      settings: RunSettings, run_id: str | None = None,
-                      on_result: Callable[[ProbeResult], None] | None = None,
-                      existing: Iterable[ProbeResult] | None = None,
-                      probes: Iterable[Any] | None = None,
-                      budget: int | None = None,
-                      until_confident: float | None = None,
-                      claim: Any = None, until_settled: bool = False, pacer: Any = None) -> dict[str, Any]:
-    """Probe one target and return its report (a dict).
+async def send(target: Target, probeset: ProbeSet, *, settings: RunSettings, order: list[Probe],
+               budget: int | None = None, stop: Callable[[Transcript, bool], str | None] | None = None,
+               on_result: Callable[[ProbeResult], Any] | None = None,
+               existing: Iterable[ProbeResult] | None = None, pacer: Any = None) -> Transcript:
+    """Send a run's probes in ``order`` (the run layer chose it) and return the transcript.
 
-    ``on_result`` lets a caller (the run store) persist each probe as it finishes;
-    ``existing`` lets a resumed run skip probes it already has.
-
-    With ``budget`` (a number of probes) or ``until_confident`` (a confidence in
-    0..1), probes go out in batches of ``order.ADAPTIVE_BATCH`` (at most ``settings.concurrency``) in
-    ``order.adaptive_order``; the posterior is updated after each batch and probing
-    stops once a creator is matched with that confidence or the budget is spent.
-    Probes never sent are recorded as skipped, and the report's
-    ``run.stopped_because`` says why probing stopped.
-
-    ``claim``: check the report against this claimed maker (``verify.check_claim``);
-    ``until_settled``: probe in batches as above and stop once the claim's verdict is
-    settled (``verify.Settler``).
-    ``pacer`` (``pacing.Pacer``, one per target; made here when not given) paces
-    every batch; a scan passes its own to see when an entrant stalls.
+    Without ``budget`` or ``stop`` every probe goes out at once (``run_probes``: in this order,
+    so a deadline cuts the least informative); with either, in batches
+    (``order.send_in_batches``) until ``budget`` probes are sent or ``stop(transcript,
+    more_left)`` gives a reason to stop. ``pacer`` (``pacing.Pacer``, one per target; made
+    here when not given) paces every batch; a scan passes its own to see when an entrant stalls.
     """
-    from ..attribute import classify_report_dict
     from ..endpoints.base import make_endpoint
-    from .order import adaptive_order, send_in_batches
+    from .order import send_in_batches
     from .pacing import Pacer
 
     if pacer is None:
         pacer = Pacer(settings)
-
-    settled = None
-    if until_settled and claim is not None:
-        from ..verify import Settler
-        settled = Settler(claim, classifier)
-    if budget is None and until_confident is None and settled is None:
-        # Send in the informative order too: on a slow server whose deadline cuts the run
-        # short, what is lost is the least informative probes, not whichever came last.
-        if probes is None:
-            probes = adaptive_order(probeset, classifier)
+    if budget is None and stop is None:
         endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
-        transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
-                                      on_result=on_result, existing=list(existing or []), pacer=pacer)
-    else:
-        transcript = await send_in_batches(target, probeset=probeset, classifier=classifier, settings=settings,
-                                           probes=probes, on_result=on_result, existing=existing, budget=budget,
-                                           until_confident=until_confident, settled=settled, pacer=pacer)
-    return classify_report_dict(transcript, classifier, run_id=run_id, claim=claim)
-
-
-def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
-               db: Path | None = None, store: bool = True,
-               on_progress: Callable[[int, int], None] | None = None,
-               budget: int | None = None, until_confident: float | None = None,
-               claim: Any = None, until_settled: bool = False) -> dict[str, Any]:
-    """Probe one target; record the run in the store (unless ``store`` is False); return the report
-    (with its claim check when ``claim`` is given, see ``probe_async``).
-
-    ``on_progress(done, total)``: called with ``(0, total)`` before the first probe is sent,
-    then after each probe that finishes (``total``: the probes this run may send)."""
-    run_store = None
-    if store:
-        from .store import RunStore
-        run_store = RunStore.open(db)
-    try:
-        return asyncio.run(_run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                                       run_store=run_store, on_progress=on_progress, budget=budget,
-                                       until_confident=until_confident, claim=claim,
-                                       until_settled=until_settled))
-    finally:
-        if run_store is not None:
-            run_store.close()
-
-
-async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
-                      run_store: Any, on_progress: Callable[[int, int], None] | None, budget: int | None,
-                      until_confident: float | None, claim: Any = None,
-                      until_settled: bool = False) -> dict[str, Any]:
-    from ..report import new_run_id
-
-    run_id = run_store.start_run(target, probeset) if run_store is not None else new_run_id()
-    total = len(probeset.probes) if budget is None else min(budget, len(probeset.probes))
-    done = {"n": 0}
-    if on_progress is not None:
-        on_progress(0, total)
-
-    def on_result(result: ProbeResult) -> None:
-        if run_store is not None:
-            run_store.record_result(run_id, result)       # committed per probe
-        done["n"] += 1
-        if on_progress is not None:
-            on_progress(done["n"], total)
-
-    try:
-        report = await probe_async(target, probeset=probeset, classifier=classifier, settings=settings,
-                                   run_id=run_id, on_result=on_result, budget=budget,
-                                   until_confident=until_confident, claim=claim,
-                                   until_settled=until_settled)
-    except BaseException as exc:
-        if run_store is not None:
-            from ..text_safety import safe_line
-            run_store.fail_run(run_id, safe_line(f"{type(exc).__name__}: {exc}", 300))
-        raise
-    if run_store is not None:
-        run_store.finish_run(run_id, report)
-    return report
+        return await run_probes(endpoint, probeset, settings=settings, probes=order, on_result=on_result,
+                                existing=list(existing or []), pacer=pacer)
+    return await send_in_batches(target, probeset=probeset, settings=settings, order=order, on_result=on_result,
+                                 existing=existing, budget=budget, stop=stop, pacer=pacer)

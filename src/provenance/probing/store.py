@@ -55,7 +55,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import ConfigError, StoreError
-from ..transcript import MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, ProbeResult, Transcript, now_iso
+from ..transcript import MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, ProbeResult, Transcript, new_run_id, now_iso
 
 DB_FILENAME = "runs.sqlite3"
 ENV_DB = "PROVENANCE_DB"
@@ -322,7 +322,6 @@ class RunStore:
     # ------------------------------------------------------------ scans
     def start_scan(self, source: str | None, settings: Mapping[str, Any] | None = None,
                    scan_id: str | None = None) -> str:
-        from ..report import new_run_id
         sid = scan_id or new_run_id()
         with self._guard("start scan"):
             self._conn.execute("INSERT INTO scans(id, source, settings_json, started_at) VALUES (?, ?, ?, ?)",
@@ -338,7 +337,6 @@ class RunStore:
     def start_run(self, target: Any, probeset: Any, *, scan_id: str | None = None,
                   entrant: str | None = None, run_id: str | None = None) -> str:
         """Record a new run (status running). ``target``: a Target or its public() dict."""
-        from ..report import new_run_id
         rid = run_id or new_run_id()
         self.register_secrets(rid, target)
         pub = target.public() if hasattr(target, "public") else dict(target or {})

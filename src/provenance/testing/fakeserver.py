@@ -18,6 +18,7 @@ Behaviour is pluggable::
                        faults=[Fault.status(429, retry_after="1"), Fault.status(503)]) as srv:
         srv.base_url            # "http://127.0.0.1:PORT/v1"   (OpenAI style)
         srv.anthropic_base_url  # "http://127.0.0.1:PORT"      (Anthropic style, /v1/messages)
+        srv.base_for("anthropic")  # "http://127.0.0.1:PORT"   (each protocol's base URL; name= a prefix)
         srv.url_for("ep7")      # "http://127.0.0.1:PORT/ep7/v1"
         srv.requests            # list[RecordedRequest]: what clients sent (headers incl. auth)
 
@@ -295,6 +296,17 @@ class FakeLLMServer:
     def url_for(self, name: str) -> str:
         """A distinct base URL on this same server (``http://127.0.0.1:PORT/<name>/v1``)."""
         return f"{self.origin}/{name.strip('/')}/v1"
+
+    def base_for(self, protocol: str, name: str | None = None) -> str:
+        """The base URL a client of ``protocol`` is given for this server (under the path
+        prefix ``/<name>`` when given): OpenAI's ends in ``/v1``, Anthropic's is the root the
+        client appends its paths to."""
+        root = self.origin + (f"/{name.strip('/')}" if name else "")
+        if protocol == "openai":
+            return f"{root}/v1"
+        if protocol == "anthropic":
+            return root
+        raise ValueError(f"the fake server does not speak {protocol!r}")
 
     @property
     def requests(self) -> list[RecordedRequest]:

@@ -7,12 +7,16 @@
     lost evidence: no tokenizer evidence (its baseline probe was lost); identity 3 of 7 answered
     the endpoint did not keep up: a local server wants --concurrency set to its slot count (e.g. 4); a slow one a longer --timeout
 
-Families are read from the results (never from probe ids), so any probe set works.
+Families are read from the results (never from probe ids), so any probe set works; why a
+probe failed is read from its typed ``error_kind`` (``ProbeResult.failed_as``), never parsed
+back out of its error text.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .transcript import ErrorKind
 
 # what each family's answers are evidence of (unknown families are named as they are)
 EVIDENCE = {
@@ -25,26 +29,34 @@ EVIDENCE = {
 }
 
 
-def loss_reason(error: str | None) -> str:
-    """A short category for a failed probe's recorded reason."""
-    e = (error or "").strip()
-    low = e.lower()
-    if low.startswith("not sent: endpoint not answering") or "abandoned in flight" in low:
-        return "given up (endpoint not answering)"
-    if low.startswith("timeout"):
-        return "timed out"
-    if low.startswith("deadline"):
-        return "cut by the target deadline"
-    if low.startswith("rate limited"):
-        return "rate limited (HTTP 429)"
-    if low.startswith("server error"):
-        code = e.split("HTTP ", 1)[1].split()[0] if "HTTP " in e else "5xx"
-        return f"server error (HTTP {code})"
-    if low.startswith("connection failed"):
-        return "connection failed"
-    if low.startswith("bad response"):
-        return "unusable reply"
-    return e.split(":", 1)[0][:40] or "failed"
+# what a reader calls each kind of loss
+LOSS = {
+    ErrorKind.NOT_ANSWERING: "given up (endpoint not answering)",
+    ErrorKind.ABANDONED: "given up (endpoint not answering)",
+    ErrorKind.TIMEOUT: "timed out",
+    ErrorKind.DEADLINE: "cut by the target deadline",
+    ErrorKind.RATE_LIMITED: "rate limited (HTTP 429)",
+    ErrorKind.CONNECT: "connection failed",
+    ErrorKind.BAD_REPLY: "unusable reply",
+    ErrorKind.AUTH: "authentication failed",
+    ErrorKind.DENIED: "access denied",
+    ErrorKind.NOT_FOUND: "not found",
+    ErrorKind.REJECTED: "request rejected",
+    ErrorKind.INTERNAL: "internal error",
+    ErrorKind.TRANSPORT: "transport error",
+    ErrorKind.REDIRECT: "redirect refused",
+    ErrorKind.DECODE: "undecodable reply",
+}
+
+
+def loss_reason(result: Any) -> str:
+    """A short category for a failed probe (from its error kind; a server error names its status)."""
+    kind = result.failed_as()
+    if kind == ErrorKind.SERVER_ERROR:
+        return f"server error (HTTP {result.http_status or '5xx'})"
+    if kind in LOSS:
+        return LOSS[kind]
+    return (result.error or "").strip().split(":", 1)[0][:40] or "failed"
 
 
 def lost_notes(transcript: Any) -> list[str]:
@@ -54,7 +66,7 @@ def lost_notes(transcript: Any) -> list[str]:
         return []
     why: dict[str, int] = {}
     for r in failed:
-        k = loss_reason(r.error)
+        k = loss_reason(r)
         why[k] = why.get(k, 0) + 1
     parts = ", ".join(f"{n} {k}" for k, n in sorted(why.items(), key=lambda kv: (-kv[1], kv[0])))
     notes = [f"{len(failed)} of {len(results)} probes failed", f"why they failed: {parts}"]
@@ -85,7 +97,7 @@ def lost_notes(transcript: Any) -> list[str]:
 def _is_baseline(result: Any) -> bool:
     """Is this the tokenizer baseline probe (named by the shipped tokenizer table)?"""
     try:
-        from ..channels.tokenizer import load_table
+        from .channels.tokenizer import load_table
         return result.probe_id == load_table()["baseline"]["probe"]
     except Exception:  # noqa: BLE001 - no table: no baseline to name
         return False
