@@ -40,7 +40,7 @@ def run_one(target, probe, settings=None):
 # ---------------------------------------------------------------- registry and requests
 
 def test_registry_is_lazy_and_complete():
-    assert set(registry.names()) == {"openai", "anthropic"}
+    assert set(registry.names()) == {"openai", "anthropic", "gemini"}
     for name in registry.names():
         assert get_endpoint_class(name).protocol == name
     with pytest.raises(ConfigError):

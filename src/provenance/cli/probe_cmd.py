@@ -32,6 +32,8 @@ EPILOG = """Examples:
 
   provenance probe https://api.anthropic.com --protocol anthropic --model claude-x -o report.json
 
+  provenance probe https://generativelanguage.googleapis.com --protocol gemini --model gemini-2.5-flash
+
   provenance probe http://127.0.0.1:8080/v1 -m qwen --until-confident 0.9 --budget 20
 
   provenance probe --manual -m gpt2-chatbot --until-confident 0.9     # paste answers from a chat page

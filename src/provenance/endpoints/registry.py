@@ -33,6 +33,9 @@ PROTOCOLS: tuple[Protocol, ...] = (
              (r"/chat/completions$", r"/completions$")),
     Protocol("anthropic", "anthropic:AnthropicEndpoint", "ANTHROPIC_API_KEY",
              "Anthropic's Messages API, the API root https://api.anthropic.com", (r"/messages$",)),
+    Protocol("gemini", "gemini:GeminiEndpoint", "GEMINI_API_KEY",
+             "Google's Gemini API, https://generativelanguage.googleapis.com or a URL in front of it",
+             (r"(/v1beta)?/models/[^/]+:\w+$",)),
 )
 
 

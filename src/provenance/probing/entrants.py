@@ -2,7 +2,7 @@
 ``entrants_from_models``, every model a server's ``GET /models`` lists).
 
 Each entrant has ``name``, ``base_url`` and ``model``, and optionally
-``protocol`` (a name of ``endpoints/registry.py``: openai, anthropic), ``api_key_env`` (the NAME of an environment
+``protocol`` (a name of ``endpoints/registry.py``: openai, anthropic, gemini), ``api_key_env`` (the NAME of an environment
 variable holding the key; keys never go in the file), ``headers`` (extra
 request headers; credentials are refused there too) and ``claim`` (the maker,
 and optionally family, the entrant claims to be: ``CREATOR[/FAMILY]``; without
