@@ -6,6 +6,11 @@ probing (``probe``, ``verify``, ``scan``, ``classify``, ``classify --answers``, 
 (or declares the run failed when no probe succeeded) and adds the notes on lost probes and
 pacing, the best guess the tokenizer allows and the requested vs echoed model name. Pure
 computation: probing is ``probing/``, the report ``report.py``, rendering ``cli/``.
+
+A model scores only the probes it was trained on (its manifest's ``probe_ids``): a run of
+a larger probe set sends and stores the others, ``classify`` leaves them out of the score,
+``unscored`` names them (the report's ``probeset.unscored``) and ``finalize`` says so in a
+reliability note.
 """
 
 from __future__ import annotations
@@ -14,6 +19,32 @@ from typing import Any
 
 from .classifier import UNKNOWN, Attribution, Classifier
 from .transcript import Transcript
+
+
+def trained_on(classifier: Any) -> frozenset[str] | None:
+    """The probe ids the model was trained on (None: a classifier that names none scores all)."""
+    ids = (getattr(classifier, "manifest", None) or {}).get("probe_ids")
+    return frozenset(ids) if isinstance(ids, list) and ids else None
+
+
+def unscored(transcript: Transcript, classifier: Any) -> list[str]:
+    """The transcript's probes the model was not trained on, in transcript order."""
+    known = trained_on(classifier)
+    return [] if known is None else [r.probe_id for r in transcript.results if r.probe_id not in known]
+
+
+def scored_view(transcript: Transcript, classifier: Any) -> Transcript:
+    """The transcript as the model scores it: without the probes it was not trained on."""
+    known = trained_on(classifier)
+    if known is None or all(r.probe_id in known for r in transcript.results):
+        return transcript
+    from dataclasses import replace
+    return replace(transcript, results=[r for r in transcript.results if r.probe_id in known])
+
+
+def classify(transcript: Transcript, classifier: Classifier) -> Attribution:
+    """``classifier.classify`` on the probes it was trained on (a bare attribution: no notes)."""
+    return classifier.classify(scored_view(transcript, classifier))
 
 
 def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
@@ -34,13 +65,19 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
             lead = f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"
         return Attribution(creator=UNKNOWN, confidence=0.0, status="failed",
                            reliability=[lead] + [n for n in pacing_notes(transcript) if "not answering" not in n])
-    attribution = classifier.classify(transcript)
+    scored = scored_view(transcript, classifier)
+    attribution = classifier.classify(scored)
     from .lost import lost_notes
     notes = lost_notes(transcript) + pacing_notes(transcript)
     if counts["skipped"]:
         notes.append(f"{counts['skipped']} of {counts['total']} probes not run ({transcript.stopped_because or 'skipped'})")
+    left_out = unscored(transcript, classifier)
+    if left_out:
+        shown = ", ".join(left_out[:4]) + (f", +{len(left_out) - 4} more" if len(left_out) > 4 else "")
+        notes.append(f"{len(left_out)} probes not scored: the model was not trained on them ({shown}); "
+                     "retrain to use them")
     attribution.reliability = notes + [n for n in attribution.reliability if n not in notes]
-    _headline_and_echo(transcript, attribution)
+    _headline_and_echo(scored, transcript, attribution)
     return attribution
 
 
@@ -60,16 +97,17 @@ def pacing_notes(transcript: Transcript) -> list[str]:
     return out
 
 
-def _headline_and_echo(transcript: Transcript, attribution: Attribution) -> None:
-    """The best guess the tokenizer allows (classifier/headline.py) and the requested vs
-    echoed model name (channels/model_echo.py): a mismatch is a reliability note and evidence."""
+def _headline_and_echo(scored: Transcript, transcript: Transcript, attribution: Attribution) -> None:
+    """The best guess the tokenizer allows (classifier/headline.py, from the probes the model
+    scores) and the requested vs echoed model name (channels/model_echo.py, from every reply):
+    a mismatch is a reliability note and evidence."""
     from .classifier import Evidence
     from .classifier.headline import best_guess
     from .channels.model_echo import mismatch_note, model_echo
 
     cands = [{"creator": c.creator, "probability": c.probability} if hasattr(c, "creator") else dict(c)
              for c in attribution.candidates]
-    attribution.best_guess = best_guess(transcript, cands) if cands else None
+    attribution.best_guess = best_guess(scored, cands) if cands else None
     echo = model_echo(transcript)
     attribution.model_echo = echo
     note = mismatch_note(echo)

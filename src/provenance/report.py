@@ -56,8 +56,13 @@ def cost_of(transcript: Transcript) -> dict[str, Any]:
 
 
 def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapping[str, Any],
-                 run_id: str | None = None) -> dict[str, Any]:
+                 run_id: str | None = None, unscored: list[str] | None = None) -> dict[str, Any]:
+    """The report of a transcript and its attribution; ``unscored``: the probes the model was not
+    trained on (sent and stored, left out of the score), listed as ``probeset.unscored``."""
     attr = attribution.to_dict() if hasattr(attribution, "to_dict") else dict(attribution)
+    probeset = {k: v for k, v in transcript.probeset.items() if k != "unscored"}
+    if unscored:
+        probeset["unscored"] = list(unscored)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
@@ -65,7 +70,7 @@ def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapp
                 "finished_at": transcript.finished_at, "stopped_because": transcript.stopped_because,
                 **({"pacing": dict(transcript.pacing)} if transcript.pacing else {})},
         "target": dict(transcript.target),
-        "probeset": dict(transcript.probeset),
+        "probeset": probeset,
         "classifier": dict(classifier_info),
         "attribution": attr,
         "summary": transcript.counts(),

@@ -40,12 +40,13 @@ def stop_rule(classifier: Any, *, until_confident: float | None = None,
         return None
 
     def rule(transcript: Transcript, more_left: bool) -> str | None:
+        from ..attribute import classify
         if until_confident is not None:
-            a = classifier.classify(transcript)
+            a = classify(transcript, classifier)
             if a.status == "match" and a.confidence >= until_confident:
                 return f"confident: {a.creator} at {a.confidence:.2f} >= {until_confident:.2f}"
         if settler is not None and more_left:
-            return settler(transcript, classifier.classify(transcript))
+            return settler(transcript, classify(transcript, classifier))
         return None
 
     return rule
@@ -56,7 +57,8 @@ def classify_report_dict(transcript: Transcript, classifier: Any, run_id: str | 
     """The report; with ``claim`` (a ``claim.Claim``) it also carries the claim check (``verify.py``)."""
     from ..attribute import finalize
     from ..report import build_report
-    report = build_report(transcript, finalize(transcript, classifier), classifier.info(), run_id=run_id)
+    report = build_report(transcript, finalize(transcript, classifier), classifier.info(), run_id=run_id,
+                          unscored=unscored_probes(transcript, classifier))
     if claim is not None:
         from ..verify import check_claim
         report["claim"] = check_claim(claim, report["attribution"], transcript, classifier,
@@ -70,3 +72,9 @@ def recheck_claim(claim: Any, report: Mapping[str, Any], classifier: Any) -> dic
     from ..verify import check_claim
     return check_claim(claim, report.get("attribution") or {}, transcript_from_report(report), classifier,
                        tokens=(report.get("cost") or {}).get("tokens_total"))
+
+
+def unscored_probes(transcript: Transcript, classifier: Any) -> list[str]:
+    """The probes of this run the model was not trained on (sent and stored, not scored)."""
+    from ..attribute import unscored
+    return unscored(transcript, classifier)
