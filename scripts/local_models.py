@@ -6,7 +6,7 @@ repository (default ``~/.cache/provenance-e2e``, override with the environment
 variable ``PROVENANCE_E2E_CACHE``)::
 
     python scripts/local_models.py setup            # build/download/assemble (idempotent)
-    python scripts/local_models.py serve qwen2.5-coder-0.5b --port 8080 [--system-prompt TEXT]
+    python scripts/local_models.py serve qwen2.5-coder-0.5b --port 8080 [--system-prompt TEXT]   # refuses a busy port
     python scripts/local_models.py status
     python scripts/local_models.py stop [MODEL]
 
@@ -417,6 +417,63 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Is something bound to ``host:port`` (a listening server, ours or another's)? A real bind
+    says so (with SO_REUSEADDR, as servers use it: a connection in TIME_WAIT does not count)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def _busy_port_error(port: int, what: str) -> SetupError:
+    return SetupError(f"port {port} is already in use by another process: {what} would not be the one "
+                      f"answering there; pick another --port (or stop what listens on {port})")
+
+
+def _listening_inodes(port: int) -> set[str] | None:
+    """Socket inodes listening on ``port`` (any address), from /proc/net/tcp{,6}; None without /proc."""
+    found: set[str] = set()
+    seen_table = False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="ascii") as f:
+                lines = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        seen_table = True
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 10 or parts[3] != "0A":          # 0A: LISTEN
+                continue
+            if int(parts[1].rsplit(":", 1)[1], 16) == port:
+                found.add(parts[9])
+    return found if seen_table else None
+
+
+def listener_is(pid: int, port: int) -> bool | None:
+    """Does process ``pid`` hold the socket listening on ``port``? None when it cannot be told
+    (no /proc, or nothing listens yet)."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return None
+    for fd in fds:
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:[") and link[8:-1] in inodes:
+            return True
+    return False
+
+
 def _ready(root: str) -> bool:
     for path in ("/health", "/v1/models"):
         try:
@@ -428,16 +485,49 @@ def _ready(root: str) -> bool:
     return False
 
 
-def _wait_ready(proc: subprocess.Popen, root: str, timeout: float, log: Path) -> None:
+def served_models(root: str) -> list[str] | None:
+    """The model ids ``GET root/v1/models`` lists (OpenAI's ``data`` and llama.cpp's ``models``);
+    None when it does not answer with a list."""
+    try:
+        with urllib.request.urlopen(root + "/v1/models", timeout=5) as r:
+            doc = json.loads(r.read(1_000_000).decode("utf-8", "replace"))
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    ids: list[str] = []
+    if isinstance(doc, dict):
+        for key, field in (("data", "id"), ("models", "model"), ("models", "name")):
+            for m in doc.get(key) or []:
+                if isinstance(m, dict) and isinstance(m.get(field), str) and m[field] not in ids:
+                    ids.append(m[field])
+    return ids if isinstance(doc, dict) else None
+
+
+def _wait_ready(proc: subprocess.Popen, root: str, timeout: float, log: Path, *, model: str | None = None,
+                what: str = "llama-server") -> None:
+    """Wait until the process we started answers at ``root``: it must still run, hold the
+    listening socket itself (another process answering on that port is not it), and, with
+    ``model``, list that model in ``GET /v1/models``."""
+    port = _port_of(root + "/")
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = log.read_text(errors="replace")[-2000:] if log.is_file() else ""
-            raise SetupError(f"llama-server exited with code {proc.returncode} before it was ready:\n{tail}")
+            why = " (it could not bind its port: another process holds it)" if "bind" in tail.lower() else ""
+            raise SetupError(f"{what} exited with code {proc.returncode} before it was ready{why}:\n{tail}")
         if _ready(root):
-            return
+            mine = listener_is(proc.pid, port)
+            if mine is False:
+                raise SetupError(f"port {port} is answered by another process, not the {what} just started "
+                                 f"(pid {proc.pid}); pick another --port")
+            if proc.poll() is None:
+                if model is not None:
+                    ids = served_models(root)
+                    if ids is not None and model not in ids:
+                        raise SetupError(f"{root}/v1 serves {', '.join(repr(i) for i in ids[:5]) or 'no model'}, "
+                                         f"not {model!r}: the {what} started is not the one answering there")
+                return
         time.sleep(0.2)
-    raise SetupError(f"llama-server did not become ready within {timeout:.0f} s (log: {log})")
+    raise SetupError(f"{what} did not become ready within {timeout:.0f} s (log: {log})")
 
 
 def server_threads() -> int:
@@ -497,6 +587,8 @@ def start_server(name: str, port: int = 0, *, detach: bool = False,
     binary, model = _require(name, cache)
     (cache / "logs").mkdir(parents=True, exist_ok=True)
     last: Exception | None = None
+    if port and port_in_use(port):
+        raise _busy_port_error(port, f"llama-server for {name}")
     for _attempt in range(3):     # a free port can be taken between probing and binding
         p = port or free_port()
         log = cache / "logs" / f"server-{name}-{p}.log"
@@ -505,7 +597,7 @@ def start_server(name: str, port: int = 0, *, detach: bool = False,
                                     stdout=lf, stderr=subprocess.STDOUT, start_new_session=detach)
         root = f"http://127.0.0.1:{p}"
         try:
-            _wait_ready(proc, root, timeout, log)
+            _wait_ready(proc, root, timeout, log, model=name)
             return proc, root + "/v1"
         except SetupError as e:
             _terminate(proc)
@@ -585,6 +677,8 @@ def _port_of(url: str) -> int:
 def _start_proxy(name: str, upstream: str, system_prompt: str, port: int) -> tuple[int, str]:
     """Start the disguise proxy (provenance.testing.disguise_proxy) in front of ``upstream`` in
     the background; returns (pid, its base URL) once it answers /v1/models through the proxy."""
+    if port and port_in_use(port):
+        raise _busy_port_error(port, "the disguise proxy")
     pport = port or free_port()
     log = cache_dir() / "logs" / f"proxy-{name}-{pport}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -599,7 +693,7 @@ def _start_proxy(name: str, upstream: str, system_prompt: str, port: int) -> tup
                                  env=env, stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
                                  start_new_session=True)
     try:
-        _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log)   # /v1/models through the proxy
+        _wait_ready(pproc, f"http://127.0.0.1:{pport}", 30, log, model=name, what="disguise proxy")
     except SetupError:
         _kill(pproc.pid)
         raise
@@ -740,7 +834,8 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--verify", action="store_true", help="re-hash assembled models instead of trusting stamps")
     v = sub.add_parser("serve", help="serve one model on 127.0.0.1 in the background; prints the base URL")
     v.add_argument("model", choices=sorted(MODELS))
-    v.add_argument("--port", type=int, default=0, help="port (default: a free one)")
+    v.add_argument("--port", type=int, default=0,
+                   help="port (default: a free one); refused when another process holds it")
     v.add_argument("--system-prompt", default=None,
                    help="serve behind a disguise proxy that injects this system message")
     t = sub.add_parser("stop", help="stop servers started with serve")

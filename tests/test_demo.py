@@ -30,6 +30,9 @@ def test_demo_prints_a_verdict_and_what_to_do_next(tmp_path: Path) -> None:
     assert "provenance probe https://api.example.com/v1 --model MODEL --api-key-env" in out
     assert "no recorded answer" not in out                       # the replay covers the shipped probes
     assert not (tmp_path / "runs.sqlite3").exists()               # a demo is not a stored run
+    assert "(not stored)" in out.split("Next, point it")[0]     # ... and its run id says so (issue 36)
+    assert '"Real models on this machine" in docs/usage.md' in out
+    assert "## Real models on this machine" in (REPO / "docs" / "usage.md").read_text()
 
 
 def test_demo_json_is_one_report_over_http(tmp_path: Path) -> None:
@@ -41,6 +44,8 @@ def test_demo_json_is_one_report_over_http(tmp_path: Path) -> None:
     assert len(ok) >= 0.9 * len(doc["probes"]) and all(q["http_status"] == 200 for q in ok)
     a = doc["attribution"]
     assert a["creator"] == "Alibaba" or (a.get("best_guess") or {}).get("creator") == "Alibaba"
+    if a.get("family"):       # P(creator and family): never above the creator's stated confidence
+        assert a["family"]["confidence"] <= a["confidence"]
     assert doc["attribution"]["model_echo"]["consistent"] is True
     assert "Next, point it at a real endpoint" in p.stderr
 

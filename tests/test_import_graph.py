@@ -17,7 +17,7 @@ SRC = REPO / "src" / "provenance"
 # lowest first; a module belongs to the entry that names the longest prefix of its dotted name
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # data every layer reads: settings, the transcript, the probe set, and the two registries
-    ("base", ("", "errors", "text_safety", "files", "settings", "transcript", "probes",
+    ("base", ("", "errors", "text_safety", "files", "installing", "settings", "transcript", "probes",
               "channels.registry", "endpoints.registry")),
     ("endpoints", ("endpoints",)),
     # getting answers: from endpoints (paced, stored), or pasted from a chat page

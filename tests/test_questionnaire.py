@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -315,40 +316,58 @@ def _results(db: Path, run_id: str) -> int:
                          (run_id,)).fetchone()[0]
 
 
+def _default_sigint() -> None:
+    """In the child, before it starts: SIGINT's default action, as a terminal's Ctrl-C finds it, even
+    when this test process runs with SIGINT ignored (started in the background, some CI runners)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def _stderr_lines(stream, q: "queue.Queue[str | None]") -> None:
+    for line in iter(stream.readline, ""):
+        q.put(line)
+    q.put(None)
+
+
 @pytest.mark.parametrize("how", ["sigint", "sigkill"])
 def test_manual_resume_after_interruption(tmp_path: Path, how: str) -> None:
     ids = [q["id"] for q in questions(tmp_path, 3)["questions"]]
     env = dict(os.environ, PROVENANCE_DB=str(tmp_path / "runs.sqlite3"))
-    proc = subprocess.Popen([sys.executable, "-m", "provenance", "probe", "--manual", "--budget", "3"],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env, cwd=tmp_path)
-    try:
-        proc.stdin.write(f"{answer_for(ids[0])}\n.\n")
-        proc.stdin.flush()
-        deadline = time.monotonic() + 60
-        run_id = None
-        while time.monotonic() < deadline:
-            if (tmp_path / "runs.sqlite3").exists():
-                try:
-                    with sqlite3.connect(tmp_path / "runs.sqlite3") as c:
-                        row = c.execute("SELECT id FROM runs").fetchone()
-                    stored = bool(row) and _results(tmp_path / "runs.sqlite3", row[0]) == 1
-                except sqlite3.OperationalError:     # the file exists before its tables do: look again
-                    stored = False
-                if stored:
-                    run_id = row[0]
-                    break
-            time.sleep(0.1)
-        assert run_id, "the first answer was not stored"
-        proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
-        _, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if how == "sigint":
-        assert proc.returncode == 130 and f"--resume {run_id}" in err
+    seen: list[str] = []
+    lines: queue.Queue = queue.Queue()
+    with subprocess.Popen([sys.executable, "-m", "provenance", "probe", "--manual", "--budget", "3"],
+                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          env=env, cwd=tmp_path, preexec_fn=_default_sigint) as proc:
+        reader = threading.Thread(target=_stderr_lines, args=(proc.stderr, lines), daemon=True)
+        reader.start()
+        try:
+            proc.stdin.write(f"{answer_for(ids[0])}\n.\n")
+            proc.stdin.flush()
+            # the second question is asked once the first answer is stored: the session then waits
+            # for input, so the signal lands at a known point, however busy the machine
+            while not any("Question 2 of 3" in x for x in seen):
+                line = lines.get(timeout=120)
+                assert line is not None, "".join(seen)
+                seen.append(line)
+            with sqlite3.connect(tmp_path / "runs.sqlite3") as c:
+                run_id = c.execute("SELECT id FROM runs").fetchone()[0]
+            assert _results(tmp_path / "runs.sqlite3", run_id) == 1, "the first answer was not stored"
+            proc.send_signal(signal.SIGINT if how == "sigint" else signal.SIGKILL)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        reader.join(timeout=10)
+    while not lines.empty():
+        seen.append(lines.get() or "")
+    err = "".join(seen)
     listing = json.loads(run_cli(["runs", "list", "--json"], tmp_path).stdout)[0]
-    assert listing["status"] == "running" and listing["probes"]["ok"] == 1
+    if how == "sigint":
+        assert proc.returncode == 130 and f"--resume {run_id}" in err, err
+        assert err.strip().splitlines()[-1].startswith("provenance: interrupted: 1 of 3 questions answered")
+        assert listing["status"] == "interrupted"
+    else:
+        assert listing["status"] == "running"          # killed: no chance to say so; still resumable
+    assert listing["probes"]["ok"] == 1
     rest = "".join(f"{answer_for(pid)}\n.\n" for pid in ids[1:])
     p = run_cli(["probe", "--manual", "--resume", run_id[:10], "--json"], tmp_path, input=rest)
     assert p.returncode == 0, p.stderr

@@ -20,9 +20,9 @@ QWEN = REPORTS / "qwen2.5-coder-0.5b.json"
 FAKE_KEY = "sk-FAKEKEY-verify-test-3b9d2f"
 
 
-def cli(*args, timeout=180):
+def cli(*args, timeout=180, env=None):
     return subprocess.run([sys.executable, "-m", "provenance", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env=cli_env())
+                          timeout=timeout, env=cli_env(env))
 
 
 # -- the model-name table ---------------------------------------------------------------------
@@ -39,7 +39,7 @@ def test_every_corpus_model_name_maps_to_its_creator(reference_dir) -> None:
     ("openai/gpt-4.1-mini", "OpenAI", "GPT-4.1"), ("anthropic/claude-3.5-sonnet", "Anthropic", "Claude 3.5"),
     ("models/gemini-1.5-pro", "Google", "Gemini 1.x"), ("gemma-3-27b-it", "Google", "Gemma 3"),
     ("meta-llama/Meta-Llama-3.1-70B-Instruct", "Meta", "Llama 3"), ("Qwen/Qwen2.5-72B-Instruct", "Alibaba", "Qwen2.5"),
-    ("qwq-32b", "Alibaba", "Qwen3"), ("deepseek-r1", "DeepSeek", "DeepSeek-R1"), ("mixtral-8x7b", "Mistral", "Mixtral"),
+    ("qwq-32b", "Alibaba", "Qwen2.5"), ("deepseek-r1", "DeepSeek", "DeepSeek-R1"), ("mixtral-8x7b", "Mistral", "Mixtral"),
     ("ministral-8b", "Mistral", "Mistral"), ("grok-4", "xAI", "Grok"), ("glm-4.5", "Zhipu", "GLM"),
     ("kimi-k2", "Moonshot", "Kimi"), ("mistralai/some-new-model", "Mistral", None),
 ])
@@ -325,3 +325,20 @@ def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     assert got["verdict"] == ("inconsistent" if got["probability"] < th["inconsistent_below"] else
                               "consistent" if got["probability"] >= th["consistent_at"] else "inconclusive")
     assert check_claim(parse_claim("OpenAI"), rep["attribution"], t, clf)["verdict"] != "inconsistent"
+
+
+def test_runs_show_and_list_give_a_verify_runs_claim_verdict(qwen_server, tmp_path) -> None:
+    """Issue 36 item 6: `runs show` on a verify run renders its claim check, `runs list` its claim
+    verdict (not the creator); the claim's probability says which quantity it is."""
+    db = tmp_path / "runs.db"
+    r = cli("verify", qwen_server.base_url, "--model", "gpt-4o", "--db", db, "--json")
+    assert r.returncode == 0, r.stderr
+    rid = json.loads(r.stdout)["run"]["id"]
+    show = cli("runs", "show", rid, "--db", db, env={"COLUMNS": "200"})
+    assert show.returncode == 0, show.stderr
+    assert "Verdict: INCONSISTENT" in show.stdout and "Claim" in show.stdout
+    assert "if the maker is one this classifier knows" in show.stdout.split("Verdict: INCONSISTENT")[1].splitlines()[0]
+    listing = cli("runs", "list", "--db", db, env={"COLUMNS": "200"}).stdout
+    assert "inconsistent (claims OpenAI)" in listing
+    rows = json.loads(cli("runs", "list", "--db", db, "--json").stdout)
+    assert rows[0]["claim"] == {"creator": "OpenAI", "family": "GPT-4o", "verdict": "inconsistent"}

@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from .classifier import UNKNOWN, Attribution, Classifier
-from .transcript import Transcript
+from .transcript import ErrorKind, Transcript
 
 
 def trained_on(classifier: Any) -> frozenset[str] | None:
@@ -59,10 +59,12 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
             lead = f"endpoint not answering: {pacing['not_answering']}"
         else:
             from .lost import loss_reason
-            reasons = sorted({loss_reason(r) for r in transcript.results
-                              if r.family != "api" and r.status == "failed"}
-                             or {loss_reason(r) for r in transcript.results if r.status == "failed"})[:3]
-            lead = f"no probe succeeded ({counts['failed']} failed: {'; '.join(reasons)})"
+            sent = [r for r in transcript.results if r.status == "failed" and not _not_sent(r)]
+            reasons = sorted({loss_reason(r) for r in sent if r.family != "api"}
+                             or {loss_reason(r) for r in sent})[:3]
+            unsent = counts["failed"] - len(sent)
+            lead = (f"no probe succeeded ({len(sent)} failed: {'; '.join(reasons)}"
+                    + (f"; {unsent} not sent" if unsent else "") + ")" + url_hint(transcript))
         return Attribution(creator=UNKNOWN, confidence=0.0, status="failed",
                            reliability=[lead] + [n for n in pacing_notes(transcript) if "not answering" not in n])
     scored = scored_view(transcript, classifier)
@@ -79,6 +81,27 @@ def finalize(transcript: Transcript, classifier: Classifier) -> Attribution:
     attribution.reliability = notes + [n for n in attribution.reliability if n not in notes]
     _headline_and_echo(scored, transcript, attribution)
     return attribution
+
+
+def _not_sent(result: Any) -> bool:
+    """A probe given up before it was sent (the endpoint was declared not answering)."""
+    return result.failed_as() == ErrorKind.NOT_ANSWERING
+
+
+def url_hint(transcript: Transcript) -> str:
+    """'; HTTP 404 at URL/chat/completions: ... (try URL/v1)' when most probes sent got 404 from an
+    OpenAI-compatible URL, the usual sign of a base URL without its /v1; else ''."""
+    target = transcript.target or {}
+    if target.get("protocol", "openai") != "openai":
+        return ""
+    sent = [r for r in transcript.results if r.status == "failed" and not _not_sent(r) and r.family != "api"]
+    if not sent or sum(1 for r in sent if r.http_status == 404) * 2 < len(sent):
+        return ""
+    base = str(target.get("base_url") or "").rstrip("/")
+    fix = (f"; try {base}/v1" if not base.endswith("/v1") else
+           "; check the URL: it is the API's base, without /chat/completions")
+    return (f". HTTP 404 at {base}/chat/completions: an OpenAI-compatible server takes the base URL "
+            f"ending in /v1{fix}")
 
 
 def pacing_notes(transcript: Transcript) -> list[str]:

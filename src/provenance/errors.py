@@ -6,6 +6,8 @@ Exit codes (documented in the README and in ``provenance --help``):
 * 1  anything unexpected
 * 2  usage or configuration error (bad URL, protocol, key variable, files, artifacts)
 * 3  the endpoint was unusable (no probe succeeded)
+* 4  ``verify --fail-on`` and the verdict was that
+* 130 interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ EXIT_OK = 0
 EXIT_UNEXPECTED = 1
 EXIT_USAGE = 2
 EXIT_UNUSABLE = 3
+EXIT_INTERRUPTED = 130
 
 
 class ProvenanceError(Exception):
     """Base of every error the tool raises on purpose."""
 
     exit_code = EXIT_UNEXPECTED
+    label = "error"          # the word after "provenance: " on its stderr line
 
 
 class ConfigError(ProvenanceError):
@@ -64,3 +68,10 @@ class AuthError(TransportError):
 
 class RateLimited(TransportError):
     """429 that outlived the retries."""
+
+
+class RunInterrupted(ProvenanceError):
+    """The user interrupted a run (Ctrl-C); the message says what was saved and how to go on. Exit 130."""
+
+    exit_code = EXIT_INTERRUPTED
+    label = "interrupted"

@@ -74,6 +74,15 @@ def legacy_error_kind(error: str | None) -> ErrorKind | None:
     return None
 
 
+def failure_kind(record: Mapping[str, Any]) -> ErrorKind | None:
+    """The kind of a failed probe result held as a dict (a report's ``probes``, the store), None
+    unless it failed: its ``error_kind``, or for one of an earlier version, its text's."""
+    if record.get("status") != STATUS_FAILED:
+        return None
+    kind = error_kind(record.get("error_kind"))
+    return kind if kind is not None else legacy_error_kind(record.get("error"))
+
+
 def error_kind(value: Any) -> ErrorKind | None:
     """An ``ErrorKind`` from its stored string (None for anything else)."""
     if isinstance(value, ErrorKind) or value is None:
@@ -276,6 +285,15 @@ class Transcript:
         n_failed = sum(1 for r in self.results if r.status == STATUS_FAILED)
         return {"total": len(self.results), "ok": n_ok, "failed": n_failed,
                 "skipped": len(self.results) - n_ok - n_failed}
+
+    def incomplete(self) -> dict[str, Any] | None:
+        """``{why: "deadline", answered, of, cut}`` when the target's deadline cut probes that
+        were to be sent (a resume continues such a run), else None."""
+        cut = sum(1 for r in self.results if r.failed_as() == ErrorKind.DEADLINE)
+        if not cut:
+            return None
+        c = self.counts()
+        return {"why": "deadline", "answered": c["ok"], "of": c["total"] - c["skipped"], "cut": cut}
 
     def to_dict(self) -> dict[str, Any]:
         return {

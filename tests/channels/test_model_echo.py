@@ -58,7 +58,11 @@ def test_probe_warns_when_the_server_serves_another_model(tmp_path: Path) -> Non
                     env={"COLUMNS": "300"})
     assert p.returncode == 0, p.stderr
     warn = [x for x in p.stderr.splitlines() if x.startswith("provenance: warning:")]
-    assert len(warn) == 1 and "'qwen2.5-coder-0.5b'" in warn[0] and "'no-such-model'" in warn[0]
+    # at once, from the first reply (issue 36 item 7), then with the tally at the end
+    assert len(warn) == 2 and all("'qwen2.5-coder-0.5b'" in w and "'no-such-model'" in w for w in warn)
+    assert "the first reply came from" in warn[0]
+    n = sum(e["replies"] for e in json.loads((tmp_path / "r.json").read_text())["attribution"]["model_echo"]["echoed"])
+    assert f"every one of the {n} replies that named a model" in warn[1]     # not "211 of 211" for 212 answers
     assert "the requested 'no-such-model'" in p.stdout          # the reliability note in the verdict
     doc = json.loads((tmp_path / "r.json").read_text())
     a = doc["attribution"]

@@ -107,6 +107,7 @@ def test_family_guess_names_the_family_that_writes_alike(trained):
         assert a.family["name"] == name and a.family["calibrated"] is True
         assert a.family["among"] == 2
         assert a.family["confidence"] <= a.candidates[0].probability + 1e-9
+        assert a.family["confidence"] <= a.confidence      # P(creator and family) <= the stated P(creator)
 
 
 def test_artifact_without_family_calibrator_falls_back(trained):
@@ -129,3 +130,21 @@ def test_no_family_when_no_creator_is_named(trained):
     a = clf.classify(Transcript.from_texts(texts, {k: "style" for k in texts}))
     assert a.status == "unknown" and a.candidates[0].creator == "OpenAI"
     assert a.family is None
+
+
+@pytest.mark.parametrize("model,family", [
+    ("chatgpt-4o-latest", "GPT-4o"), ("gpt-4o-2024-05-13", "GPT-4o"), ("text-davinci-003", "GPT-3"),
+    ("qwen2.5-coder-0.5b", "Qwen2.5"), ("qwen2.5-7b-instruct", "Qwen2.5"), ("Qwen/Qwen2.5-72B-Instruct", "Qwen2.5"),
+    ("qwq-32b", "Qwen2.5"), ("qwen3-8b", "Qwen3"), ("claude-bedrock", "Claude 1/2"), ("muse-glimmer-30b", "Muse"),
+    ("some-new-model", "some"),
+])
+def test_training_families_are_named_by_the_claim_table(model, family):
+    """One table names families (issue 36 item 4): training's family labels are the claim table's,
+    so a GPT-4o model is never trained as a family of its own ('chatgpt') and a claim's family
+    and the family guess use the same names."""
+    from provenance.claim import claim_from_model_name
+    from provenance.training.families import family_of
+    assert family_of(model) == family
+    c = claim_from_model_name(model)
+    if c is not None and c.family:
+        assert family_of(model) == c.family

@@ -107,7 +107,18 @@ def test_missing_training_extra_is_one_line(tmp_path: Path) -> None:
         p = run_cli(args, tmp_path, env=env)
         assert p.returncode == 2, p.stderr
         assert p.stderr.count("\n") == 1
-        assert "pip install 'provenance[train]'" in p.stderr and "scikit-learn" in p.stderr
+        # a checkout: install its own extra ('provenance' on the package index is another project)
+        assert f"pip install -e '{REPO}[train]'" in p.stderr and "scikit-learn" in p.stderr
+        assert "pip install 'provenance[" not in p.stderr
+
+
+def test_install_hint_outside_a_checkout_names_the_packages(monkeypatch) -> None:
+    from provenance import installing
+    monkeypatch.setattr(installing, "checkout_root", lambda: None)
+    assert installing.install_hint("train", ["scikit-learn", "scipy"]) == "pip install scikit-learn scipy"
+    monkeypatch.setattr(installing, "checkout_root", lambda: REPO)
+    monkeypatch.chdir(REPO)
+    assert installing.install_hint("train", ["scikit-learn"]) == "pip install -e '.[train]'"
 
 
 IMPORT_DIST = {"sklearn": "scikit-learn", "yaml": "pyyaml", "quicktok": "quicktok-v1"}

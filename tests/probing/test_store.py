@@ -141,6 +141,47 @@ def test_migrations_recorded(tmp_path):
     RunStore.open(tmp_path / "r.db").close()     # re-open: no second migration
 
 
+def test_schema_1_store_is_migrated_with_its_runs_and_results(tmp_path):
+    """A store written before the partial and interrupted statuses: its runs and probe results
+    survive the table rebuild (foreign keys off, so nothing cascades), and the new statuses work."""
+    from provenance.probing.store import MIGRATIONS
+    p = tmp_path / "old.db"
+    c = sqlite3.connect(p, isolation_level=None)
+    for stmt in MIGRATIONS[0]:
+        c.execute(stmt)
+    c.execute("INSERT INTO schema_migrations VALUES (1, 't')")
+    c.execute("PRAGMA user_version = 1")
+    c.execute("INSERT INTO scans(id, source, started_at) VALUES ('s1', 'f', 't')")
+    c.execute("INSERT INTO runs(id, scan_id, entrant, target_key, target_json, probeset_hash, status, started_at, "
+              "error) VALUES ('r1', 's1', 'e', 'k', '{}', 'h', 'failed', 't', 'CancelledError: ')")
+    c.execute("INSERT INTO probe_results(run_id, probe_id, family, status, result_json, recorded_at) "
+              "VALUES ('r1', 'a', 'identity', 'ok', '{\"probe_id\": \"a\", \"family\": \"identity\"}', 't')")
+    c.close()
+    with RunStore.open(p) as s:
+        assert s._conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert s._conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        row = s.get_run("r1")
+        assert (row["status"], row["error"], row["scan_id"], row["probes"]["total"]) == ("failed", "CancelledError: ",
+                                                                                          "s1", 1)
+        s.interrupt_run("r1", "not running: unchanged")
+        assert s.get_run("r1")["status"] == "failed"
+        t = make_target("http://127.0.0.1:9/v1", "m")
+        rid = s.start_run(t, PS)
+        s.interrupt_run(rid, "interrupted: 1 of 3 answered")
+        got = s.get_run(rid)
+        assert (got["status"], got["incomplete"]) == ("interrupted", "interrupted: 1 of 3 answered")
+        assert s.find_resumable(t, PS["hash"])["id"] == rid
+        s.reopen_run(rid)
+        assert s.get_run(rid)["status"] == "running" and s.get_run(rid)["incomplete"] is None
+        rep = _report(rid, [ProbeResult("a", "identity", text="x"), ProbeResult("b", "style", status="failed",
+                                                                                 error="deadline")])
+        rep["run"]["incomplete"] = {"why": "deadline", "answered": 1, "of": 2, "cut": 1}
+        s.finish_run(rid, rep)
+        got = s.get_run(rid)
+        assert (got["status"], got["incomplete"]) == ("partial", "deadline: answered 1 of 2")
+        assert s.find_resumable(t, PS["hash"])["id"] == rid        # partial: continued, not reused
+
+
 @pytest.mark.parametrize("damage", ["garbage", "truncated", "directory"])
 def test_corrupted_db_one_line_error(tmp_path, damage):
     p = tmp_path / "r.db"

@@ -107,6 +107,17 @@ def test_readme_table() -> None:
     assert r.returncode == 0 and "worst" not in r.stdout and "0.700" in r.stdout
 
 
+def test_confident_verdicts_row_counts_verdicts_and_says_the_share_is_weighted() -> None:
+    """Issue 36: '(3 models) 0.818' read as a share of 3. The row counts verdicts, says how many are
+    right where eval gives it, and says the share is weighted as the mix."""
+    vd = {"accuracy": 0.67, "prior": 0.25, "mean_confidence": 0.68, "confident_models": 3, "confident_accuracy": 0.8179}
+    r = run("--readme-table", stdin=json.dumps({"lomo_top1": 0.6, "verdicts": vd}))
+    assert "| verdicts stated at 0.9+ that are right, weighted as the mix (3 verdicts) | 0.818 |" in r.stdout
+    r = run("--readme-table", stdin=json.dumps({"lomo_top1": 0.6, "verdicts": {**vd, "confident_right": 2}}))
+    assert "weighted as the mix (3 verdicts, 2 of them right) | 0.818 |" in r.stdout
+    assert "models)" not in r.stdout
+
+
 def test_manifest_accepted(tmp_path: Path) -> None:
     m = tmp_path / "manifest.json"
     m.write_text(json.dumps({"schema_version": 3, "figures": {"lomo_top1": 0.6, "lomo_models": 5}}))

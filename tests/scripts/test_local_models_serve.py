@@ -47,7 +47,7 @@ def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setenv("PROVENANCE_E2E_CACHE", str(tmp_path / "cache"))
     (tmp_path / "cache" / "run").mkdir(parents=True)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
-    with FakeLLMServer(answer_fn=_system_of, model=NAME) as srv:
+    with FakeLLMServer(answer_fn=_system_of, model=NAME, models=(NAME,)) as srv:
         info = {"name": NAME, "upstream": srv.base_url, "base_url": srv.base_url,
                 "server_pids": [sleeper.pid], "pids": [sleeper.pid], "proxies": {}}
         (tmp_path / "cache" / "run" / f"{NAME}.json").write_text(json.dumps(info))

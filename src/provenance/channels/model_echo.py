@@ -67,6 +67,24 @@ def mismatch_note(echo: dict[str, Any] | None) -> str | None:
         return None
     others = [e for e in echo["echoed"] if not names_consistent(echo["requested"], e["name"])]
     total = sum(e["replies"] for e in echo["echoed"])
-    names = ", ".join(f"'{e['name']}' ({e['replies']} of {total})" for e in others[:3])
-    return (f"the server answered as {names}, not the requested '{echo['requested']}': "
+    names = ", ".join(f"'{e['name']}'" for e in others[:3])
+    n = sum(e["replies"] for e in others)
+    # replies without a model name (an error reply, a server that omits it) are not counted
+    share = (f"every one of the {total} replies that named a model" if n == total
+             else f"{n} of the {total} replies that named a model")
+    return (f"the server answered as {names} ({share}), not the requested '{echo['requested']}': "
             "it may serve another model than the one asked for")
+
+
+def first_reply_mismatch(requested: str, result: Any) -> str | None:
+    """A warning line as soon as one reply names another model than the one requested (a server
+    that serves one model whatever is asked, such as llama.cpp, answers ``--model no-such-model``
+    with its own); None when the reply names none or a consistent one."""
+    echoed = getattr(result, "response_model", None)
+    if getattr(result, "status", None) != "ok" or not isinstance(echoed, str) or not echoed.strip():
+        return None
+    if names_consistent(requested, echoed):
+        return None
+    return (f"the first reply came from '{echoed[:200]}', not the requested '{requested[:200]}': the "
+            "server may serve one model whatever is asked (probing goes on and reads that model; "
+            "Ctrl-C stops it and keeps what is saved)")

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .model import TrainedClassifier
 
 MIN_BEHAVIOURAL = 10      # fewer behavioural answers than this is a reliability note
+ABOUT_HALF = 0.35         # from this share of the behavioural probes up, a run is "about half of the probe set"
 
 
 def evidence(clf: "TrainedClassifier", s: Scores, d: Decision, ind: Independent,
@@ -83,17 +84,25 @@ def profile_note(clf: "TrainedClassifier", answered: Counter[str]) -> str | None
     if not n or not profiles:
         return None
     name = None
+    n_set = sum(1 for p in clf.probes.values() if p.get("family") in ANSWER_CHANNELS)
     if len(answered) == 1:
         from .corpus_sources import profile_of_source
         name = profile_of_source(next(iter(answered)))
-    elif n < 0.5 * sum(1 for p in clf.probes.values() if p.get("family") in ANSWER_CHANNELS):
+    elif n < 0.5 * n_set:
         name = "half"
     fig = profiles.get(name or "")
     if not fig or not fig.get("models"):
         return None
-    what = "about half of the probe set" if name == "half" else f"only {name.replace(':', ' answers from ')}"
-    return (f"evidence: {what}; on {fig['models']} unseen models with evidence like this, the best guess "
-            f"was right {100 * fig['top1']:.0f}% of the time (mean confidence {100 * fig['mean_confidence']:.0f}%)")
+    right = (f"the best guess was right {100 * fig['top1']:.0f}% of the time (mean confidence "
+             f"{100 * fig['mean_confidence']:.0f}%)")
+    if name == "half" and n < ABOUT_HALF * n_set:
+        # the held-out figure is of runs with a random half of the probes: it is not about runs
+        # with far fewer answers, so it is stated as what it is, an upper bound of sorts
+        return (f"evidence: only {n} of {n_set} behavioural probes answered; on {fig['models']} unseen models "
+                f"with half of them, {right}; with fewer answers, expect less")
+    what = (f"about half of the probe set ({n} of {n_set} behavioural probes answered)" if name == "half"
+            else f"only {name.replace(':', ' answers from ')}")
+    return f"evidence: {what}; on {fig['models']} unseen models with evidence like this, {right}"
 
 
 def family_and_lineage(clf: "TrainedClassifier", s: Scores, d: Decision, ind: Independent
@@ -109,10 +118,17 @@ def family_and_lineage(clf: "TrainedClassifier", s: Scores, d: Decision, ind: In
         lin = lineage_of(ind.tokenizer.summary if ind.tokenizer is not None else None, d.top, d.p_top,
                          (guess or {}).get("name"))
         return None, lin    # no creator named, so no family of it (the candidates stay listed)
+    # P(creator and family) = the creator's stated confidence (what the verdict line says: P(named
+    # creator right), unknown makers and fine-tunes allowed for) x P(family | creator): never above
+    # the creator's own percentage (the posterior among known makers, d.p_top, could exceed it)
     if calibrated:
         return family_model.guess(s.fsumm, s.fcounts, clf.families, clf.family_creator, clf.family_log_size,
-                                  clf.family_w, clf.family_v, d.top, d.p_top), None
-    return uncalibrated_family(clf, d.top, s), None
+                                  clf.family_w, clf.family_v, d.top, d.confidence), None
+    fam = uncalibrated_family(clf, d.top, s)
+    if fam is not None:
+        fam["given_creator"] = fam["confidence"]
+        fam["confidence"] = round(float(d.confidence) * fam["given_creator"], 4)
+    return fam, None
 
 
 def uncalibrated_family(clf: "TrainedClassifier", creator: str, s: Scores) -> dict[str, Any] | None:

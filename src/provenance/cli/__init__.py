@@ -15,7 +15,7 @@ import sys
 import typer
 
 from .. import __version__
-from ..errors import EXIT_UNEXPECTED, ProvenanceError
+from ..errors import EXIT_INTERRUPTED, EXIT_UNEXPECTED, ProvenanceError
 
 HELP = """Tell who made an unknown large language model.
 
@@ -60,10 +60,10 @@ def build_app() -> typer.Typer:
     return app
 
 
-def fail(message: str, code: int) -> None:
-    """One clear line on stderr, then exit with ``code``."""
+def fail(message: str, code: int, label: str = "error") -> None:
+    """One clear line on stderr (``provenance: error: ...``), then exit with ``code``."""
     from ..text_safety import safe_line
-    sys.stderr.write(f"provenance: error: {safe_line(message)}\n")
+    sys.stderr.write(f"provenance: {label}: {safe_line(message)}\n")
     sys.stderr.flush()
     raise SystemExit(code)
 
@@ -73,9 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         app(args=argv, prog_name="provenance", standalone_mode=True)
     except ProvenanceError as e:
-        fail(str(e), e.exit_code)
+        fail(str(e), e.exit_code, e.label)
     except KeyboardInterrupt:
-        fail("interrupted", 130)
+        fail("stopped by Ctrl-C", EXIT_INTERRUPTED, "interrupted")
     except SystemExit:
         raise
     except Exception as e:  # noqa: BLE001 - the contract: one line, never a traceback with locals

@@ -11,8 +11,23 @@ import typer
 from .common import DB_HELP
 
 
+# one example a paragraph: the help formatter rewraps a paragraph into one run of text
+EPILOG = """Examples:
+
+  provenance classify report.json --json
+
+  provenance classify --run 018f2a7c
+
+  provenance classify report.json --claim Anthropic
+
+  provenance classify --answers form.md
+
+  provenance classify --answers battle.md --pair
+"""
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("classify")
+    @app.command("classify", epilog=EPILOG)
     def classify(
         report_file: Optional[Path] = typer.Argument(None, metavar="[REPORT.json]", help="A JSON report to re-classify."),
         run_id: Optional[str] = typer.Option(None, "--run", help="Re-classify a stored run instead of a file."),
@@ -33,11 +48,7 @@ def register(app: typer.Typer) -> None:
         classify answers pasted from a chat page (--answers).
 
         A report that carries a claim check (provenance verify, scan) has its claim
-        re-checked too.
-
-        Examples: provenance classify report.json --json; provenance classify --run 018f2a7c;
-        provenance classify report.json --claim Anthropic; provenance classify --answers form.md;
-        provenance classify --answers battle.md --pair
+        re-checked too. A stored run that was interrupted counts the probes it never sent.
         """
         from ..run.steps import classify_report_dict
         from ..claim import parse_claim
@@ -60,7 +71,7 @@ def register(app: typer.Typer) -> None:
         probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(model_dir, probeset)
         the_claim = parse_claim(claim) if claim is not None else None
-        transcript, doc, rid = _recorded(report_file, run_id, db)
+        transcript, doc, rid = _recorded(report_file, run_id, db, probeset)
         if the_claim is None:
             the_claim = claim_of_report(doc)
         if not transcript.results:
@@ -77,9 +88,10 @@ def register(app: typer.Typer) -> None:
             render_claim_and_verdict(report)
 
 
-def _recorded(report_file: Optional[Path], run_id: Optional[str], db: Optional[Path]) -> tuple[Any, dict, Any]:
+def _recorded(report_file: Optional[Path], run_id: Optional[str], db: Optional[Path],
+              probeset: Any = None) -> tuple[Any, dict, Any]:
     """(transcript, report, run id) of a report file, or of a stored run (its report ``{}``
-    when it has none: an unfinished run)."""
+    when it has none: an unfinished run, whose unsent probes of ``probeset`` count as skipped)."""
     if report_file is not None:
         from ..report import read_report, transcript_from_report
         doc = read_report(report_file)
@@ -88,7 +100,7 @@ def _recorded(report_file: Optional[Path], run_id: Optional[str], db: Optional[P
     from ..probing.store import RunStore
     with RunStore.open(db) as store:
         rid = store.resolve_id(run_id or "")
-        transcript = store.load_transcript(rid)
+        transcript = store.load_transcript(rid, probeset)
         try:
             doc = store.load_report(rid)
         except ConfigError:

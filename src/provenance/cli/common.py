@@ -46,8 +46,9 @@ def stderr_console():
     return Console(stderr=True, highlight=False)
 
 
-def output_report(report: dict, output: Path | None, json_out: bool) -> None:
-    """Write the report to ``output`` (atomically) if given; print it as JSON or as a verdict."""
+def output_report(report: dict, output: Path | None, json_out: bool, stored: bool = True) -> None:
+    """Write the report to ``output`` (atomically) if given; print it as JSON or as a verdict
+    (``stored``: False when the run is not in the run store, which the verdict's last line says)."""
     if output is not None:
         from ..report import dumps, write_atomic
         write_atomic(output, dumps(report) + "\n")
@@ -55,7 +56,7 @@ def output_report(report: dict, output: Path | None, json_out: bool) -> None:
         emit_json(report)
     else:
         from .render import render_verdict
-        render_verdict(report)
+        render_verdict(report, stored=stored)
 
 
 TIMEOUT_HELP = ("Read timeout, seconds: the longest wait for the first or the next byte of a reply. "
@@ -149,4 +150,30 @@ def failed_line(report: dict) -> str:
     a = report.get("attribution") or {}
     t = report.get("target") or {}
     why = (a.get("reliability") or ["no probe succeeded"])[0]
-    return safe_line(f"error: {t.get('base_url')}: {why}", 400)
+    return safe_line(f"provenance: error: {t.get('base_url')}: {why}", 600)
+
+
+def run_with_progress(target: Any, *, show: bool, probeset: Any, classifier: Any, settings: Any,
+                      go_on: str = "provenance probe --resume {run}", **kw: Any) -> dict:
+    """``run/target.py: run_single`` with the progress line (a terminal's stderr, when ``show``), model-name
+    warnings at once, and Ctrl-C turned into one line saying what was saved and how to go on
+    (``RunInterrupted``, exit 130; ``go_on``: the command that continues, ``{run}`` the run id).
+    ``kw``: run_single's other arguments."""
+    from ..errors import RunInterrupted
+    from ..run.target import Interrupted, run_single
+    from .progress import probe_progress, warner
+
+    with probe_progress(show, len(probeset.probes)) as on_progress:
+        try:
+            return run_single(target, probeset=probeset, classifier=classifier, settings=settings,
+                              on_progress=on_progress, on_warning=warner(on_progress), **kw)
+        except Interrupted as e:
+            raise RunInterrupted(interrupted_line(e, go_on)) from None
+
+
+def interrupted_line(e: Any, go_on: str = "provenance probe --resume {run}") -> str:
+    """'17 of 212 probes answered and saved in run R; continue with: provenance probe --resume R'."""
+    if not e.stored:
+        return f"{e.answered} of {e.total} probes answered; nothing was saved (--no-store)"
+    return (f"{e.answered} of {e.total} probes answered and saved in run {e.run_id}; "
+            f"continue with: {go_on.format(run=e.run_id)}")

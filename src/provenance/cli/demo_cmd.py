@@ -14,7 +14,7 @@ NEXT = """Next, point it at a real endpoint (any OpenAI-compatible base URL endi
   provenance probe http://127.0.0.1:8080/v1 --model MODEL                   # a local llama.cpp/vLLM/Ollama server
 
 The key is read from the environment variable you name, never from the command line.
-To run a real model on this machine, see "Real models on this machine" in the README."""
+To run a real model on this machine, see "Real models on this machine" in docs/usage.md."""
 
 
 def register(app: typer.Typer) -> None:
@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
         answered to these probes when this project ran it on llama.cpp, probes it through the
         real HTTP path, and prints the verdict. Nothing leaves this machine; the run is not stored.
 
-        Examples: provenance demo; provenance demo --json > report.json
+        Example: provenance demo (--probes DIR: a probe set of your own, e.g. with a probe
+        you added; the shipped model scores the probes it was trained on and names the others)
         """
         from rich.console import Console
 
@@ -62,7 +63,7 @@ def register(app: typer.Typer) -> None:
         if replay.misses:
             note.print(f"[dim]{replay.misses} probe(s) had no recorded answer and got a fallback "
                        "(the probe set changed since the demo data was built)[/dim]")
-        output_report(report, output, json_out)
+        output_report(report, output, json_out, stored=False)
         note.print("")
         note.print(markup_escape(NEXT, 4000))
         sys.stdout.flush()

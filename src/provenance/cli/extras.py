@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import ConfigError
+from ..installing import install_hint
 
 # extra -> (import name, distribution name) of every third-party package its code imports
 EXTRAS = {
@@ -24,4 +25,4 @@ def require_extra(extra: str, command: str, imports: tuple[str, ...] | None = No
             missing.append(dist)
     if missing:
         raise ConfigError(f"`provenance {command}` needs the {extra} extra ({', '.join(missing)} missing): "
-                          f"pip install 'provenance[{extra}]'")
+                          f"{install_hint(extra, missing)}")

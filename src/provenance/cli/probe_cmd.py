@@ -36,6 +36,8 @@ EPILOG = """Examples:
 
   provenance probe http://127.0.0.1:8080/v1 -m qwen --until-confident 0.9 --budget 20
 
+  provenance probe --resume 0190a3f2c4e1     # continue a run that was interrupted or cut by its deadline
+
   provenance probe --manual -m gpt2-chatbot --until-confident 0.9     # paste answers from a chat page
 """
 
@@ -69,19 +71,22 @@ def register(app: typer.Typer) -> None:
         until_confident: Optional[float] = typer.Option(None, "--until-confident", min=0.0, max=1.0,
                                                         help="Stop once a creator is matched with this confidence (0..1)."),
         manual: bool = typer.Option(False, "--manual", help="No endpoint: ask the questionnaire's questions one at a time and read the answers you paste from a chat page (end each with a line holding only '.'); --budget N asks at most N (default 10)."),
-        resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN", help="With --manual: continue an interrupted session (its run id)."),
+        resume: Optional[str] = typer.Option(None, "--resume", metavar="RUN", help="Continue a stored run that was interrupted (Ctrl-C) or cut by its deadline: its answers are kept and only the probes it lacks are sent (the URL and model are the run's; a --manual session continues with its questions)."),
     ) -> None:
         """Probe one endpoint and name the model's likely creator (--manual: from answers you paste).
 
         URL is the base URL ending in /v1 (the probes go to URL/chat/completions).
         """
         from ..errors import ConfigError
-        from ..run.target import run_single
         from ..settings import make_target
         from .common import failed_line, load_classifier_opt, load_probeset_opt, output_report, parse_headers
-        from .progress import probe_progress
+        from .common import run_with_progress
 
-        if manual or resume is not None:
+        if resume is not None and not manual and not is_manual_run(resume, db):
+            if no_store:
+                raise ConfigError("--resume continues a stored run; --no-store does not apply")
+            url, model, protocol, api_key_env = stored_target(resume, db, url, model, protocol, api_key_env)
+        elif manual or resume is not None:
             if url is not None:
                 raise ConfigError("--manual takes no URL: the questions are put to the model by you, on its chat page")
             if no_store:
@@ -104,16 +109,16 @@ def register(app: typer.Typer) -> None:
             concurrency = min(len(probeset.probes), MAX_CONCURRENCY)
         # the pacer starts at min(cap, RunSettings.start_concurrency) and adapts, never above the cap
         settings = run.settings(concurrency)
-        with probe_progress(not json_out, len(probeset.probes)) as on_progress:
-            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                                db=db, store=not no_store, on_progress=on_progress,
-                                budget=budget, until_confident=until_confident)
+        report = run_with_progress(target, show=not json_out, probeset=probeset, classifier=classifier,
+                                   settings=settings, db=db, store=not no_store, budget=budget,
+                                   until_confident=until_confident, resume=resume)
         echo_warning(report)
-        output_report(report, output, json_out)
+        output_report(report, output, json_out, stored=not no_store)
         if report["attribution"]["status"] == "failed":
             import sys
             sys.stderr.write(failed_line(report) + "\n")
             raise typer.Exit(EXIT_UNUSABLE)
+        cut_warning(report, run.deadline, stored=not no_store)
 
 
 def echo_warning(report: dict) -> None:
@@ -125,3 +130,37 @@ def echo_warning(report: dict) -> None:
         from ..text_safety import safe_line
         sys.stderr.write(f"provenance: warning: {safe_line(note, 400)}\n")
         sys.stderr.flush()
+
+
+def cut_warning(report: dict, deadline: float, stored: bool) -> None:
+    """One stderr line when the deadline cut probes: how many were answered, and how to go on."""
+    inc = (report.get("run") or {}).get("incomplete")
+    if not isinstance(inc, dict):
+        return
+    from .progress import warn_line
+    rid = (report.get("run") or {}).get("id")
+    how = (f"continue it with: provenance probe --resume {rid}" if stored
+           else "run it again with a longer --deadline")
+    warn_line(f"the deadline ({deadline:g} s) cut the run: answered {inc.get('answered')} of {inc.get('of')} "
+              f"probes; {how}")
+
+
+def is_manual_run(run_id: str, db: Optional[Path]) -> bool:
+    """Is the stored run ``run_id`` a `probe --manual` session (its target's protocol is manual)?"""
+    from ..probing.store import RunStore
+    from ..transcript import MANUAL_PROTOCOL
+    with RunStore.open(db) as store:
+        return (store.get_run(run_id).get("target") or {}).get("protocol") == MANUAL_PROTOCOL
+
+
+def stored_target(run_id: str, db: Optional[Path], url: Optional[str], model: Optional[str], protocol: str,
+                  api_key_env: Optional[str]) -> tuple[str, str, str, Optional[str]]:
+    """URL, model, protocol and key variable of the stored run ``run_id`` (for --resume): the run's,
+    where the command line gives none (a URL or model given must be the run's: run_single checks)."""
+    from ..probing.store import RunStore
+    with RunStore.open(db) as store:
+        t = store.get_run(run_id).get("target") or {}
+    if url is None:
+        protocol = str(t.get("protocol") or protocol)
+    return (url or str(t.get("base_url") or ""), model or str(t.get("model") or ""), protocol,
+            api_key_env if api_key_env is not None else t.get("api_key_env"))

@@ -14,25 +14,65 @@ from .render import markup_escape as esc
 from .render import pct
 
 
+def clock(seconds: float) -> str:
+    """12:05 or 1:02:05."""
+    s = int(max(0.0, seconds))
+    h, m = divmod(s // 60, 60)
+    return f"{h}:{m:02d}:{s % 60:02d}" if h else f"{m}:{s % 60:02d}"
+
+
+def progress_text(done: int, total: int, elapsed: float, first: int = 0) -> str:
+    """'probing: 12/212 done, 1:05 elapsed, about 17:00 left': the time left at the pace of the
+    probes finished in this run (``first``: those a resumed run already had), once 3 have."""
+    line = f"probing: {done}/{total} done, {clock(elapsed)} elapsed"
+    new = done - first
+    if new >= 3 and done < total:
+        line += f", about {clock(elapsed / new * (total - done))} left"
+    return line
+
+
 class ProbeStatus:
-    """'probing: 12/132 done' while one target is probed: ``run_single``'s ``on_progress``."""
+    """'probing: 12/212 done, 1:05 elapsed, about 17:00 left' while one target is probed:
+    ``run_single``'s ``on_progress``; ``warn`` prints a line above it at once."""
 
     def __init__(self, n_probes: int) -> None:
+        import time
         self.n_probes = n_probes
         self.status: Any = None
+        self.console: Any = None
+        self.t0 = time.monotonic()
+        self.first: int | None = None
 
     def __call__(self, done: int, total: int) -> None:
+        import time
+        if self.first is None:
+            self.first = done
+        text = progress_text(done, total, time.monotonic() - self.t0, self.first)
         if self.status is None:
             from rich.console import Console
-            self.status = Console(stderr=True).status(f"probing {self.n_probes} probes: {done}/{total} done")
+            self.console = Console(stderr=True, highlight=False)
+            self.status = self.console.status(text)
             self.status.start()
         else:
-            self.status.update(f"probing: {done}/{total} done")
+            self.status.update(text)
+
+    def warn(self, line: str) -> None:
+        if self.console is not None:
+            self.console.print(f"[yellow]warning:[/yellow] {esc(line, 600)}", soft_wrap=True)
+        else:
+            warn_line(line)
 
     def stop(self) -> None:
         if self.status is not None:
             self.status.stop()
             self.status = None
+
+
+def warn_line(line: str) -> None:
+    """``provenance: warning: ...`` on stderr (no terminal to draw on)."""
+    from ..text_safety import safe_line
+    sys.stderr.write(f"provenance: warning: {safe_line(line, 600)}\n")
+    sys.stderr.flush()
 
 
 @contextmanager
@@ -47,6 +87,11 @@ def probe_progress(show: bool, n_probes: int) -> Iterator[Callable[[int, int], N
         yield status
     finally:
         status.stop()
+
+
+def warner(progress: Any) -> Callable[[str], None]:
+    """``run_single``'s ``on_warning``: above the progress line on a terminal, else one stderr line."""
+    return progress.warn if isinstance(progress, ProbeStatus) else warn_line
 
 
 class ScanProgress(ScanEvents):

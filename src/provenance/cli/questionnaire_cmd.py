@@ -140,12 +140,17 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
                 raise ConfigError(f"probe set {probeset.name} {probeset.version} has no question a chat page can ask")
             rid = session.start(questions, label)
             con.print(f"run {rid}: {len(questions)} questions; each answer is saved as you go "
-                      f"(continue later with: provenance probe --manual --resume {rid})")
+                      f"(continue later with: provenance probe --resume {rid})")
         try:
             report, why = session.run(stdin_lines(sys.stdin))
         except KeyboardInterrupt:
-            con.print(f"\ninterrupted; the answers so far are saved: provenance probe --manual --resume {rid}")
-            raise
+            from ..errors import RunInterrupted
+            answered = sum(1 for r in session.results.values() if r.ok)
+            line = f"{answered} of {len(session.questions)} questions answered"
+            store.interrupt_run(rid, f"interrupted: {line}")
+            con.print("")
+            raise RunInterrupted(f"{line} and saved in run {rid}; continue with: "
+                                 f"provenance probe --resume {rid}") from None
     con.print(f"[dim]stopped: {why}[/dim]\n")
     output_report(report, output, json_out)
 

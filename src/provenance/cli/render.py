@@ -112,11 +112,32 @@ def unknown_lines(a: dict) -> list[str]:
     return out
 
 
-def render_verdict(report: dict, console=None) -> None:
+def probe_counts(report: dict) -> str:
+    """'212 ok, 0 failed, 0 skipped'; probes given up unsent and those the deadline cut are not
+    counted as failed ('0 ok, 4 failed, 208 not sent', '16 ok, 0 failed, 196 cut by the deadline'),
+    and a failed run's only 'ok' probe, the API-surface one whose error reply is its observation,
+    says so."""
+    s = report.get("summary") or {}
+    probes = [p for p in report.get("probes") or [] if isinstance(p, dict)]
+    from ..transcript import ErrorKind, failure_kind
+    kinds = [failure_kind(p) for p in probes]
+    unsent = kinds.count(ErrorKind.NOT_ANSWERING)
+    cut = kinds.count(ErrorKind.DEADLINE)
+    ok = s.get("ok", 0)
+    failed_run = (report.get("attribution") or {}).get("status") == "failed"
+    ok_text = f"{ok} ok" + (" (the API-surface probe: its error reply is what it observes)"
+                            if failed_run and ok and all(p.get("family") == "api" for p in probes
+                                                         if p.get("status") == "ok") else "")
+    return (f"{ok_text}, {s.get('failed', 0) - unsent - cut} failed" + (f", {unsent} not sent" if unsent else "")
+            + (f", {cut} cut by the deadline" if cut else "") + f", {s.get('skipped', 0)} skipped")
+
+
+def render_verdict(report: dict, console=None, stored: bool = True) -> None:
     """Print a report as a readable verdict, graded the way nmap grades OS guesses.
 
     Every string that came from the endpoint (or could have: model names,
-    evidence quoting answers) goes through markup_escape.
+    evidence quoting answers) goes through markup_escape. ``stored``: False when the run is not
+    in the run store (``--no-store``, the demo): its id is then marked "(not stored)".
     """
     from rich.console import Console
     from rich.table import Table
@@ -189,7 +210,8 @@ def render_verdict(report: dict, console=None) -> None:
     s = report.get("summary") or {}
     cost = report.get("cost") or {}
     clf = report.get("classifier") or {}
-    con.print(f"[dim]probes: {s.get('ok', 0)} ok, {s.get('failed', 0)} failed, {s.get('skipped', 0)} skipped"
+    con.print(f"[dim]probes: {probe_counts(report)}"
               f" | tokens: {_tokens(cost)}"
               f" | classifier: {markup_escape(clf.get('name'), 60)} {markup_escape(clf.get('version'), 30)}"
-              f" | run {markup_escape((report.get('run') or {}).get('id'), 40)}[/dim]")
+              f" | run {markup_escape((report.get('run') or {}).get('id'), 40)}"
+              + ("" if stored else " (not stored)") + "[/dim]")

@@ -37,7 +37,11 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
     where = f"from the model name {given!s}" if src == "model name" else f"from {esc(src, 30)} {given}"
     console.print(f"[bold]Claim[/bold]    {esc(c.get('creator'), 60)}{fam}, {where}")
     p = c.get("probability")
-    pt = f"P({esc(c.get('creator'), 60)}) {pct(p, 1)}" if p is not None else "no probability for this maker"
+    # the posterior among the makers the classifier knows, as the verdict's candidates line states it
+    # (the verdict's own percentage is another quantity: P(named creator right), unknown makers and
+    # fine-tunes allowed for), so it says so: one meaning per probability on the screen
+    pt = (f"P({esc(c.get('creator'), 60)}) {pct(p, 1)}, if the maker is one this classifier knows"
+          if p is not None else "no probability for this maker")
     console.print(f"[bold {color}]Verdict: {esc(v.upper(), 20)}[/bold {color}]  {pt}"
                   + (" (decided by the tokenizer)" if c.get("decided_by") == "tokenizer" else ""))
     if c.get("reason"):
@@ -64,12 +68,12 @@ def render_claim(report: Mapping[str, Any], console: Any) -> None:
                   + "[/dim]")
 
 
-def render_claim_and_verdict(report: Mapping[str, Any]) -> None:
-    """The claim check, a blank line, then the verdict (``verify``, ``classify``)."""
+def render_claim_and_verdict(report: Mapping[str, Any], console: Any = None) -> None:
+    """The claim check, a blank line, then the verdict (``verify``, ``classify``, ``runs show``)."""
     from rich.console import Console
 
     from .render import render_verdict
-    con = Console(highlight=False, soft_wrap=False)
+    con = console or Console(highlight=False, soft_wrap=False)
     render_claim(report, con)
     con.print()
     render_verdict(report, con)

@@ -11,16 +11,23 @@ from .common import DB_HELP
 
 
 def _verdict_cell(r: dict) -> str:
+    """What a stored run concluded: a `verify` run's claim verdict ('inconsistent (claims OpenAI)'),
+    else the creator ('Alibaba 93%', 'Alibaba? 48%', 'unknown'); a run without a report, its status;
+    a run the deadline cut, its verdict marked '(partial)'."""
     status = str(r.get("status") or "")
     verdict, creator, conf = r.get("verdict"), r.get("creator"), r.get("confidence")
     pct = f" {conf * 100:.0f}%" if isinstance(conf, (int, float)) else ""
-    if status != "complete":
+    if status not in ("complete", "partial"):
         return status or "-"
+    tail = " (partial)" if status == "partial" else ""
+    claim = r.get("claim")
+    if isinstance(claim, dict) and claim.get("verdict") and not r.get("scan_id"):   # a verify run
+        return f"{claim['verdict']} (claims {claim.get('creator')}){tail}"
     if verdict == "match":
-        return f"{creator}{pct}"
+        return f"{creator}{pct}{tail}"
     if verdict == "ambiguous":
-        return f"{creator}?{pct}"
-    return str(verdict or creator or "-")
+        return f"{creator}?{pct}{tail}"
+    return str(verdict or creator or "-") + tail
 
 
 def runs_table(rows: list[dict], width: int):
@@ -33,7 +40,7 @@ def runs_table(rows: list[dict], width: int):
     wide = width >= 110
     table = Table(header_style="bold", box=box.SIMPLE_HEAD, pad_edge=False)
     id_w = max([len(str(r["id"])) for r in rows] + [2])
-    verdict_w = min(24, max([len(_verdict_cell(r)) for r in rows] + [7]))
+    verdict_w = min(32, max([len(_verdict_cell(r)) for r in rows] + [7]))
     table.add_column("id", no_wrap=True, min_width=min(id_w, 40))
     table.add_column("started", no_wrap=True, min_width=11)
     # what is left for the model (and endpoint) columns: each column costs 2 more (padding)
@@ -115,7 +122,15 @@ def register(app: typer.Typer) -> None:
                       f"probes {p.get('ok', 0)} ok / {p.get('total', 0)} recorded")
             if row.get("error"):
                 con.print(f"error: {esc(row['error'], 500)}")
-            con.print(f"no report: `provenance classify --run {esc(row['id'], 40)}` classifies what it recorded")
+            if row.get("incomplete"):
+                con.print(esc(row["incomplete"], 300))
+            rid = esc(row["id"], 40)
+            con.print(f"no report: `provenance classify --run {rid}` classifies what it recorded; "
+                      f"`provenance probe --resume {rid}` continues it")
+            return
+        if isinstance(report.get("claim"), dict):          # a verify run: the claim check first
+            from .render_claim import render_claim_and_verdict
+            render_claim_and_verdict(report, con)
             return
         from .render import render_verdict
         render_verdict(report, con)

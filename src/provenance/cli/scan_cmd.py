@@ -94,7 +94,22 @@ def register(app: typer.Typer) -> None:
             from .scan_view import render_table
             render_table(outcomes, summary, Console(stderr=json_out, highlight=False))
         if not any(o.state in USABLE for o in outcomes):
+            sys.stderr.write(unusable_line(summary) + "\n")
+            sys.stderr.flush()
             raise typer.Exit(EXIT_UNUSABLE)
+
+
+def unusable_line(summary: dict[str, Any]) -> str:
+    """The stderr line of a scan whose every entrant was unusable: how many, and why."""
+    from ..text_safety import safe_line
+    n = summary.get("entrants", 0)
+    why = "; ".join(f"{k}: {v}" for k, v in (summary.get("unusable_why") or {}).items())
+    errors = summary.get("error") or 0
+    parts = [why] if why else []
+    if errors:
+        parts.append(f"{errors} broke with an error")
+    detail = f" ({'; '.join(parts)})" if parts else ""
+    return safe_line(f"provenance: error: none of the {n} entrants was usable{detail}", 600)
 
 
 def _entrants(entrants_file: Optional[Path], models_from: Optional[str], match: Optional[str],
@@ -131,10 +146,21 @@ def _scan(entrants: list[Any], source: str, limits: dict[str, Any], *, store: An
         try:
             if progress is not None:
                 progress.__enter__()
-            outcomes = asyncio.run(scan_entrants(
-                entrants, store=store, probeset=probeset, classifier=classifier, settings=settings,
-                concurrency=limits["concurrency"], per_host=limits["per_host"], resume=limits["resume"],
-                scan_id=scan_id, events=progress, on_outcome=lambda o: sink.write(o.record())))
+            done: list[Any] = []
+
+            def on_outcome(o: Any) -> None:
+                done.append(o)
+                sink.write(o.record())
+
+            try:
+                outcomes = asyncio.run(scan_entrants(
+                    entrants, store=store, probeset=probeset, classifier=classifier, settings=settings,
+                    concurrency=limits["concurrency"], per_host=limits["per_host"], resume=limits["resume"],
+                    scan_id=scan_id, events=progress, on_outcome=on_outcome))
+            except KeyboardInterrupt:
+                from ..errors import RunInterrupted
+                raise RunInterrupted(f"{len(done)} of {len(entrants)} entrants finished; every answer received "
+                                     "is saved, and the same command continues the rest") from None
         finally:
             if progress is not None:
                 progress.__exit__(None, None, None)

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from ..probing.store import serving_stack, tokenizer_family
 from ..probing.scan import STATE_ERROR, STATE_REUSED, STATE_UNUSABLE, Outcome, unusable_why
 from .render import markup_escape as esc
 from .render import pct
 
 
-def _sub(d: Any, key: str) -> str | None:
-    return d.get(key) if isinstance(d, dict) else None
+def cut_text(inc: Any) -> str:
+    """'answered 21 of 212, deadline' for an entrant whose deadline cut probes."""
+    return f"answered {inc.get('answered', '?')} of {inc.get('of', '?')}, {inc.get('why', 'deadline')}"
 
 
 def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: Any) -> None:
+    """The table, then why each unusable or broken entrant failed and what the deadline cut of each
+    entrant it cut (in full, below the table, so a narrow terminal or a pipe wraps the reason
+    instead of cutting it), then the summary lines."""
     from rich.table import Table
 
     from .render_claim import claim_cell
@@ -26,25 +31,33 @@ def render_table(outcomes: Sequence[Outcome], summary: dict[str, Any], console: 
     for col in ("entrant", "creator", "confidence", "status", "claim", "tokenizer", "stack", "time"):
         table.add_column(col, justify="right" if col in ("confidence", "time") else "left")
     colors = {"match": "green", "ambiguous": "yellow", "unknown": "cyan", "failed": "red"}
+    why_lines = []
     for o in outcomes:
         a = o.attribution
         if o.state == STATE_ERROR:
-            status, creator = "[red]error[/red]", esc(o.error, 80)
+            status, creator = "[red]error[/red]", "-"
+            why_lines.append(f"  [red]error[/red] {esc(o.name, 60)}: {esc(o.error, 600)}")
         elif o.state == STATE_UNUSABLE:
-            status, creator = "[red]unusable[/red]", esc(unusable_why(o), 80)
+            status, creator = "[red]unusable[/red]", "-"
+            why_lines.append(f"  [red]unusable[/red] {esc(o.name, 60)}: {esc(unusable_why(o), 600)}")
         else:
             st = str(a.get("status", "?"))
             status = f"[{colors.get(st, 'white')}]{esc(st, 20)}[/]" + (" (stored)" if o.state == STATE_REUSED else "")
+            if o.incomplete:
+                status += " [yellow](cut)[/yellow]"
+                why_lines.append(f"  [yellow]cut[/yellow] {esc(o.name, 60)}: {esc(cut_text(o.incomplete), 80)}")
             creator = esc(a.get("creator"), 60)
-        table.add_row(esc(o.name, 60), creator, pct(a.get("confidence"), missing="-") if o.report else "-", status,
+        table.add_row(esc(o.name, 60), creator, pct(a.get("confidence"), missing="-") if o.state not in
+                      (STATE_ERROR, STATE_UNUSABLE) and o.report else "-", status,
                       claim_cell((o.report or {}).get("claim")),
-                      esc(_sub(a.get("tokenizer"), "family") or "-", 30),
-                      esc(_sub(a.get("stack"), "stack") or "-", 30), f"{o.elapsed_s:.1f}s")
+                      esc(tokenizer_family(a) or "-", 30), esc(serving_stack(a) or "-", 30), f"{o.elapsed_s:.1f}s")
     console.print(table)
-    console.print(summary_line(summary))
+    for line in why_lines:
+        console.print(line, soft_wrap=True)
+    console.print(summary_line(summary), soft_wrap=True)
     line = claims_line(summary)
     if line:
-        console.print(line)
+        console.print(line, soft_wrap=True)
 
 
 def claims_line(s: dict[str, Any]) -> str:
@@ -58,7 +71,10 @@ def claims_line(s: dict[str, Any]) -> str:
 
 
 def summary_line(s: dict[str, Any]) -> str:
-    parts = [f"{s['entrants']} entrants: {s['complete']} probed, {s['reused']} from earlier runs, "
+    cut = s.get("cut_by_deadline") or 0
+    probed = f"{s['complete']} probed" + (f" ({cut} cut by the deadline: the same command resumes "
+                                          f"{'it' if cut == 1 else 'them'})" if cut else "")
+    parts = [f"{s['entrants']} entrants: {probed}, {s['reused']} from earlier runs, "
              f"{s['unusable']} unusable, {s['error']} errors"]
     if s.get("creators"):
         parts.append("creators: " + ", ".join(f"{esc(k, 40)} {v}" for k, v in list(s["creators"].items())[:8]))

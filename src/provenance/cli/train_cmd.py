@@ -21,8 +21,26 @@ def _log(msg: str) -> None:
     sys.stderr.flush()
 
 
+# one example a paragraph: the help formatter rewraps a paragraph into one run of text
+TRAIN_EPILOG = """Example:
+
+  provenance train --corpus ../shared/reference -o models/default
+"""
+
+EVAL_EPILOG = """Examples:
+
+  provenance eval --corpus ../shared/reference
+
+  provenance eval --corpus ../shared/reference --json --plots docs/img > eval.json
+
+  provenance eval --corpus ../shared/reference --budget 8
+
+  provenance eval --corpus ../shared/reference --questionnaire 5,10,20 --json > q.json
+"""
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("train")
+    @app.command("train", epilog=TRAIN_EPILOG)
     def train(
         corpus: Path = typer.Option(..., "--corpus", help="Reference corpus directory (responses.jsonl.gz)."),
         extra: Optional[List[Path]] = typer.Option(None, "--extra", help="Extra JSONL(.gz) files in the corpus record format (repeatable)."),
@@ -51,7 +69,7 @@ def register(app: typer.Typer) -> None:
         if figs.get("claims"):
             typer.echo(_claims_headline(figs["claims"]))
 
-    @app.command("eval")
+    @app.command("eval", epilog=EVAL_EPILOG)
     def evaluate(
         corpus: Path = typer.Option(..., "--corpus", help="Reference corpus directory (responses.jsonl.gz)."),
         extra: Optional[List[Path]] = typer.Option(None, "--extra", help="Extra JSONL(.gz) corpus files (repeatable)."),
@@ -74,11 +92,6 @@ def register(app: typer.Typer) -> None:
 
         The headline figures use only what an anonymous endpoint gives (no upstream provider named
         by a router); the provider-aided figures are a separate row.
-
-        Examples:
-          provenance eval --corpus ../shared/reference
-          provenance eval --corpus ../shared/reference --json --plots docs/img > eval.json
-          provenance eval --corpus ../shared/reference --budget 8
         """
         from ..errors import ArtifactError, ConfigError
         if model_old is not None:       # --model is a model *name* in probe: the old spelling still works

@@ -63,11 +63,9 @@ def register(app: typer.Typer) -> None:
         """Check that an endpoint serves what it claims: a verdict on its claimed maker."""
         from ..claim import claim_for
         from ..errors import ConfigError
-        from ..run.target import run_single
         from ..settings import make_target
         from ..verify import exit_code_for
-        from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers
-        from .progress import probe_progress
+        from .common import load_classifier_opt, load_probeset_opt, output_report, parse_headers, run_with_progress
 
         if fail_on is not None and fail_on not in FAIL_ON:
             raise ConfigError(f"--fail-on: expected one of {', '.join(FAIL_ON)}")
@@ -79,10 +77,11 @@ def register(app: typer.Typer) -> None:
             from ..report import check_output_path
             check_output_path(output)
         settings = run.settings(concurrency)
-        with probe_progress(not json_out, len(probeset.probes)) as on_progress:
-            report = run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                                db=db, store=not no_store, on_progress=on_progress, budget=budget,
-                                claim=the_claim, until_settled=not all_probes)
+        report = run_with_progress(target, show=not json_out, probeset=probeset, classifier=classifier,
+                                   settings=settings, db=db, store=not no_store, budget=budget,
+                                   claim=the_claim, until_settled=not all_probes,
+                                   go_on="provenance probe --resume {run}, then provenance classify --run {run} "
+                                         f"--claim '{the_claim.creator}'")
         if output is not None:
             from ..report import dumps, write_atomic
             write_atomic(output, dumps(report) + "\n")

@@ -72,7 +72,8 @@ def _parse_yaml(text: str, path: Path) -> tuple[Any, list[int | None]]:
     try:
         import yaml  # type: ignore[import-untyped]
     except ImportError:
-        raise ConfigError(f"{path}: reading YAML needs PyYAML: pip install 'provenance[yaml]' "
+        from ..installing import install_hint
+        raise ConfigError(f"{path}: reading YAML needs PyYAML: {install_hint('yaml', ['pyyaml'])} "
                           "(or write the entrants as JSON or CSV)") from None
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)

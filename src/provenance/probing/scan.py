@@ -9,10 +9,10 @@ to the store as it arrives, so a killed scan resumes where it stopped:
 
 * resume on (default): an entrant whose latest run with this probe-set hash is
   complete is not probed again (its stored report is reused, ``EntrantRunner.reuse``
-  re-checks its claim offline); an interrupted
-  one (or one an internal error broke) continues from the probes it lacks
-  (those that failed are retried); one that found the endpoint unusable is
-  probed afresh;
+  re-checks its claim offline); an interrupted one, one whose deadline cut probes
+  (partial), or one an internal error broke continues from the probes it lacks
+  (those that failed are retried); one that found the endpoint unusable is probed
+  afresh;
 * resume off: every entrant gets a fresh run.
 
 Each entrant ends as an ``Outcome``: its report, or for an entrant whose pipeline
@@ -61,6 +61,12 @@ class Outcome:
     @property
     def attribution(self) -> dict[str, Any]:
         return (self.report or {}).get("attribution") or {}
+
+    @property
+    def incomplete(self) -> dict[str, Any] | None:
+        """The report's ``run.incomplete`` (the deadline cut probes: answered N of M), else None."""
+        inc = ((self.report or {}).get("run") or {}).get("incomplete")
+        return inc if isinstance(inc, dict) and self.state in USABLE else None
 
     def record(self) -> dict[str, Any]:
         """The JSONL line for this entrant: its report, or an error record."""
@@ -141,16 +147,18 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
         try:
             t0 = time.monotonic()
             existing = []
-            if prior is not None:                       # interrupted or broken earlier: continue it
+            if prior is not None:                       # interrupted, cut or broken earlier: continue it
                 run_id = prior["id"]
                 existing = [r for r in store.load_results(run_id) if r.ok]
+                store.reopen_run(run_id)
             else:
                 run_id = store.start_run(e.target, probeset, scan_id=scan_id, entrant=e.name)
-            sent = {"n": 0}
+            sent = {"n": 0, "ok": len(existing)}
 
             def on_result(r: Any) -> None:
                 store.record_result(run_id, r)
                 sent["n"] += 1
+                sent["ok"] += 1 if r.ok else 0
                 ev.probe_done(e)
 
             ev.started(e, total, len(existing))
@@ -158,7 +166,10 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
                 report = await runner.probe(e, run_id=run_id, on_result=on_result, existing=existing,
                                             pacer=pacer)
                 store.finish_run(run_id, report)
-            except (asyncio.CancelledError, StoreError):
+            except asyncio.CancelledError:          # Ctrl-C: the same scan again continues it
+                store.interrupt_run(run_id, f"interrupted: {sent['ok']} of {total} probes answered")
+                raise
+            except StoreError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one entrant's failure never stops the others
                 from ..text_safety import safe_line
@@ -272,6 +283,8 @@ def summarize(outcomes: Iterable[Outcome], scan_id: str | None = None, elapsed_s
             verdicts[str(a.get("status"))] = verdicts.get(str(a.get("status")), 0) + 1
     return {"type": "summary", "scan_id": scan_id, "entrants": len(outs), **states,
             "usable": states[STATE_COMPLETE] + states[STATE_REUSED],
+            # usable entrants whose deadline cut probes (counted in "complete" too); a re-run resumes them
+            "cut_by_deadline": sum(1 for o in outs if o.incomplete),
             "creators": dict(sorted(creators.items(), key=lambda kv: (-kv[1], kv[0]))),
             "verdicts": verdicts, "claims": claim_summary(outs), "unusable_why": unusable, "probeset": probeset,
             "elapsed_s": None if elapsed_s is None else round(elapsed_s, 3)}

@@ -12,7 +12,10 @@ API (stable; ``probe``, ``scan``, ``runs``, ``report export`` and ``classify`` u
     scan_id = store.start_scan(source, settings_dict)
     run_id = store.start_run(target, probeset, scan_id=None, entrant=None, run_id=None)
     store.record_result(run_id, probe_result)    # committed at once (one row per probe)
-    store.finish_run(run_id, report)             # status complete (failed if no probe succeeded)
+    store.finish_run(run_id, report)             # status complete (failed if no probe succeeded,
+                                                 #   partial if the deadline cut probes: resumable)
+    store.interrupt_run(run_id, "why")           # status interrupted (Ctrl-C): resumable
+    store.reopen_run(run_id)                     # a resumed run is running again
     store.fail_run(run_id, "one-line reason")    # the pipeline itself broke
     store.finish_scan(scan_id, summary_dict)
     store.load_results(run_id) -> list[ProbeResult]
@@ -27,9 +30,10 @@ Run ids may be given as a unique prefix (at least 6 characters).
 
 Tables: ``scans`` (id, source, settings, started/finished, summary), ``runs``
 (id, scan_id, entrant, target identity and ``Target.public()`` JSON -- never a
-key --, probe-set hash/name/version, status running|complete|failed, times,
-creator/confidence/verdict, attribution JSON, the report without its probe
-list, and the probe order) and ``probe_results`` (run_id, probe_id, the full
+key --, probe-set hash/name/version, status
+running|complete|partial|interrupted|failed, times, creator/confidence/verdict,
+attribution JSON, the report without its probe list, the probe order, and
+``incomplete``: why a partial or interrupted run lacks probes) and ``probe_results`` (run_id, probe_id, the full
 ``ProbeResult`` JSON including raw text, ``UNIQUE(run_id, probe_id)``).
 ``PRAGMA user_version`` plus a ``schema_migrations`` table number the schema;
 a database newer than this code is refused. WAL journal, synchronous=NORMAL
@@ -64,8 +68,14 @@ DEFAULT_TIMEOUT = 10.0
 MAX_RESULT_JSON = 1_000_000       # bytes of one stored probe result, after capping its parts
 MAX_CHUNK_CHARS = 2_000
 MAX_REQUEST_JSON = 200_000
-STATUSES = ("running", "complete", "failed")
+# running: in progress (or its process was killed); complete: every probe it meant to send was
+# answered or failed; partial: finished with a report, but the deadline cut probes; interrupted:
+# stopped by the user (Ctrl-C) before its report; failed: no probe succeeded, or the pipeline broke
+# (``error``). Partial, interrupted, running and broken runs are continued by a resume.
+STATUSES = ("running", "complete", "partial", "interrupted", "failed")
+RESUMABLE = ("running", "partial", "interrupted")
 MIN_PREFIX = 6
+NOT_SENT_INTERRUPTED = "not sent: the run was interrupted"
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: initial schema
@@ -108,6 +118,40 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                result_json TEXT NOT NULL,
                recorded_at TEXT NOT NULL,
                UNIQUE (run_id, probe_id))""",
+    ),
+    (  # 2: statuses partial and interrupted, and why such a run lacks probes (``incomplete``);
+       # SQLite cannot alter a CHECK constraint, so the table is rebuilt (foreign keys are off
+       # during migrations: dropping the old table must not cascade to the probe results)
+        """CREATE TABLE runs_v2 (
+               id TEXT PRIMARY KEY,
+               scan_id TEXT REFERENCES scans(id),
+               entrant TEXT,
+               target_key TEXT NOT NULL,
+               target_json TEXT NOT NULL,
+               probeset_hash TEXT NOT NULL,
+               probeset_name TEXT,
+               probeset_version TEXT,
+               status TEXT NOT NULL CHECK (status IN ('running', 'complete', 'partial', 'interrupted', 'failed')),
+               started_at TEXT NOT NULL,
+               finished_at TEXT,
+               creator TEXT,
+               confidence REAL,
+               verdict TEXT,
+               attribution_json TEXT,
+               report_json TEXT,
+               probe_order_json TEXT,
+               error TEXT,
+               incomplete TEXT)""",
+        """INSERT INTO runs_v2(id, scan_id, entrant, target_key, target_json, probeset_hash, probeset_name,
+               probeset_version, status, started_at, finished_at, creator, confidence, verdict, attribution_json,
+               report_json, probe_order_json, error)
+           SELECT id, scan_id, entrant, target_key, target_json, probeset_hash, probeset_name, probeset_version,
+               status, started_at, finished_at, creator, confidence, verdict, attribution_json, report_json,
+               probe_order_json, error FROM runs ORDER BY rowid""",
+        "DROP TABLE runs",
+        "ALTER TABLE runs_v2 RENAME TO runs",
+        "CREATE INDEX runs_by_target ON runs(target_key, probeset_hash)",
+        "CREATE INDEX runs_by_scan ON runs(scan_id)",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -258,6 +302,7 @@ class RunStore:
                              f"this version knows {SCHEMA_VERSION}); upgrade provenance or use --db")
         if version == SCHEMA_VERSION:
             return
+        conn.execute("PRAGMA foreign_keys = OFF")      # (a no-op inside a transaction: set before it)
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = conn.execute("PRAGMA user_version").fetchone()[0]   # another process may have won
@@ -266,11 +311,17 @@ class RunStore:
                     conn.execute(stmt)
                 conn.execute("INSERT INTO schema_migrations(version, applied_at) VALUES (?, ?)", (n, now_iso()))
                 conn.execute(f"PRAGMA user_version = {n}")
+            bad = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if bad:
+                raise StoreError(f"run store {self.path}: migration left {len(bad)} dangling references; "
+                                 "nothing was changed")
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            conn.execute("PRAGMA foreign_keys = ON")
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[None]:
@@ -387,7 +438,8 @@ class RunStore:
         probes = list(report.get("probes") or [])
         skeleton = {k: v for k, v in report.items() if k != "probes"}
         order = [str(p.get("probe_id")) for p in probes if isinstance(p, Mapping)]
-        status = "failed" if attr.get("status") == "failed" else "complete"
+        incomplete = incomplete_line(report)
+        status = "failed" if attr.get("status") == "failed" else "partial" if incomplete else "complete"
         with self._guard("finish run"):
             stored = {r[0]: r[1] for r in self._conn.execute(
                 "SELECT probe_id, result_json FROM probe_results WHERE run_id = ?", (run_id,))}
@@ -400,10 +452,12 @@ class RunStore:
         with self._guard("finish run"):
             cur = self._conn.execute(
                 "UPDATE runs SET status = ?, finished_at = ?, creator = ?, confidence = ?, verdict = ?, "
-                "attribution_json = ?, report_json = ?, probe_order_json = ?, error = NULL WHERE id = ?",
+                "attribution_json = ?, report_json = ?, probe_order_json = ?, error = NULL, incomplete = ? "
+                "WHERE id = ?",
                 (status, now_iso(), _cap_str(attr.get("creator"), 200),
                  float(conf) if isinstance(conf, (int, float)) else None, _cap_str(attr.get("status"), 40),
-                 self._dumps(run_id, attr), self._dumps(run_id, skeleton), json.dumps(order), run_id))
+                 self._dumps(run_id, attr), self._dumps(run_id, skeleton), json.dumps(order),
+                 incomplete if status == "partial" else None, run_id))
             if cur.rowcount == 0:
                 raise ConfigError(f"no run with id {run_id!r} in {self.path}")
 
@@ -413,6 +467,20 @@ class RunStore:
         with self._guard("fail run"):
             self._conn.execute("UPDATE runs SET status = 'failed', finished_at = ?, error = ? WHERE id = ?",
                                (now_iso(), self._scrub(run_id, safe_line(error, 500)), run_id))
+
+    def interrupt_run(self, run_id: str, why: str) -> None:
+        """Mark a run interrupted (the user stopped it before its report); a resume continues it."""
+        from ..text_safety import safe_line
+        with self._guard("mark run interrupted"):
+            self._conn.execute("UPDATE runs SET status = 'interrupted', finished_at = ?, incomplete = ? "
+                               "WHERE id = ? AND status = 'running'",
+                               (now_iso(), self._scrub(run_id, safe_line(why, 300)), run_id))
+
+    def reopen_run(self, run_id: str) -> None:
+        """A run being resumed: running again, its earlier report and error cleared."""
+        with self._guard("reopen run"):
+            self._conn.execute("UPDATE runs SET status = 'running', finished_at = NULL, error = NULL, "
+                               "incomplete = NULL WHERE id = ?", (run_id,))
 
     # ------------------------------------------------------------ reading
     def resolve_id(self, run_id: str) -> str:
@@ -450,12 +518,16 @@ class RunStore:
                          "version": row["probeset_version"]},
             "status": row["status"], "started_at": row["started_at"], "finished_at": row["finished_at"],
             "creator": row["creator"], "confidence": row["confidence"], "verdict": row["verdict"],
-            "error": row["error"],
+            "error": row["error"], "incomplete": row.get("incomplete"),
         }
         attr = _loads(row.get("attribution_json"), None) if isinstance(row, dict) else None
         if isinstance(attr, dict):
-            out["tokenizer"] = (attr.get("tokenizer") or {}).get("family") if isinstance(attr.get("tokenizer"), dict) else None
-            out["stack"] = (attr.get("stack") or {}).get("stack") if isinstance(attr.get("stack"), dict) else None
+            out["tokenizer"] = tokenizer_family(attr)
+            out["stack"] = serving_stack(attr)
+        skel = _loads(row.get("report_json"), None) if isinstance(row, dict) else None
+        claim = skel.get("claim") if isinstance(skel, dict) else None
+        out["claim"] = ({k: claim.get(k) for k in ("creator", "family", "verdict")}
+                        if isinstance(claim, dict) else None)
         if counts is not None:
             out["probes"] = dict(counts)
         return out
@@ -505,7 +577,8 @@ class RunStore:
     def find_resumable(self, target: Any, probeset_hash: str) -> dict[str, Any] | None:
         """The latest run of this target with this probe set, if it is complete or can be continued.
 
-        Continued: interrupted (status running) or broken by an internal error
+        Continued: unfinished (status running: its process was killed), interrupted
+        (Ctrl-C), partial (the deadline cut probes) or broken by an internal error
         (status failed with an ``error``); their stored results are reused. A
         latest run that found the endpoint unusable (or none at all) gives None:
         probe afresh.
@@ -535,7 +608,10 @@ class RunStore:
                     continue
         return out
 
-    def load_transcript(self, run_id: str) -> Transcript:
+    def load_transcript(self, run_id: str, probeset: Any = None) -> Transcript:
+        """The run's transcript. With ``probeset`` (the set it was probed with), an unfinished run
+        (interrupted, or its process stopped) also lists the probes it never sent, as skipped
+        (``not sent: the run was interrupted``), so its counts are of the whole set."""
         row = self._row(run_id)
         results = self.load_results(row["id"])
         order = _loads(row.get("probe_order_json"), None)
@@ -544,14 +620,27 @@ class RunStore:
             results.sort(key=lambda r: pos.get(r.probe_id, len(pos)))
         skel = _loads(row.get("report_json"), {}) or {}
         run = skel.get("run") or {}
+        stopped = run.get("stopped_because")
+        target = _loads(row["target_json"], {}) or {}
+        if (probeset is not None and row["status"] in ("running", "interrupted") and not skel
+                and getattr(probeset, "hash", None) == row["probeset_hash"] and target.get("protocol") != "manual"):
+            have = {r.probe_id for r in results}
+            unsent = [ProbeResult(probe_id=p.id, family=p.family, status="skipped", error=NOT_SENT_INTERRUPTED,
+                                  stream=bool(getattr(p, "stream", False)))
+                      for p in probeset.probes if p.id not in have]
+            if unsent:
+                answered = sum(1 for r in results if r.ok)
+                results = results + unsent
+                stopped = (f"{row['status']}: {answered} of {len(results)} probes answered "
+                           f"(`provenance probe --resume {row['id']}` sends the rest)")
         return Transcript(
-            target=_loads(row["target_json"], {}) or {},
+            target=target,
             probeset={"name": row["probeset_name"], "version": row["probeset_version"],
                       "hash": row["probeset_hash"]},
             results=results,
             started_at=run.get("started_at") or row["started_at"],
             finished_at=run.get("finished_at") or row["finished_at"],
-            stopped_because=run.get("stopped_because"),
+            stopped_because=stopped,
         )
 
     def load_report(self, run_id: str) -> dict[str, Any]:
@@ -559,7 +648,8 @@ class RunStore:
         row = self._row(run_id)
         skel = _loads(row.get("report_json"), None)
         if not isinstance(skel, dict):
-            why = {"running": "it is unfinished (interrupted?); run the scan again to resume it",
+            why = {"running": "it is unfinished (its process was stopped?); run it again to resume it",
+                   "interrupted": f"it was {row.get('incomplete') or 'interrupted'}",
                    "failed": f"it failed: {row.get('error') or 'no reason recorded'}"}.get(row["status"], row["status"])
             raise ConfigError(f"run {row['id']} has no report: {why}. `provenance classify --run {row['id']}` "
                               "classifies what it recorded")
@@ -578,3 +668,34 @@ def _loads(blob: Any, default: Any) -> Any:
         return json.loads(blob)
     except (TypeError, ValueError, RecursionError):
         return default
+
+
+def incomplete_line(report: Mapping[str, Any]) -> str | None:
+    """'deadline: answered 21 of 212' for a report whose probes the deadline cut, else None."""
+    inc = (report.get("run") or {}).get("incomplete") if isinstance(report.get("run"), Mapping) else None
+    if not isinstance(inc, Mapping):
+        return None
+    return f"{inc.get('why', 'cut')}: answered {inc.get('answered', '?')} of {inc.get('of', '?')}"
+
+
+# A stored attribution's summaries, as the listing (and a scan's table) shows them. The store
+# reads its attribution's fields as it records them (creator, confidence, verdict), these too.
+def _summary_of(channel: Any) -> Mapping[str, Any]:
+    """A transcript channel's summary in an attribution: ``{available, summary: {...}, reason}``
+    as the classifier stores it (an older, flat dict is read as its own summary)."""
+    if not isinstance(channel, Mapping):
+        return {}
+    inner = channel.get("summary")
+    return inner if isinstance(inner, Mapping) else channel
+
+
+def tokenizer_family(attribution: Mapping[str, Any] | None) -> str | None:
+    """The tokenizer family an attribution matched (``qwen2``), or None."""
+    fam = _summary_of((attribution or {}).get("tokenizer")).get("family")
+    return str(fam) if fam else None
+
+
+def serving_stack(attribution: Mapping[str, Any] | None) -> str | None:
+    """The serving stack an attribution recognised (``llama.cpp``), or None (also when unrecognised)."""
+    st = _summary_of((attribution or {}).get("stack")).get("stack")
+    return str(st) if st and st != "unrecognised" else None

@@ -139,7 +139,9 @@ def _stated(rows: list[Verdict], conf: list[float]) -> dict[str, Any]:
     high = [(r.right, r.weight) for x, r in named if x >= 0.9]
     return {"named_share": round(sum(w) / sum(r.weight for r in rows), 4), "accuracy": round(acc, 4),
             "mean_confidence": round(mc, 4), "gap": round(mc - acc, 4), "ece": weighted_ece(c, ok, w),
-            "confident_models": len(high),
+            # verdicts stated at 0.9+ (one per model of the mix), how many of them are right, and
+            # their share right weighted as the mix (so not a share of the count)
+            "confident_models": len(high), "confident_right": sum(1 for o, _ in high if o),
             "confident_accuracy": (round(float(np.average([o for o, _ in high], weights=[x for _, x in high])), 4)
                                    if high else None)}
 
