@@ -13,7 +13,7 @@ claims one creator (default: Anthropic's Claude). Token counts come from the
 * ``default``: the fake server's own rough count (words + 4 per message;
   completion = words).
 
-Runs through ``probing.one_target.probe_async`` (what ``provenance probe`` runs) with the
+Runs through ``run.target.probe_async`` (what ``provenance probe`` runs) with the
 shipped probe set and model: the full set, then ``--budget 8/16/32`` and
 ``--until-confident 0.9`` (batches of --concurrency, the CLI default 8).
 """
@@ -36,7 +36,7 @@ CLAIM = ("I'm Claude, an AI assistant made by Anthropic. I'd be glad to help wit
 
 def run(url: str, *, budget: int | None, until: float | None, concurrency: int) -> dict:
     from provenance.classifier import load_classifier
-    from provenance.probing.one_target import probe_async
+    from provenance.run.target import probe_async
     from provenance.probes import load_probeset
     from provenance.settings import RunSettings, make_target
 

@@ -7,7 +7,7 @@ A fake LLM server runs in its own process (``python -m provenance.testing.fakese
 --latency L``), so its CPU is off the client's GIL, and answers every request
 after L seconds: a generic OpenAI-compatible server that says nothing of itself (its
 ``GET /props``, ``/info``, ``/api/version`` are 404s). The whole shipped probe set is run
-through ``probing.one_target.probe_async`` (what ``provenance probe`` runs) with the
+through ``run.target.probe_async`` (what ``provenance probe`` runs) with the
 library's defaults at a cap equal to the probe count (what the CLI does without
 ``--concurrency``: a server that says nothing gets every probe at once), at a cap of 8, and
 starting from 4 (the start before issue 35, for comparison). Printed per setting (medians of
@@ -45,7 +45,7 @@ def _iso(s: str) -> float:
 def in_process(url: str, *, concurrency: int, classifier_kind: str, start: int | None = None) -> dict:
     from provenance.classifier import load_classifier
     from provenance.classifier.keyword import KeywordClassifier
-    from provenance.probing.one_target import probe_async
+    from provenance.run.target import probe_async
     from provenance.probes import load_probeset
     from provenance.settings import RunSettings, make_target
 

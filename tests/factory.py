@@ -173,6 +173,30 @@ def probe_set(root: Path, probes_toml: str = TRANSPORT_PROBES, **kw: Any) -> Pro
     return load_probeset(probe_dir(root, probes_toml, **kw))
 
 
+# A probe the shipped model was not trained on (tests of a probe set larger than the model's).
+NEW_PROBE_TOML = '''
+[[probe]]
+id = "style.contributed.001"
+family = "style"
+corpus = "alpaca_eval:contributed_001"
+max_tokens = 120
+messages = [{ role = "user", content = "Describe a lighthouse at dawn in two sentences." }]
+notes = "a contributor's probe, not in the shipped model"
+'''
+
+
+def grown_probes(root: Path, extra_toml: str = NEW_PROBE_TOML, version: str = "9.9.9") -> Path:
+    """The shipped probe set with ``extra_toml`` added and its version bumped, in ``root/grown``:
+    what a contributor who adds a probe has before retraining."""
+    import shutil
+    d = root / "grown"
+    shutil.copytree(REPO / "probes", d)
+    ps = (d / "probeset.toml").read_text()
+    (d / "probeset.toml").write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', ps))
+    (d / "contributed.toml").write_text(extra_toml, encoding="utf-8")
+    return d
+
+
 def write_scan_probes(d: Path) -> Path:
     """The CLI tests' set (``SCAN_PROBES``) in folder ``d``."""
     return probe_dir(d.parent, SCAN_PROBES, name="tiny-test", folder=d.name)
@@ -283,9 +307,10 @@ def replay_server(report: Path | str, family: str, **kw: Any) -> FakeLLMServer:
 
 def cli_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """This environment without the operator's API keys, plus ``env``."""
+    from provenance.endpoints import registry
     e = dict(os.environ)
-    e.pop("OPENAI_API_KEY", None)
-    e.pop("ANTHROPIC_API_KEY", None)
+    for proto in registry.PROTOCOLS:               # every protocol's default key variable
+        e.pop(proto.key_env, None)
     e.update(env or {})
     return e
 

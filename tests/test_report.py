@@ -7,7 +7,7 @@ import pytest
 
 from provenance.classifier.keyword import KeywordClassifier
 from provenance.errors import ConfigError, SchemaVersionError
-from provenance.attribute import classify_report_dict
+from provenance.run.steps import classify_report_dict
 from provenance.report import (check_report, cost_of, read_report, report_schema, transcript_from_report,
                                write_atomic)
 from provenance.transcript import ProbeResult, Transcript
@@ -88,3 +88,33 @@ def test_write_atomic(tmp_path: Path) -> None:
     assert [x.name for x in tmp_path.iterdir()] == ["r.json"]
     with pytest.raises(ConfigError, match="does not exist"):
         write_atomic(tmp_path / "nodir" / "r.json", "x")
+
+
+def test_schema_protocols_are_the_registry() -> None:
+    """The schema's target.protocol enum is the protocol registry's names plus "manual": read from
+    the registry by report_schema(), and the shipped file says the same."""
+    import json
+    from importlib import resources
+
+    from provenance.endpoints import registry
+    from provenance.transcript import MANUAL_PROTOCOL
+    want = [*registry.names(), MANUAL_PROTOCOL]
+    assert report_schema()["properties"]["target"]["properties"]["protocol"]["enum"] == want
+    shipped = json.loads(resources.files("provenance").joinpath("data/report.schema.json").read_text())
+    assert shipped["properties"]["target"]["properties"]["protocol"]["enum"] == want
+
+
+def test_schema_accepts_error_kinds_and_normalised_usage() -> None:
+    """A report's probes carry their typed error kind and normalised usage, as the schema says."""
+    import pytest
+    jsonschema = pytest.importorskip("jsonschema")
+    from provenance.transcript import ErrorKind, ProbeResult, TokenUsage
+    t = _transcript()
+    t.results.append(ProbeResult(probe_id="x.lost", family="style", status="failed", error="rate limited: HTTP 429",
+                                 error_kind=ErrorKind.RATE_LIMITED, http_status=429))
+    t.results[0].tokens = TokenUsage(prompt=12, completion=3, cached=None)
+    doc = classify_report_dict(t, KeywordClassifier(), run_id="r1")
+    assert doc["probes"][-1]["error_kind"] == "rate_limited" and doc["probes"][0]["tokens"]["prompt"] == 12
+    jsonschema.validate(doc, report_schema())
+    kinds = report_schema()["properties"]["probes"]["items"]["properties"]["error_kind"]["enum"]
+    assert set(kinds) == {str(k) for k in ErrorKind} | {None}

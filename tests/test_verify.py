@@ -242,12 +242,18 @@ def test_scan_checks_each_entrants_claim(qwen_server, tmp_path) -> None:
 
 
 def test_entrants_claim_column_is_validated(tmp_path) -> None:
+    """Probing reads the claim column as written; the run layer parses it (a one-line error
+    naming the file, line and field), and a scan checks every entrant's before its first request."""
     from provenance.probing.entrants import parse_entrants
+    from provenance.run.scan import entrant_claims, stated_claim
     ents = parse_entrants("name,base_url,model,claim\na,http://127.0.0.1:9/v1,m,openai/GPT-4o\n"
                           "b,http://127.0.0.1:9/v1,gpt-4o,\n", "e.csv")
-    assert ents[0].claim == Claim("OpenAI", "GPT-4o", "entrants file", "openai/GPT-4o") and ents[1].claim is None
+    assert stated_claim(ents[0]) == Claim("OpenAI", "GPT-4o", "entrants file", "openai/GPT-4o")
+    assert stated_claim(ents[1]) is None
+    assert entrant_claims(ents)["b"].creator == "OpenAI"          # from its model name
+    bad = parse_entrants("name,base_url,model,claim\na,http://127.0.0.1:9/v1,m,Acme\n", "e.csv")
     with pytest.raises(ConfigError, match=r"e.csv:2.*field 'claim'.*unknown maker"):
-        parse_entrants("name,base_url,model,claim\na,http://127.0.0.1:9/v1,m,Acme\n", "e.csv")
+        entrant_claims(bad)
 
 
 def _check_schema(doc) -> None:
@@ -312,13 +318,13 @@ def test_training_stores_the_thresholds_verify_reads(tmp_path) -> None:
     texts = {f"style.{p}": CREATORS["OpenAI"][0].format(w="lamps", v="maps") for p in PROMPTS}
     texts["identity.who"] = CREATORS["OpenAI"][1]
     t = Transcript.from_texts(texts, {k: k.split(".")[0] for k in texts})
-    from provenance.attribute import classify_report_dict
+    from provenance.run.steps import classify_report_dict
     rep = classify_report_dict(t, clf, claim=parse_claim("Anthropic"))
     got = rep["claim"]
     assert got["decided_by"] == "behaviour" and got["best_guess"] == "OpenAI"
     assert got["verdict"] == ("inconsistent" if got["probability"] < th["inconsistent_below"] else
                               "consistent" if got["probability"] >= th["consistent_at"] else "inconclusive")
-    assert check_claim(parse_claim("OpenAI"), rep, clf)["verdict"] != "inconsistent"
+    assert check_claim(parse_claim("OpenAI"), rep["attribution"], t, clf)["verdict"] != "inconsistent"
 
 
 def test_runs_show_and_list_give_a_verify_runs_claim_verdict(qwen_server, tmp_path) -> None:

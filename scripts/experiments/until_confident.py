@@ -11,7 +11,8 @@ import json, sys
 from collections import defaultdict
 from provenance.probes import load_probeset
 from provenance.classifier.model import TrainedClassifier
-from provenance.probing.order import adaptive_order, ADAPTIVE_BATCH
+from provenance.probing.order import ADAPTIVE_BATCH
+from provenance.run.steps import choose_probes
 from provenance.training.corpus import load_records
 from provenance.transcript import Transcript
 
@@ -24,7 +25,7 @@ ans = defaultdict(dict)
 for r in load_records('../shared/reference'):
     if not r.variant and r.model in want:
         ans[r.model].setdefault(r.key, r.response)
-order = adaptive_order(ps, clf)
+order = choose_probes(ps, clf)
 res = []
 for h in held:
     m = h['model']; a = ans[m]

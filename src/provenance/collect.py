@@ -212,9 +212,10 @@ def collect(base_url: str, *, model: str, creator: str, output: Path | str, fami
                 writer.write(rec)
                 have.add((target.model, variant, result.probe_id, rep))
                 summary.written += 1
-                usage = result.usage if isinstance(result.usage, dict) else {}
-                summary.prompt_tokens += _int(usage.get("prompt_tokens"))
-                summary.completion_tokens += _int(usage.get("completion_tokens"))
+                tokens = result.token_usage()
+                if tokens is not None:
+                    summary.prompt_tokens += tokens.prompt or 0
+                    summary.completion_tokens += tokens.completion or 0
                 if progress:
                     progress(f"ok      {key}")
 
@@ -228,6 +229,3 @@ def collect(base_url: str, *, model: str, creator: str, output: Path | str, fami
                                f"({summary.failed} failed: {'; '.join(reasons)})")
     return summary
 
-
-def _int(v: Any) -> int:
-    return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else 0

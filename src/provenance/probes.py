@@ -109,6 +109,18 @@ class ProbeSet:
     def info(self) -> dict[str, str]:
         return {"name": self.name, "version": self.version, "hash": self.hash}
 
+    def holds(self, info: dict[str, Any], probe_ids: Any) -> bool:
+        """Does this set hold, unchanged, the probe set ``info`` (name, version, hash) whose
+        probes were ``probe_ids``? True when those probes are all here with the same content:
+        the hash of this set cut to them, under that name and version, is that hash (a set
+        that adds probes holds the one it grew from; one that changed or dropped any does not)."""
+        ids = set(probe_ids or ())
+        if not ids or not all(isinstance(i, str) for i in ids) or not ids <= set(self.ids()):
+            return False
+        cut = ProbeSet(name=str(info.get("name")), version=str(info.get("version")),
+                       probes=tuple(p for p in self.probes if p.id in ids))
+        return cut.hash == info.get("hash")
+
 
 def _fail(path: Path, msg: str) -> ProbeFileError:
     return ProbeFileError(f"{path}: {msg}")

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
 from .probes import Probe, ProbeSet
-from .transcript import MANUAL_PROTOCOL  # noqa: F401 - re-exported: the manual runs' target protocol
+# re-exported: the manual runs' target protocol, and what they cannot measure
+from .transcript import MANUAL_PROTOCOL, NOT_MEASURED  # noqa: F401
 
 DEFAULT_QUESTIONS = 10
-NOT_MEASURED = "not measured (answers pasted by hand; needs the API)"
 FORM_TAG = "provenance questionnaire"
 SIDES = ("A", "B")
 

@@ -11,24 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import tempfile
-import time
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import TOOL_NAME, __version__
 from .errors import ConfigError, SchemaVersionError
-from .transcript import Transcript
+from .transcript import Transcript, new_run_id  # noqa: F401 - new_run_id: the report's run id
 
 REPORT_SCHEMA_VERSION = 1
 CHARS_PER_TOKEN = 4.0      # estimate when an endpoint reports no usage
-
-
-def new_run_id() -> str:
-    """Sortable, unique: millisecond time in hex plus 8 random hex digits."""
-    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
 
 
 def cost_of(transcript: Transcript) -> dict[str, Any]:
@@ -40,12 +33,10 @@ def cost_of(transcript: Transcript) -> dict[str, Any]:
     for r in transcript.results:
         if r.status == "skipped":
             continue
-        u = r.usage or {}
-        p = u.get("prompt_tokens", u.get("input_tokens"))
-        c = u.get("completion_tokens", u.get("output_tokens"))
-        if isinstance(p, int) and isinstance(c, int):
-            sent += p
-            received += c
+        u = r.token_usage()
+        if u is not None and u.prompt is not None and u.completion is not None:
+            sent += u.prompt
+            received += u.completion
             reported += 1
             continue
         if not r.text and (r.status != "ok" or not r.request):
@@ -65,8 +56,13 @@ def cost_of(transcript: Transcript) -> dict[str, Any]:
 
 
 def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapping[str, Any],
-                 run_id: str | None = None) -> dict[str, Any]:
+                 run_id: str | None = None, unscored: list[str] | None = None) -> dict[str, Any]:
+    """The report of a transcript and its attribution; ``unscored``: the probes the model was not
+    trained on (sent and stored, left out of the score), listed as ``probeset.unscored``."""
     attr = attribution.to_dict() if hasattr(attribution, "to_dict") else dict(attribution)
+    probeset = {k: v for k, v in transcript.probeset.items() if k != "unscored"}
+    if unscored:
+        probeset["unscored"] = list(unscored)
     return {
         "schema_version": REPORT_SCHEMA_VERSION,
         "tool": {"name": TOOL_NAME, "version": __version__},
@@ -75,34 +71,13 @@ def build_report(transcript: Transcript, attribution: Any, classifier_info: Mapp
                 **({"pacing": dict(transcript.pacing)} if transcript.pacing else {}),
                 **({"incomplete": incomplete} if (incomplete := transcript.incomplete()) else {})},
         "target": dict(transcript.target),
-        "probeset": dict(transcript.probeset),
+        "probeset": probeset,
         "classifier": dict(classifier_info),
         "attribution": attr,
         "summary": transcript.counts(),
         "cost": cost_of(transcript),
         "probes": [r.to_dict() for r in transcript.results],
     }
-
-
-def _summary_of(channel: Any) -> Mapping[str, Any]:
-    """A transcript channel's summary in an attribution: ``{available, summary: {...}, reason}``
-    as the classifier stores it (an older, flat dict is read as its own summary)."""
-    if not isinstance(channel, Mapping):
-        return {}
-    inner = channel.get("summary")
-    return inner if isinstance(inner, Mapping) else channel
-
-
-def tokenizer_family(attribution: Mapping[str, Any] | None) -> str | None:
-    """The tokenizer family an attribution matched (``qwen2``), or None."""
-    fam = _summary_of((attribution or {}).get("tokenizer")).get("family")
-    return str(fam) if fam else None
-
-
-def serving_stack(attribution: Mapping[str, Any] | None) -> str | None:
-    """The serving stack an attribution recognised (``llama.cpp``), or None (also when unrecognised)."""
-    st = _summary_of((attribution or {}).get("stack")).get("stack")
-    return str(st) if st and st != "unrecognised" else None
 
 
 def transcript_from_report(doc: Mapping[str, Any]) -> Transcript:
@@ -119,8 +94,14 @@ def transcript_from_report(doc: Mapping[str, Any]) -> Transcript:
 
 
 def report_schema() -> dict[str, Any]:
+    """The report's JSON Schema, its ``target.protocol`` enum read from the protocol registry
+    (``endpoints/registry.py``; the shipped file lists the same, a test checks)."""
+    from .endpoints import registry
+    from .transcript import MANUAL_PROTOCOL
     text = resources.files("provenance").joinpath("data/report.schema.json").read_text(encoding="utf-8")
-    return json.loads(text)
+    doc = json.loads(text)
+    doc["properties"]["target"]["properties"]["protocol"]["enum"] = [*registry.names(), MANUAL_PROTOCOL]
+    return doc
 
 
 def check_report(doc: Any, where: str = "report") -> dict[str, Any]:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from .endpoints import registry as protocols
 from .errors import ConfigError
-
-PROTOCOLS = ("openai", "anthropic")
-DEFAULT_KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
 @dataclass(frozen=True)
@@ -103,9 +102,11 @@ def validate_base_url(url: str) -> str:
     if p.username or p.password:
         raise ConfigError("credentials in the URL are not accepted: use --api-key-env")
     del port
-    for tail in ("/chat/completions", "/completions", "/messages"):
-        if p.path.rstrip("/").endswith(tail):
-            base = _as_typed(url).rstrip("/")[: -len(tail)]
+    for pattern in (t for proto in protocols.PROTOCOLS for t in proto.not_base):
+        typed = _as_typed(url).rstrip("/")
+        m = re.search(pattern, typed)
+        if m is not None and re.search(pattern, p.path.rstrip("/")):
+            base = typed[: m.start()]
             raise ConfigError(f"URL {_as_typed(url)!r} is an endpoint path: give the base URL, e.g. {base}")
     return url.rstrip("/")
 
@@ -124,8 +125,9 @@ def make_target(base_url: str, model: str, protocol: str = "openai", api_key_env
                 require_key: bool = True) -> Target:
     """Validate user input into a Target; errors are ConfigError (exit code 2)."""
     url = validate_base_url(base_url)
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"unknown protocol {protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    proto = protocols.get(protocol)
+    if proto is None:
+        raise ConfigError(f"unknown protocol {protocol!r}: use one of {', '.join(protocols.names())}")
     if not isinstance(model, str) or not model.strip():
         raise ConfigError("--model is empty")
     if api_key_env is not None:
@@ -134,7 +136,7 @@ def make_target(base_url: str, model: str, protocol: str = "openai", api_key_env
         if require_key and not os.environ.get(api_key_env):
             raise ConfigError(f"environment variable {api_key_env} is not set (named by --api-key-env)")
     else:
-        default = DEFAULT_KEY_ENV[protocol]
+        default = proto.key_env
         if os.environ.get(default):
             api_key_env = default
     for k in (headers or {}):

@@ -11,8 +11,10 @@ Everything an endpoint sent back is untrusted: texts are capped at
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
+from enum import StrEnum
 from typing import Any, Iterable, Mapping
 
 MAX_TEXT_CHARS = 32_000          # cap on any response text kept in a transcript
@@ -25,11 +27,137 @@ STATUS_SKIPPED = "skipped"
 # The target protocol of a run whose answers a person pasted from a chat page (questionnaire):
 # no request was sent, so the channels that read the API (tokenizer counts, headers) measure nothing.
 MANUAL_PROTOCOL = "manual"
+NOT_MEASURED = "not measured (answers pasted by hand; needs the API)"
+
+
+class ErrorKind(StrEnum):
+    """Why a probe failed, as a type: what pacing, the lost-probe notes and a scan's summary read
+    (the ``error`` text beside it is for people). Stored as its string value."""
+
+    TIMEOUT = "timeout"                # no complete reply within the read or total time bound
+    DEADLINE = "deadline"              # the target's deadline cut it (or it was never sent in time)
+    CONNECT = "connect"                # the connection could not be opened
+    TRANSPORT = "transport"            # the connection broke, or another transport fault
+    REDIRECT = "redirect"              # a redirect that is not followed
+    DECODE = "decode"                  # a body that could not be decoded (content-encoding)
+    RATE_LIMITED = "rate_limited"      # 429, or a protocol's own "quota exhausted" reply
+    SERVER_ERROR = "server_error"      # 5xx (503: unavailable, overloaded)
+    AUTH = "auth"                      # 401
+    DENIED = "denied"                  # 403
+    NOT_FOUND = "not_found"            # 404
+    REJECTED = "rejected"              # any other 4xx
+    BAD_REPLY = "bad_reply"            # a 2xx reply that could not be understood
+    NOT_ANSWERING = "not_answering"    # not sent: the endpoint had been declared not answering
+    ABANDONED = "abandoned"            # in flight when the endpoint was declared not answering
+    INTERNAL = "internal"              # a bug on our side (recorded, never raised)
+
+
+# how results recorded before error kinds existed named them: the lead of their error text
+_LEGACY_LEADS = (
+    ("not sent: endpoint not answering", ErrorKind.NOT_ANSWERING), ("abandoned in flight", ErrorKind.ABANDONED),
+    ("timeout", ErrorKind.TIMEOUT), ("deadline", ErrorKind.DEADLINE), ("rate limited", ErrorKind.RATE_LIMITED),
+    ("server error", ErrorKind.SERVER_ERROR), ("connection failed", ErrorKind.CONNECT),
+    ("bad response", ErrorKind.BAD_REPLY), ("authentication failed", ErrorKind.AUTH),
+    ("access denied", ErrorKind.DENIED), ("not found", ErrorKind.NOT_FOUND), ("request rejected", ErrorKind.REJECTED),
+    ("internal error", ErrorKind.INTERNAL), ("transport error", ErrorKind.TRANSPORT),
+    ("unexpected", ErrorKind.TRANSPORT),
+)
+
+
+def legacy_error_kind(error: str | None) -> ErrorKind | None:
+    """The kind of a failure recorded before results carried one (reports and stored runs of
+    earlier versions), from the lead of its text; None when the text names none."""
+    low = (error or "").strip().lower()
+    for lead, kind in _LEGACY_LEADS:
+        if low.startswith(lead) or (kind is ErrorKind.ABANDONED and lead in low):
+            return kind
+    return None
+
+
+def failure_kind(record: Mapping[str, Any]) -> ErrorKind | None:
+    """The kind of a failed probe result held as a dict (a report's ``probes``, the store), None
+    unless it failed: its ``error_kind``, or for one of an earlier version, its text's."""
+    if record.get("status") != STATUS_FAILED:
+        return None
+    kind = error_kind(record.get("error_kind"))
+    return kind if kind is not None else legacy_error_kind(record.get("error"))
+
+
+def error_kind(value: Any) -> ErrorKind | None:
+    """An ``ErrorKind`` from its stored string (None for anything else)."""
+    if isinstance(value, ErrorKind) or value is None:
+        return value
+    try:
+        return ErrorKind(str(value))
+    except ValueError:
+        return None
+
+
+def token_count(v: Any) -> int | None:
+    """A token count from an untrusted reply: a non-negative integer below 10 million, else None."""
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or not float(v).is_integer():
+        return None
+    return int(v) if 0 <= v < 10_000_000 else None
+
+
+@dataclass(frozen=True)
+class TokenUsage:
+    """Usage as every adapter reports it, whatever its wire format calls the fields.
+
+    ``prompt``: every prompt-side token the endpoint counted, cached ones included (what the
+    tokenizer channel compares); ``completion``: the answer's tokens; ``cached``: how many of
+    the prompt's were read from a cache. Each None when the endpoint did not say."""
+
+    prompt: int | None = None
+    completion: int | None = None
+    cached: int | None = None
+
+    @classmethod
+    def of(cls, prompt: Any = None, completion: Any = None, cached: Any = None) -> "TokenUsage | None":
+        """Checked counts (see ``_count``); None when the reply gave none of them."""
+        u = cls(token_count(prompt), token_count(completion), token_count(cached))
+        return None if u == cls() else u
+
+    @classmethod
+    def from_dict(cls, d: Any) -> "TokenUsage | None":
+        if isinstance(d, TokenUsage) or d is None:
+            return d
+        if not isinstance(d, Mapping):
+            return None
+        return cls.of(d.get("prompt"), d.get("completion"), d.get("cached"))
+
+
+def legacy_tokens(usage: Any) -> TokenUsage | None:
+    """Normalised usage of a result recorded before adapters normalised it: the two wire formats
+    spoken then (OpenAI's ``prompt_tokens``/``completion_tokens``; Anthropic's ``input_tokens``
+    plus its cache tokens, ``output_tokens``), read as the tokenizer channel read them."""
+    if not isinstance(usage, Mapping):
+        return None
+    prompt = token_count(usage.get("prompt_tokens"))
+    details = usage.get("prompt_tokens_details")
+    cached = token_count(details.get("cached_tokens")) if isinstance(details, Mapping) else None
+    if prompt is None and token_count(usage.get("input_tokens")) is not None:
+        prompt = sum(token_count(usage.get(k)) or 0
+                     for k in ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens"))
+        cached = token_count(usage.get("cache_read_input_tokens"))
+    completion = token_count(usage.get("completion_tokens"))
+    if completion is None:
+        completion = token_count(usage.get("output_tokens"))
+    return TokenUsage.of(prompt, completion, cached)
 
 
 def now_iso() -> str:
     """The current time as transcripts, reports and the run store write it: ISO-8601 UTC, ms, "...Z"."""
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_run_id() -> str:
+    """A run's id (reports and the run store): sortable and unique, the millisecond time in hex
+    plus 8 random hex digits."""
+    import secrets
+    import time
+    return f"{int(time.time() * 1000):012x}{secrets.token_hex(4)}"
+
 
 # Response headers worth keeping: they identify the serving stack. Never auth.
 KEPT_HEADERS = (
@@ -74,14 +202,16 @@ class ProbeResult:
     probe_id: str
     family: str
     status: str = STATUS_OK                 # ok | failed | skipped
-    error: str | None = None                # reason when failed
+    error: str | None = None                # reason when failed, for people
+    error_kind: ErrorKind | None = None     # reason when failed, as a type (what code reads)
     request: dict[str, Any] = field(default_factory=dict)   # what was sent, no secrets
     http_status: int | None = None
     latency_ms: float | None = None
     attempts: int = 0
     text: str | None = None
     finish_reason: str | None = None
-    usage: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None     # as the endpoint sent it (evidence; capped)
+    tokens: TokenUsage | None = None        # the same, normalised by the adapter
     response_id: str | None = None
     response_model: str | None = None
     system_fingerprint: str | None = None
@@ -96,8 +226,23 @@ class ProbeResult:
     def ok(self) -> bool:
         return self.status == STATUS_OK
 
+    def failed_as(self) -> ErrorKind | None:
+        """The kind of this result's failure (None unless it failed): its ``error_kind``, or for a
+        result recorded before kinds existed, the one its error text names."""
+        if self.status != STATUS_FAILED:
+            return None
+        return self.error_kind if self.error_kind is not None else legacy_error_kind(self.error)
+
+    def token_usage(self) -> TokenUsage | None:
+        """Normalised usage: ``tokens``, or for a result recorded before adapters normalised it,
+        the counts its raw ``usage`` gives (``legacy_tokens``)."""
+        return self.tokens if self.tokens is not None else legacy_tokens(self.usage)
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        d = asdict(self)
+        if self.error_kind is not None:
+            d["error_kind"] = str(self.error_kind)
+        return d
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "ProbeResult":
@@ -105,6 +250,8 @@ class ProbeResult:
         kw = {k: v for k, v in d.items() if k in known}
         if "probe_id" not in kw or "family" not in kw:
             raise ValueError("probe entry needs 'probe_id' and 'family'")
+        kw["error_kind"] = error_kind(kw.get("error_kind"))
+        kw["tokens"] = TokenUsage.from_dict(kw.get("tokens"))
         return cls(**kw)
 
 
@@ -142,7 +289,7 @@ class Transcript:
     def incomplete(self) -> dict[str, Any] | None:
         """``{why: "deadline", answered, of, cut}`` when the target's deadline cut probes that
         were to be sent (a resume continues such a run), else None."""
-        cut = sum(1 for r in self.results if r.status == STATUS_FAILED and (r.error or "").startswith("deadline"))
+        cut = sum(1 for r in self.results if r.failed_as() == ErrorKind.DEADLINE)
         if not cut:
             return None
         c = self.counts()

@@ -1,7 +1,7 @@
 """Is an endpoint consistent with the maker it claims? The claim check at inference.
 
-``check_claim(claim, report, classifier)`` reads a finished report (its
-attribution and raw probe results) and returns the report's ``claim`` object:
+``check_claim(claim, attribution, transcript, classifier)`` reads a run's attribution
+(``Attribution.to_dict()``) and its transcript and returns the report's ``claim`` object:
 
 * **decisive, the tokenizer**: when the endpoint's billed prompt-token counts
   match a tokenizer family with confidence >= ``VETO_CONFIDENCE`` (channels/tokenizer.py) and
@@ -97,28 +97,20 @@ def tokenizer_stance(creator: str, transcript: Any) -> tuple[str, dict[str, Any]
                        "probes": probes, "strength": None}
 
 
-def _channel_key(e: Mapping[str, Any]) -> str:
-    ch = str(e.get("channel") or "")
-    text = str(e.get("text") or "")
-    if ch == "identity" and text.startswith("identity:"):
-        return "claim"          # the self-identification claim channel reports as "identity"
-    return ch
-
-
 def behavioural_evidence(creator: str, attribution: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The attribution's evidence marked by whether its channel favours the claimed maker."""
+    """The attribution's evidence marked by whether it favours the claimed maker: the creator
+    an evidence item names (``Evidence.favours``), else the one its channel's summary names."""
     chans = attribution.get("channels") or {}
     out = []
     for e in attribution.get("evidence") or []:
         if not isinstance(e, Mapping) or e.get("channel") == "tokenizer":
             continue
-        info = chans.get(_channel_key(e)) if isinstance(chans, Mapping) else None
-        fav = info.get("favours") if isinstance(info, Mapping) else None
-        text = str(e.get("text") or "")
-        if fav is None and "favours " in text:
-            fav = text.split("favours ", 1)[1].split(",")[0].split(" (")[0].strip()
+        fav = e.get("favours")
+        if fav is None and isinstance(chans, Mapping):
+            info = chans.get(str(e.get("channel") or ""))
+            fav = info.get("favours") if isinstance(info, Mapping) else None
         stance = "neutral" if fav is None else ("supports" if fav == creator else "contradicts")
-        out.append({"channel": str(e.get("channel") or ""), "stance": stance, "text": text,
+        out.append({"channel": str(e.get("channel") or ""), "stance": stance, "text": str(e.get("text") or ""),
                     "probes": list(e.get("probes") or [])[:8], "strength": e.get("strength")})
     return out
 
@@ -141,10 +133,11 @@ def _labels(classifier: Any, post: Mapping[str, float]) -> list[str]:
     return list(labels) if labels else list(post)
 
 
-def check_claim(claim: Claim, report: Mapping[str, Any], classifier: Any, transcript: Any = None) -> dict[str, Any]:
-    """The report's ``claim`` object (see the module doc)."""
-    from .report import transcript_from_report
-    a = report.get("attribution") or {}
+def check_claim(claim: Claim, attribution: Mapping[str, Any], transcript: Any, classifier: Any, *,
+                tokens: int | None = None) -> dict[str, Any]:
+    """The report's ``claim`` object (see the module doc); ``tokens``: what the run cost, recorded
+    beside the verdict."""
+    a = attribution
     th = thresholds_for(classifier)
     post = posterior_of(a)
     labels = _labels(classifier, post)
@@ -154,22 +147,20 @@ def check_claim(claim: Claim, report: Mapping[str, Any], classifier: Any, transc
         p = 0.0
     pu = (a.get("channels") or {}).get("p_unknown") if isinstance(a.get("channels"), Mapping) else None
     best = max(post, key=lambda k: post[k]) if post else None
-    summary = report.get("summary") or {}
-    cost = report.get("cost") or {}
+    counts = transcript.counts()
     out: dict[str, Any] = {
         **claim.to_dict(), "verdict": "inconclusive", "probability": None if p is None else round(float(p), 6),
         "decided_by": None, "reason": "", "best_guess": best,
         "best_guess_probability": None if best is None else round(post[best], 6),
         "p_unknown": pu, "thresholds": th, "evidence": [],
-        "probes_sent": int(summary.get("ok", 0) or 0) + int(summary.get("failed", 0) or 0),
-        "tokens": cost.get("tokens_total"),
-        "stopped_because": (report.get("run") or {}).get("stopped_because"),
+        "probes_sent": counts["ok"] + counts["failed"],
+        "tokens": tokens,
+        "stopped_because": transcript.stopped_because,
     }
     if a.get("status") == "failed":
         out["reason"] = "no probe succeeded, so nothing was checked"
         return out
-    tr = transcript if transcript is not None else transcript_from_report(report)
-    tok = tokenizer_stance(c, tr)
+    tok = tokenizer_stance(c, transcript)
     evidence = behavioural_evidence(c, a)
     if tok is not None:
         evidence.insert(0, tok[1])
@@ -224,8 +215,7 @@ class Settler:
 
     def __call__(self, transcript: Any, attribution: Any) -> str | None:
         a = attribution.to_dict() if hasattr(attribution, "to_dict") else dict(attribution)
-        doc = {"attribution": a, "summary": transcript.counts()}
-        got = check_claim(self.claim, doc, self.classifier, transcript=transcript)
+        got = check_claim(self.claim, a, transcript, self.classifier)
         if got["decided_by"] == "tokenizer":
             return f"settled: the tokenizer rules out {self.claim.creator}"
         self.history.append(got["verdict"])

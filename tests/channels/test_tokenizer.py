@@ -21,7 +21,7 @@ from provenance.probes import load_probeset
 from provenance.probing.one_target import run_probes_sync
 from provenance.settings import RunSettings, Target
 from provenance.testing.fakeserver import Fault, FakeLLMServer
-from provenance.transcript import ProbeResult, Transcript
+from provenance.transcript import ProbeResult, TokenUsage, Transcript
 
 
 
@@ -228,12 +228,19 @@ def test_a_few_failed_or_odd_probes_do_not_break_the_match(qt, shipped):
 
 # ------------------------------------------------------------------ units
 
-def test_prompt_tokens_reads_both_protocols():
-    assert prompt_tokens({"prompt_tokens": 12, "completion_tokens": 1}) == 12
-    assert prompt_tokens({"input_tokens": 10, "output_tokens": 1, "cache_read_input_tokens": 2}) == 12
-    assert prompt_tokens({"input_tokens": True}) is None
+def test_prompt_tokens_reads_the_normalised_usage():
+    """The channel reads each result's normalised usage (``ProbeResult.token_usage``): what its
+    adapter normalised, or for a result recorded before adapters did, the two wire formats of
+    then (OpenAI's prompt_tokens; Anthropic's input_tokens plus its cache tokens)."""
+    def r(usage=None, tokens=None):
+        return ProbeResult(probe_id="p", family="tokenizer", usage=usage, tokens=tokens)
+    assert prompt_tokens(r({"prompt_tokens": 12, "completion_tokens": 1})) == 12
+    assert prompt_tokens(r({"input_tokens": 10, "output_tokens": 1, "cache_read_input_tokens": 2})) == 12
+    assert prompt_tokens(r({"input_tokens": True})) is None
+    assert prompt_tokens(r(None)) is None
+    assert prompt_tokens(r({"prompt_tokens": "12"})) is None
+    assert prompt_tokens(r({"promptTokenCount": 9}, TokenUsage(prompt=9, completion=1))) == 9     # Gemini's, normalised
     assert prompt_tokens(None) is None
-    assert prompt_tokens({"prompt_tokens": "12"}) is None
 
 
 def test_too_few_count_probes():

@@ -240,7 +240,7 @@ def test_internal_error_isolated_and_resumed_without_new_requests(tmp_path, prob
     from provenance.classifier.keyword import KeywordClassifier
     from provenance.probing.entrants import load_entrants
     from provenance.probes import load_probeset
-    from provenance.probing.scan import scan_entrants
+    from provenance.run.scan import scan_entrants
     from provenance.settings import RunSettings
     from provenance.probing.store import RunStore
 
@@ -279,11 +279,12 @@ def test_global_and_per_host_limits(tmp_path, probes_dir, monkeypatch):
     """In-flight entrants never exceed --concurrency overall or --per-host on one host:port."""
     import asyncio
 
-    import provenance.probing.one_target as one_target
+    import provenance.run.target as one_target
     from provenance.classifier.keyword import KeywordClassifier
     from provenance.probing.entrants import parse_entrants
     from provenance.probes import load_probeset
-    from provenance.probing.scan import host_key, scan_entrants
+    from provenance.probing.scan import host_key
+    from provenance.run.scan import scan_entrants
     from provenance.settings import RunSettings
     from provenance.probing.store import RunStore
 

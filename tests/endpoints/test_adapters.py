@@ -8,7 +8,8 @@ import zlib
 
 import pytest
 
-from provenance.endpoints.base import REGISTRY, get_endpoint_class, make_endpoint
+from provenance.endpoints import registry
+from provenance.endpoints.base import get_endpoint_class, make_endpoint
 from provenance.endpoints.http import (HttpExecutor, _BoundedDecoder, parse_retry_after,
                                        redirect_allowed, scrub_obj)
 from provenance.endpoints.openai import list_models
@@ -39,9 +40,9 @@ def run_one(target, probe, settings=None):
 # ---------------------------------------------------------------- registry and requests
 
 def test_registry_is_lazy_and_complete():
-    assert set(REGISTRY) == {"openai", "anthropic"}
-    assert get_endpoint_class("openai").protocol == "openai"
-    assert get_endpoint_class("anthropic").protocol == "anthropic"
+    assert set(registry.names()) == {"openai", "anthropic", "gemini"}
+    for name in registry.names():
+        assert get_endpoint_class(name).protocol == name
     with pytest.raises(ConfigError):
         get_endpoint_class("grpc")
 
@@ -49,14 +50,15 @@ def test_registry_is_lazy_and_complete():
 def test_openai_request_shape(ps):
     t = Target(base_url="http://h:1/v1", model="m")
     ep = make_endpoint(t, fast_settings())
-    url, body = ep.build_request(ps.get("t.chat"))
-    assert url == "http://h:1/v1/chat/completions"
+    req = ep.build_request(ps.get("t.chat"))
+    url, body = req.url, req.body
+    assert url == "http://h:1/v1/chat/completions" and req.stream is False
     assert body["model"] == "m" and body["max_tokens"] == 64 and body["stream"] is False
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert "stream_options" not in body
-    url, body = ep.build_request(ps.get("t.stream"))
-    assert body["stream"] is True and body["stream_options"] == {"include_usage": True}
-    _, body = ep.build_request(ps.get("t.invalid"))
+    req = ep.build_request(ps.get("t.stream"))
+    assert req.stream is True and req.body["stream"] is True and req.body["stream_options"] == {"include_usage": True}
+    body = ep.build_request(ps.get("t.invalid")).body
     assert body["max_tokens"] == -1                      # params merged over defaults
 
 
@@ -64,13 +66,14 @@ def test_anthropic_request_shape_and_url(ps):
     for base, want in (("http://h:1", "http://h:1/v1/messages"), ("http://h:1/v1", "http://h:1/v1/messages"),
                        ("http://h:1/api/", "http://h:1/api/v1/messages")):
         ep = make_endpoint(Target(base_url=base, model="c", protocol="anthropic"), fast_settings())
-        url, body = ep.build_request(ps.get("t.chat"))
-        assert url == want
+        req = ep.build_request(ps.get("t.chat"))
+        body = req.body
+        assert req.url == want and ep.models_url() == want.replace("/messages", "/models")
     assert body["system"] == "Be brief."
     assert body["messages"] == [{"role": "user", "content": "Who made you?"}]
     assert ep.protocol_headers() == {"anthropic-version": "2023-06-01"}
-    _, body = ep.build_request(ps.get("t.stream"))
-    assert body["stream"] is True and "stream_options" not in body
+    req = ep.build_request(ps.get("t.stream"))
+    assert req.stream is True and req.body["stream"] is True and "stream_options" not in req.body
 
 
 # ---------------------------------------------------------------- round trips

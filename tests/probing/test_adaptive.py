@@ -6,8 +6,9 @@ import asyncio
 from pathlib import Path
 
 from provenance.classifier.keyword import KeywordClassifier
-from provenance.probing.one_target import probe_async
 from provenance.probing.order import adaptive_order
+from provenance.run.steps import choose_probes
+from provenance.run.target import probe_async
 from provenance.settings import RunSettings, make_target
 from provenance.testing.fakeserver import FakeLLMServer
 
@@ -55,10 +56,17 @@ def _probes_sent(srv) -> int:
 
 
 def test_order_baseline_first_and_interleaved(tmp_path: Path) -> None:
-    order = [p.id for p in adaptive_order(_set(tmp_path), KeywordClassifier())]
+    order = [p.id for p in choose_probes(_set(tmp_path), KeywordClassifier())]
     assert order[0] == "tokenizer.baseline"
     assert order[1].startswith("identity.") and order[2] == "tokenizer.count.digits"
     assert len(order) == len(set(order)) == 14
+
+
+def test_order_follows_the_ranking_it_is_given(tmp_path: Path) -> None:
+    """Probing reads a ranking of probe ids (the run layer takes it from the model), never a classifier."""
+    order = [p.id for p in adaptive_order(_set(tmp_path), ["identity.q7", {"id": "identity.q3"}])]
+    assert order[:4] == ["tokenizer.baseline", "identity.q7", "tokenizer.count.digits", "identity.q3"]
+    assert order[4:] == [f"identity.q{i}" for i in range(12) if i not in (3, 7)]
 
 
 def test_budget_caps_requests(tmp_path: Path) -> None:

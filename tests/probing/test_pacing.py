@@ -69,7 +69,7 @@ def test_silent_accept_ends_with_reason_and_retries_stay_inside_the_total(chat):
 
 def test_timeouts_are_recorded_in_the_report(tmp_path, chat):
     from provenance.classifier.base import UNKNOWN  # noqa: F401 - the pipeline's classifier module
-    from provenance.attribute import classify_report_dict
+    from provenance.run.steps import classify_report_dict
     from provenance.classifier.keyword import KeywordClassifier
     with FakeLLMServer(fault_fn=lambda req: Fault.trickle(0.1)) as srv:
         tr, _ = one(srv, chat, read_timeout=0.5, request_timeout=0.8, retries=0, deadline=30)
@@ -387,7 +387,7 @@ def test_pacer_slow_replies_never_cut_below_the_sustained_level():
 
 def test_lost_notes_name_the_missing_evidence():
     from provenance.channels.tokenizer import load_table
-    from provenance.probing.lost import lost_notes
+    from provenance.lost import lost_notes
     from provenance.transcript import ProbeResult, Transcript
     base = load_table()["baseline"]["probe"]
     rs = [ProbeResult(probe_id=base, family="tokenizer", status="failed",
@@ -408,7 +408,7 @@ def test_lost_notes_name_the_missing_evidence():
 
 
 def test_timeouts_are_put_down_to_a_queue_only_where_replies_queued():
-    from provenance.probing.lost import slow_advice
+    from provenance.lost import slow_advice
     queued = {"queued_replies": 5, "server": None}
     assert "--concurrency N with its slot count" in slow_advice(queued, 3, 0)
     said = {"queued_replies": 5, "server": {"server": "llama.cpp", "slots": 4}}     # its slots were respected
@@ -419,7 +419,7 @@ def test_timeouts_are_put_down_to_a_queue_only_where_replies_queued():
 def test_a_rate_limit_is_told_as_it_is(tmp_path):
     # 2 of every 3 probes get 429 with Retry-After: every probe is answered in the end, and the
     # notes count the refusals and the wait, suggest what helps, and say nothing of --concurrency
-    from provenance.attribute import classify_report_dict
+    from provenance.run.steps import classify_report_dict
     from provenance.classifier.keyword import KeywordClassifier
     ps = probe_set(tmp_path, many_probes_toml(12))
     n = itertools.count()

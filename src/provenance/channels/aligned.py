@@ -259,5 +259,5 @@ def evidence_line(channel: str, *, count: int, favours: str, margin: float, prob
     what = "/".join(BY_NAME[channel].families)
     return Evidence(text=f"aligned ({what}): over {count} prompts, answers most like {nearest}'s "
                          f"(favours {favours}, +{margin:.2f} log-odds over the next)",
-                    probes=probes[:8], channel=channel, strength=round(margin, 3))
+                    probes=probes[:8], channel=channel, strength=round(margin, 3), favours=favours)
 

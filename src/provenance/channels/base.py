@@ -24,6 +24,7 @@ class Evidence:
     probes: list[str]              # probe ids behind it
     channel: str                   # a channel of registry.py (claims read as "identity"), or "api" for echoes
     strength: float | None = None  # log-likelihood ratio or weight, when meaningful
+    favours: str | None = None     # the creator it points to, when it points to one (claim checks read it)
 
 
 @dataclass
@@ -42,5 +43,5 @@ def evidence_line(channel: str, *, count: int, favours: str, margin: float, prob
     """A score channel's evidence line, unless its module words its own (``evidence_line``
     there): how many answers favour which creator, and by how much."""
     return Evidence(text=f"{channel}: {count} answers favour {favours} (+{margin:.2f} log-odds over the next)",
-                    probes=probes[:8], channel=channel, strength=round(margin, 3))
+                    probes=probes[:8], channel=channel, strength=round(margin, 3), favours=favours)
 

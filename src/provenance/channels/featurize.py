@@ -4,7 +4,8 @@ The answer channels are the behavioural probe families (``registry.ANSWER_CHANNE
 identity, refusal, cutoff, style). Each answer is cut to its probe's token budget,
 tokenised into word unigrams and bigrams plus its channel module's ``pseudo_tokens``
 (claims, refusal wording, event knowledge) three times over, and hashed with a
-stable CRC-32 into ``HASH_DIM``.
+stable CRC-32 into ``HASH_DIM``. ``vocab_lut`` and ``sparse_rows`` lay answers' indices
+out as a sparse matrix over a vocabulary (training's naive-Bayes and lexical fits).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 
 from .registry import ANSWER_CHANNELS, budget_of, implementation
 from .style import answer_tokens
-from .text import hash_tokens, truncate
+from .text import HASH_DIM, hash_tokens, truncate
 
 DEFAULT_BUDGET = {ch: budget_of(ch) for ch in ANSWER_CHANNELS}
 PSEUDO_REPEAT = 3       # a channel's pseudo-tokens count this many times as much as a word
@@ -52,3 +53,31 @@ def vocab_columns(vocab: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.nd
     if not len(cols):
         return None
     return np.unique(cols, return_counts=True)
+
+
+def vocab_lut(vocab: np.ndarray) -> np.ndarray:
+    """Lookup table hash id -> column of ``vocab`` (or -1)."""
+    lut = np.full(HASH_DIM, -1, dtype=np.int64)
+    lut[vocab] = np.arange(len(vocab))
+    return lut
+
+
+def sparse_rows(index_lists: Sequence[Sequence[int]], lut: np.ndarray, normalise: bool = True):
+    """CSR matrix (answers x K) of in-vocab counts, each row normalised to sum 1 unless
+    ``normalise`` is False (raw counts)."""
+    from scipy import sparse
+    data, cols, ptr = [], [], [0]
+    for idx in index_lists:
+        c = lut[np.asarray(idx, dtype=np.int64)] if len(idx) else np.zeros(0, dtype=np.int64)
+        c = c[c >= 0]
+        if len(c):
+            u, n = np.unique(c, return_counts=True)
+            data.append(n / n.sum() if normalise else n.astype(np.float64))
+            cols.append(u)
+            ptr.append(ptr[-1] + len(u))
+        else:
+            ptr.append(ptr[-1])
+    K = int((lut >= 0).sum())
+    d = np.concatenate(data) if data else np.zeros(0)
+    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    return sparse.csr_matrix((d, c, np.asarray(ptr)), shape=(len(index_lists), K))

@@ -152,5 +152,5 @@ def evidence_line(channel: str, *, count: int, favours: str, margin: float, prob
     named, k = Counter(c for _, c, _ in claims).most_common(1)[0]
     what = "names no creator" if named == NONE else f"claims {named}"
     return Evidence(text=f"identity: {what} in {k} of {len(claims)} answers ({', '.join(probes[:4])})",
-                    probes=probes[:8], channel="identity", strength=round(margin, 3))
+                    probes=probes[:8], channel="identity", strength=round(margin, 3), favours=favours)
 

@@ -18,6 +18,6 @@ def content_independent_channels(transcript: Transcript, *, cross_check: bool = 
     (tokenizer channel; loading the run-time tokenizers costs a few seconds once per process).
     Answers pasted by hand (a manual transcript) went through no API: no channel is measured."""
     if transcript.manual:
-        from ..questionnaire import NOT_MEASURED
+        from ..transcript import NOT_MEASURED
         return [ChannelResult(name=name, available=False, reason=NOT_MEASURED) for name in registry.TRANSCRIPT_CHANNELS]
     return [registry.implementation(name).score(transcript, cross_check=cross_check) for name in registry.TRANSCRIPT_CHANNELS]

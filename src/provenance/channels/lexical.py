@@ -53,7 +53,7 @@ class LexicalModel:
 
 def count_matrix(index_lists: Sequence[np.ndarray], vocab: np.ndarray):
     """CSR (answers x V) of raw in-vocabulary counts (training)."""
-    from ..training.nb import sparse_rows, vocab_lut
+    from .featurize import sparse_rows, vocab_lut
     return sparse_rows(index_lists, vocab_lut(vocab), normalise=False)
 
 

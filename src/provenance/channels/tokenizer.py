@@ -1,8 +1,8 @@
 """Tokenizer channel: which tokenizer family explains the endpoint's usage counts.
 
-Content-independent: the model's words do not matter, only ``usage``. For each
-count probe, ``prompt_tokens(probe) - prompt_tokens(baseline)`` (``input_tokens``
-for the Anthropic protocol) equals ``count_f(text) - count_f(baseline content)``
+Content-independent: the model's words do not matter, only usage (each adapter's
+normalised prompt-token count, ``ProbeResult.token_usage``). For each count probe,
+``prompt_tokens(probe) - prompt_tokens(baseline)`` equals ``count_f(text) - count_f(baseline content)``
 under the true tokenizer family ``f``, since the chat template cancels out. The
 table of ``count_f`` comes from ``data/tokenizers.json``
 (``scripts/build_tokenizer_table.py``); no tokenizer is needed at run time.
@@ -129,37 +129,21 @@ def load_table(path: Path | str | None = None) -> dict[str, Any]:
     return _load_table(str(path or TABLE_PATH))
 
 
-def prompt_tokens(usage: Mapping[str, Any] | None) -> int | None:
-    """Prompt-side token count from an OpenAI (``prompt_tokens``) or Anthropic
-    (``input_tokens`` + cache tokens) usage dict, as the server sent it."""
-    if not isinstance(usage, Mapping):
-        return None
-    v = usage.get("prompt_tokens")
-    if _is_int(v):
-        return int(v)
-    v = usage.get("input_tokens")
-    if _is_int(v):
-        total = int(v)
-        for k in ("cache_creation_input_tokens", "cache_read_input_tokens"):
-            if _is_int(usage.get(k)):
-                total += int(usage[k])
-        return total
-    return None
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and float(v).is_integer() \
-        and 0 <= v < 10_000_000
+def prompt_tokens(result: Any) -> int | None:
+    """The prompt-side token count the endpoint billed for one result (its normalised usage,
+    ``ProbeResult.token_usage``: cached tokens included), or None."""
+    u = result.token_usage() if result is not None else None
+    return u.prompt if u is not None else None
 
 
 def observed_differences(transcript: Transcript, table: Mapping[str, Any]) -> tuple[dict[str, int], str | None]:
     """probe id -> prompt-token difference to the baseline; and why none, if none."""
     results = {r.probe_id: r for r in transcript.results}
     base = results.get(table["baseline"]["probe"])
-    have_usage = any(prompt_tokens(r.usage) is not None for r in transcript.results if r.ok)
+    have_usage = any(prompt_tokens(r) is not None for r in transcript.results if r.ok)
     if base is None or not base.ok:
         return {}, "baseline probe not answered" if have_usage else "no usage reported"
-    b = prompt_tokens(base.usage)
+    b = prompt_tokens(base)
     if b is None:
         return {}, "no usage reported"
     out: dict[str, int] = {}
@@ -167,7 +151,7 @@ def observed_differences(transcript: Transcript, table: Mapping[str, Any]) -> tu
         r = results.get(pid)
         if r is None or not r.ok:
             continue
-        p = prompt_tokens(r.usage)
+        p = prompt_tokens(r)
         if p is not None:
             out[pid] = p - b
     if not any(pid in table["probes"] for pid in out):

@@ -3,8 +3,8 @@
 The manifest holds the schema version, the probe-set hash the model was trained
 on, the feature description, labels, training figures and the sha256 of every
 other file. Arrays are loaded with ``allow_pickle=False``. Any problem (missing,
-tampered or truncated file, newer schema, mismatched probe set) is an
-``ArtifactError`` with a one-line message. No pickle anywhere.
+tampered or truncated file, newer schema, a probe set that does not hold the model's
+probes unchanged) is an ``ArtifactError`` with a one-line message. No pickle anywhere.
 """
 
 from __future__ import annotations
@@ -93,10 +93,13 @@ def load_artifact(path: Path | str, probeset: Any = None) -> tuple[dict[str, Any
         if _sha256(f) != digest:
             raise ArtifactError(f"{f}: checksum mismatch (tampered or truncated)")
     if probeset is not None:
+        # The probe set in use must hold the model's, unchanged: the same set, or one that adds
+        # probes (those are sent and stored, left out of the score: attribute.py). A probe the
+        # model knows that changed, or is missing, refuses the model.
         want = m["probeset"].get("hash")
-        if probeset.hash != want:
-            raise ArtifactError(f"{d}: trained on probe set {want}, but the probe set in use is {probeset.hash}; "
-                                f"retrain with `provenance train`")
+        if probeset.hash != want and not probeset.holds(m["probeset"], m.get("probe_ids")):
+            raise ArtifactError(f"{d}: trained on probe set {want}, but the probe set in use is {probeset.hash} "
+                                f"and does not hold the model's probes unchanged; retrain with `provenance train`")
     try:
         with np.load(d / ARRAYS, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}

@@ -225,6 +225,6 @@ def content_independent(clf: "TrainedClassifier", transcript: Transcript) -> Ind
         out.evidence.append(Evidence(
             text=f"upstream provider named by the router: {', '.join(providers)[:80]} "
                  f"(favours {clf.labels[j]}, +{float(clf.w_provider * (pl[j] - np.median(pl))):.1f} log-odds)",
-            probes=[], channel="api", strength=float(clf.w_provider * pl[j])))
+            probes=[], channel="api", strength=float(clf.w_provider * pl[j]), favours=clf.labels[j]))
         out.info["provider"] = {"available": True, "providers": providers}
     return out

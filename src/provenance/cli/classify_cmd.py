@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
         A report that carries a claim check (provenance verify, scan) has its claim
         re-checked too. A stored run that was interrupted counts the probes it never sent.
         """
-        from ..attribute import classify_report_dict
+        from ..run.steps import classify_report_dict
         from ..claim import parse_claim
         from ..errors import ConfigError
         from ..verify import claim_of_report

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..endpoints import registry as protocols
 EPILOG = """Appends one JSON line per answer, in the reference corpus record format
 (source/prompt_id = the probe's corpus reference split at the first ':',
 extra.collected = true, extra.probe_id = the probe). Safe to interrupt: a
@@ -32,8 +33,8 @@ def register(app: typer.Typer) -> None:
         system_prompt: Optional[str] = typer.Option(None, "--system-prompt", help="System message prepended to every probe; records get variant 'sys-prompt'."),
         repeats: int = typer.Option(1, "--repeats", help="Times to ask each probe (1..100)."),
         probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set)."),
-        protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
-        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key."),
+        protocol: str = typer.Option("openai", "--protocol", help=protocols.protocol_help()),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=protocols.key_env_help()),
         concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Probes in flight at once."),
         timeout: float = typer.Option(180.0, "--timeout", min=0.1, help="Read timeout per request, seconds."),
         deadline: float = typer.Option(3600.0, "--deadline", min=1.0, help="Deadline per repeat, seconds (unfinished probes are retried by a re-run)."),

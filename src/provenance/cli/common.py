@@ -155,12 +155,12 @@ def failed_line(report: dict) -> str:
 
 def run_with_progress(target: Any, *, show: bool, probeset: Any, classifier: Any, settings: Any,
                       go_on: str = "provenance probe --resume {run}", **kw: Any) -> dict:
-    """``one_target.run_single`` with the progress line (a terminal's stderr, when ``show``), model-name
+    """``run/target.py: run_single`` with the progress line (a terminal's stderr, when ``show``), model-name
     warnings at once, and Ctrl-C turned into one line saying what was saved and how to go on
     (``RunInterrupted``, exit 130; ``go_on``: the command that continues, ``{run}`` the run id).
     ``kw``: run_single's other arguments."""
     from ..errors import RunInterrupted
-    from ..probing.one_target import Interrupted, run_single
+    from ..run.target import Interrupted, run_single
     from .progress import probe_progress, warner
 
     with probe_progress(show, len(probeset.probes)) as on_progress:

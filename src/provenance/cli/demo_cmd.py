@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
     def demo(
         json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON report on stdout."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file."),
+        probes_dir: Optional[Path] = typer.Option(None, "--probes", help="Probe-set directory (default: the shipped set); "
+                                                                           "probes the model was not trained on are sent and named, not scored."),
     ) -> None:
         """See a verdict in seconds, no endpoint needed.
 
@@ -29,14 +31,15 @@ def register(app: typer.Typer) -> None:
         answered to these probes when this project ran it on llama.cpp, probes it through the
         real HTTP path, and prints the verdict. Nothing leaves this machine; the run is not stored.
 
-        Example: provenance demo
+        Example: provenance demo (--probes DIR: a probe set of your own, e.g. with a probe
+        you added; the shipped model scores the probes it was trained on and names the others)
         """
         from rich.console import Console
 
         from .common import load_classifier_opt, load_probeset_opt, output_report
         from ..demo import Replay, load_replay, replay_server
         from .render import markup_escape
-        from ..probing.one_target import run_single
+        from ..run.target import run_single
         from .progress import probe_progress
         from ..settings import RunSettings, make_target
 
@@ -45,7 +48,7 @@ def register(app: typer.Typer) -> None:
             check_output_path(output)
         note = Console(stderr=json_out, highlight=False)
         replay = Replay(load_replay())
-        probeset = load_probeset_opt(None)
+        probeset = load_probeset_opt(probes_dir)
         classifier = load_classifier_opt(None, probeset)
         with replay_server(replay) as srv:
             note.print(f"[bold]Demo:[/bold] a loopback server at {srv.base_url} replays the answers "

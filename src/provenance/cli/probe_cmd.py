@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..endpoints import registry as protocols
 from ..errors import EXIT_UNUSABLE
 from .common import RunOptions, run_options
 
@@ -31,6 +32,8 @@ EPILOG = """Examples:
 
   provenance probe https://api.anthropic.com --protocol anthropic --model claude-x -o report.json
 
+  provenance probe https://generativelanguage.googleapis.com --protocol gemini --model gemini-2.5-flash
+
   provenance probe http://127.0.0.1:8080/v1 -m qwen --until-confident 0.9 --budget 20
 
   provenance probe --resume 0190a3f2c4e1     # continue a run that was interrupted or cut by its deadline
@@ -45,11 +48,11 @@ def register(app: typer.Typer) -> None:
     def probe(
         url: Optional[str] = typer.Argument(None, help="The API's base URL, as OpenAI-compatible clients take it: ending "
                                                        "in /v1 (e.g. http://127.0.0.1:8080/v1, https://api.openai.com/v1), "
-                                                       "without /chat/completions; with --protocol anthropic the API root "
-                                                       "(https://api.anthropic.com). Not with --manual."),
+                                                       "without /chat/completions; other protocols take the base URL --protocol names "
+                                                       "(anthropic: https://api.anthropic.com). Not with --manual."),
         model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name to request (with --manual: the name the chat page shows, recorded as the target)."),
-        protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
-        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY when set)."),
+        protocol: str = typer.Option("openai", "--protocol", help=protocols.protocol_help()),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=protocols.key_env_help()),
         header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
         json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON report on stdout."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file (atomically)."),

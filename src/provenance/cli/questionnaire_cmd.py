@@ -74,7 +74,7 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
                          db: Optional[Path], no_store: bool) -> None:
     from .common import emit_json, load_classifier_opt, load_probeset_opt
     from ..answers import read_answers
-    from ..manual import classify_answers
+    from ..run.manual import classify_answers
     from ..report import check_output_path, dumps, write_atomic
 
     if output is not None:
@@ -86,7 +86,7 @@ def classify_answers_cmd(answers_file: Path, *, pair: bool, label: Optional[str]
         lines = ", ".join(str(n) for n in answers.stray[:8]) + (", ..." if len(answers.stray) > 8 else "")
         sys.stderr.write(safe_line(f"provenance: warning: {answers_file}: text outside the answer markers was "
                                    f"ignored (line {lines}); an answer belongs between its two marker lines") + "\n")
-    from ..manual import repeated_answers
+    from ..run.manual import repeated_answers
     for side, got in answers.sides.items():
         rep = repeated_answers(got)
         if rep:
@@ -118,7 +118,7 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
                db: Optional[Path]) -> None:
     from rich.console import Console
     from .common import load_classifier_opt, load_probeset_opt, output_report
-    from ..manual import ManualSession, stdin_lines
+    from ..run.manual import ManualSession, stdin_lines
     from ..questionnaire import DEFAULT_QUESTIONS, choose_questions, ranking_of
     from ..probing.store import RunStore
 
@@ -158,7 +158,7 @@ def manual_cmd(*, label: Optional[str], resume: Optional[str], n: Optional[int],
 def console_ui(con: Any) -> Any:
     """The ``manual.SessionUI`` of ``probe --manual``: questions, warnings and the best guess
     so far as rich markup on ``con`` (stderr)."""
-    from ..manual import END_LINE, SessionUI
+    from ..run.manual import END_LINE, SessionUI
     from ..transcript import MAX_TEXT_CHARS
     from .render import markup_escape
 

@@ -122,9 +122,10 @@ def probe_counts(report: dict) -> str:
     says so."""
     s = report.get("summary") or {}
     probes = [p for p in report.get("probes") or [] if isinstance(p, dict)]
-    failed = [str(p.get("error") or "") for p in probes if p.get("status") == "failed"]
-    unsent = sum(1 for e in failed if e.startswith("not sent"))
-    cut = sum(1 for e in failed if e.startswith("deadline"))
+    from ..transcript import ErrorKind, failure_kind
+    kinds = [failure_kind(p) for p in probes]
+    unsent = kinds.count(ErrorKind.NOT_ANSWERING)
+    cut = kinds.count(ErrorKind.DEADLINE)
     ok = s.get("ok", 0)
     failed_run = (report.get("attribution") or {}).get("status") == "failed"
     ok_text = f"{ok} ok" + (" (the API-surface probe: its error reply is what it observes)"

@@ -11,10 +11,11 @@ from typing import IO, Any, Optional, Sequence
 
 import typer
 
+from ..endpoints import registry as protocols
 from ..errors import EXIT_UNUSABLE
 from .common import DB_HELP, RunOptions, run_options
 
-SCAN_EPILOG = """Examples:
+SCAN_EPILOG = f"""Examples:
 
   provenance scan entrants.yaml --concurrency 16 --per-host 2 --out results.jsonl
 
@@ -23,15 +24,15 @@ SCAN_EPILOG = """Examples:
   provenance scan --models-from http://127.0.0.1:8080/v1 --match 'qwen*'
 
 Entrants file (YAML, JSON or CSV): name, base_url, model, and optionally
-protocol (openai|anthropic), api_key_env (the NAME of a variable holding the
+protocol ({protocols.listing()}), api_key_env (the NAME of a variable holding the
 key), headers, claim (CREATOR[/FAMILY] the entrant claims to be; without it
 the claim is read from the model name). Each entrant's claim is checked: a
 claim column in the table, and "N of M entrants inconsistent with their
 claimed maker" at the end. Every run is kept in the run store (--db); a scan that was
 interrupted continues where it stopped unless --no-resume is given.
 
-JSONL output: one report per line, an {"type": "error", ...} line for an
-entrant whose run broke, and a final {"type": "summary", ...} line.
+JSONL output: one report per line, an {{"type": "error", ...}} line for an
+entrant whose run broke, and a final {{"type": "summary", ...}} line.
 
 Exit codes: 0 scan completed (even with unknowns or some failed entrants);
 2 configuration error; 3 every entrant was unusable.
@@ -124,8 +125,11 @@ def _entrants(entrants_file: Optional[Path], models_from: Optional[str], match: 
               api_key_env: Optional[str], settings: Any) -> tuple[list[Any], str]:
     """The entrants to scan, from the file or from ``GET URL/models``, and where they came from."""
     from ..probing.entrants import entrants_from_models, load_entrants
+    from ..run.scan import entrant_claims
     if entrants_file is not None:
-        return load_entrants(entrants_file), str(entrants_file)
+        entrants = load_entrants(entrants_file)
+        entrant_claims(entrants)              # every claim column checked before the first request
+        return entrants, str(entrants_file)
     entrants = entrants_from_models(models_from or "", match=match, api_key_env=api_key_env, settings=settings)
     return entrants, entrants[0].where
 
@@ -138,7 +142,8 @@ def _scan(entrants: list[Any], source: str, limits: dict[str, Any], *, store: An
     import asyncio
     import time
 
-    from ..probing.scan import scan_entrants, summarize
+    from ..probing.scan import summarize
+    from ..run.scan import scan_entrants
     from .progress import ScanProgress
 
     out_f = open_out(out) if out is not None else None

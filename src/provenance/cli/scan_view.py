@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..report import serving_stack, tokenizer_family
+from ..probing.store import serving_stack, tokenizer_family
 from ..probing.scan import STATE_ERROR, STATE_REUSED, STATE_UNUSABLE, Outcome, unusable_why
 from .render import markup_escape as esc
 from .render import pct

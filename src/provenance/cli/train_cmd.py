@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the creator classifier on the corpus; writes manifest.json + arrays.npz."""
         from .extras import require_extra
-        require_extra("train", "train")
+        require_extra("train", "train", imports=("sklearn", "scipy"))
         _check_corpus(corpus)
         from ..training.folds import DEALS
         from ..training.export import build, write
@@ -100,7 +100,9 @@ def register(app: typer.Typer) -> None:
             _log("provenance: warning: eval --model is deprecated: use --model-dir")
             model = model_old
         from .extras import require_extra
-        require_extra("train", "eval")
+        # matplotlib only draws --plots: checked before the evaluation, not after it
+        require_extra("train", "eval --plots" if plots is not None else "eval",
+                      imports=("sklearn", "scipy") + (("matplotlib",) if plots is not None else ()))
         _check_corpus(corpus)
         from ..training.train import run_training
         if stored_order and budget is None:

@@ -7,6 +7,7 @@ from typing import Optional
 
 import typer
 
+from ..endpoints import registry as protocols
 from ..errors import EXIT_UNUSABLE
 from .common import RunOptions, run_options
 
@@ -38,14 +39,14 @@ def register(app: typer.Typer) -> None:
     @app.command("verify", epilog=EPILOG)
     @run_options()
     def verify(
-        url: str = typer.Argument(..., help="Base URL as OpenAI-compatible clients take it (ending in /v1), or the Anthropic API root."),
+        url: str = typer.Argument(..., help="Base URL as OpenAI-compatible clients take it (ending in /v1), or the one --protocol names."),
         model: str = typer.Option(..., "--model", "-m", help="Model name to request."),
         claim: Optional[str] = typer.Option(None, "--claim", metavar="CREATOR[/FAMILY]",
                                             help="The maker (and family) the endpoint claims, e.g. OpenAI/GPT-4o (default: read from the model name)."),
         fail_on: Optional[str] = typer.Option(None, "--fail-on", metavar="VERDICT",
                                               help="Exit 4 when the verdict is inconsistent (or, with 'inconclusive', anything but consistent)."),
-        protocol: str = typer.Option("openai", "--protocol", help="Wire protocol: openai or anthropic."),
-        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help="Environment variable holding the API key (default OPENAI_API_KEY / ANTHROPIC_API_KEY when set)."),
+        protocol: str = typer.Option("openai", "--protocol", help=protocols.protocol_help()),
+        api_key_env: Optional[str] = typer.Option(None, "--api-key-env", help=protocols.key_env_help()),
         header: Optional[list[str]] = typer.Option(None, "--header", "-H", help="Extra request header NAME:VALUE (repeatable)."),
         json_out: bool = typer.Option(False, "--json", help="Print exactly one JSON report (with its 'claim' object) on stdout."),
         output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON report to this file (atomically)."),

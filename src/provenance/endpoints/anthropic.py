@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from ..probes import Probe
-from ..transcript import ProbeResult
-from .base import BadReply, Endpoint, cap_usage
+from ..transcript import ProbeResult, TokenUsage, token_count
+from .base import BadReply, Endpoint, Request
 
 ANTHROPIC_VERSION = "2023-06-01"
 
@@ -21,11 +21,17 @@ ANTHROPIC_VERSION = "2023-06-01"
 class AnthropicEndpoint(Endpoint):
     protocol = "anthropic"
 
-    def messages_url(self) -> str:
+    def _v1(self) -> str:
         base = self.target.base_url.rstrip("/")
-        return f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+        return base if base.endswith("/v1") else f"{base}/v1"
 
-    def build_request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
+    def messages_url(self) -> str:
+        return f"{self._v1()}/messages"
+
+    def models_url(self) -> str:
+        return f"{self._v1()}/models"
+
+    def build_request(self, probe: Probe) -> Request:
         system = [m["content"] for m in probe.messages if m["role"] == "system"]
         msgs = [{"role": m["role"], "content": m["content"]} for m in probe.messages if m["role"] != "system"]
         body: dict[str, Any] = {
@@ -39,7 +45,7 @@ class AnthropicEndpoint(Endpoint):
         if probe.stream:
             body["stream"] = True
         body.update(probe.params or {})
-        return self.messages_url(), body
+        return Request(self.messages_url(), body, stream=bool(body.get("stream")))
 
     def auth_headers(self) -> dict[str, str]:
         key = self.target.api_key()
@@ -48,6 +54,14 @@ class AnthropicEndpoint(Endpoint):
     def protocol_headers(self) -> dict[str, str]:
         return {"anthropic-version": ANTHROPIC_VERSION}
 
+    def normalise_usage(self, raw: Any) -> TokenUsage | None:
+        """``input_tokens`` plus both cache counts (Anthropic's input excludes them),
+        ``output_tokens``, ``cache_read_input_tokens``."""
+        prompt = token_count(raw.get("input_tokens"))
+        if prompt is not None:
+            prompt += sum(token_count(raw.get(k)) or 0 for k in ("cache_creation_input_tokens", "cache_read_input_tokens"))
+        return TokenUsage.of(prompt, raw.get("output_tokens"), raw.get("cache_read_input_tokens"))
+
     # ------------------------------------------------------------ replies
     def _parse_json(self, doc: Any, result: ProbeResult) -> None:
         if not isinstance(doc, dict):
@@ -55,7 +69,7 @@ class AnthropicEndpoint(Endpoint):
         if doc.get("type") == "error" or ("error" in doc and "content" not in doc):
             raise BadReply(f"error object in a 2xx reply: {self.error_message(doc) or 'no message'}"[:300])
         self._meta(doc, result)
-        result.usage = cap_usage(doc.get("usage"))
+        self.set_usage(result, doc.get("usage"))
         sr = doc.get("stop_reason")
         result.finish_reason = self.short(sr) if sr is not None else None
         content = doc.get("content")
@@ -120,7 +134,8 @@ class AnthropicEndpoint(Endpoint):
                 if typ is None:
                     raise BadReply("a stream event has no type")
         result.finish_reason = self.short(stop) if stop is not None else None
-        result.usage = cap_usage(usage) if usage else None
+        if usage:
+            self.set_usage(result, usage)
         self.set_text(result, "".join(pieces), pieces)
         if not started:
             raise BadReply("the stream has no message_start")

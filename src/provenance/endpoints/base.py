@@ -1,11 +1,19 @@
-"""The endpoint adapter interface and the protocol registry.
+"""The endpoint adapter interface.
 
 An adapter turns a ``Probe`` into one HTTP request for its wire protocol and an
 ``HTTPResult`` back into a ``ProbeResult``. Everything else (timeouts, retries,
 caps, redirects, secrets, error recording) is shared here and in ``http.py``.
 
+What an adapter declares (``Endpoint``): its protocol name, its request
+(``build_request``: URL, body and whether the reply streams), its key header
+(``auth_headers``), its models and liveness URLs, its usage normalised
+(``normalise_usage``: prompt, completion and cached tokens), its error shape
+(``error_message``, ``error_kind_of``) and how to read a reply (``_parse_json``,
+``_parse_stream``). Its default key variable and help text are its line in
+``registry.py``.
+
 Adding a protocol = one module with an ``Endpoint`` subclass + one line in
-``REGISTRY``. Modules are imported lazily by ``get_endpoint_class``.
+``registry.PROTOCOLS``. Modules are imported lazily by ``get_endpoint_class``.
 
 Usage::
 
@@ -20,32 +28,35 @@ import asyncio
 import importlib
 import json
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..errors import ConfigError
 from ..probes import Probe
 from ..settings import RunSettings, Target, redact_url
-from ..transcript import (MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, STATUS_FAILED, STATUS_OK, ProbeResult,
-                          cap_text, filter_headers)
+from ..transcript import (MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, STATUS_FAILED, STATUS_OK, ErrorKind,
+                          ProbeResult, TokenUsage, cap_text, filter_headers)
+from . import registry
 
 if TYPE_CHECKING:  # pragma: no cover
     from .http import HTTPResult, HttpExecutor
 
-# protocol name -> "module:Class" (relative to this package)
-REGISTRY: dict[str, str] = {
-    "openai": "openai:OpenAIEndpoint",
-    "anthropic": "anthropic:AnthropicEndpoint",
-}
-
 _SECRETISH = ("auth", "key", "token", "secret", "cookie", "session", "password")
 MAX_FIELD_CHARS = 256
 
+# an error reply's HTTP status -> its kind (an adapter may read its body too: error_kind_of)
+STATUS_KINDS = {401: ErrorKind.AUTH, 403: ErrorKind.DENIED, 404: ErrorKind.NOT_FOUND, 429: ErrorKind.RATE_LIMITED}
+# each kind's lead in the recorded error text
+LEADS = {ErrorKind.AUTH: "authentication failed", ErrorKind.DENIED: "access denied", ErrorKind.NOT_FOUND: "not found",
+         ErrorKind.RATE_LIMITED: "rate limited", ErrorKind.SERVER_ERROR: "server error",
+         ErrorKind.REJECTED: "request rejected"}
+
 
 def get_endpoint_class(protocol: str) -> type["Endpoint"]:
-    spec = REGISTRY.get(protocol)
+    spec = registry.get(protocol)
     if spec is None:
-        raise ConfigError(f"unknown protocol {protocol!r}: use one of {', '.join(sorted(REGISTRY))}")
-    mod_name, _, cls_name = spec.partition(":")
+        raise ConfigError(f"unknown protocol {protocol!r}: use one of {', '.join(registry.names())}")
+    mod_name, _, cls_name = spec.adapter.partition(":")
     mod = importlib.import_module(f"{__package__}.{mod_name}")
     return getattr(mod, cls_name)
 
@@ -58,10 +69,20 @@ class BadReply(Exception):
     """The reply could not be understood; the message is the recorded reason."""
 
 
+@dataclass(frozen=True)
+class Request:
+    """One probe's request: where it goes, its JSON body, and whether the reply is a stream of
+    server-sent events (a protocol may say so in the body, or by the URL)."""
+
+    url: str
+    body: dict[str, Any]
+    stream: bool = False
+
+
 class Endpoint(ABC):
     """One target spoken to in one wire protocol."""
 
-    protocol: ClassVar[str] = ""
+    protocol: ClassVar[str] = ""            # its name in registry.PROTOCOLS
 
     def __init__(self, target: Target, settings: RunSettings, *, http: "HttpExecutor | None" = None) -> None:
         self.target = target
@@ -70,10 +91,17 @@ class Endpoint(ABC):
         self._owns_http = http is None
         self._depth = 0
 
+    @classmethod
+    def key_env(cls) -> str:
+        """The environment variable the key is read from when ``--api-key-env`` is not given."""
+        spec = registry.get(cls.protocol)
+        return spec.key_env if spec is not None else ""
+
     # ------------------------------------------------------------ protocol hooks
     @abstractmethod
-    def build_request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
-        """-> (url, JSON body) for this probe (probe.params merged into the body)."""
+    def build_request(self, probe: Probe) -> Request:
+        """This probe's request (probe.params merged into the body); ``stream`` says whether the
+        reply comes as server-sent events."""
 
     @abstractmethod
     def auth_headers(self) -> dict[str, str]:
@@ -87,6 +115,33 @@ class Endpoint(ABC):
         """What the server says it can take (``endpoints/capacity.Capacity``), asked once before a
         run's first probe; None: it says nothing (the default for a protocol that has no such thing)."""
         return None
+
+    @abstractmethod
+    def models_url(self) -> str | None:
+        """``GET`` here lists the models the endpoint serves (None: the protocol has no such list)."""
+
+    def liveness_url(self) -> str | None:
+        """A cheap ``GET`` any live server of this protocol answers (any HTTP status counts): the
+        check that a silent endpoint is alive at all (``probing/one_target.py``)."""
+        return self.models_url()
+
+    @abstractmethod
+    def normalise_usage(self, raw: Any) -> TokenUsage | None:
+        """The reply's usage object (as its wire format names the fields) as prompt, completion
+        and cached tokens; the prompt counts every prompt-side token, cached ones included."""
+
+    def set_usage(self, result: ProbeResult, raw: Any) -> None:
+        """Record a reply's usage: as sent (capped, evidence) and normalised."""
+        result.usage = cap_usage(raw)
+        result.tokens = self.normalise_usage(raw) if isinstance(raw, dict) else None
+
+    def error_kind_of(self, status: int, doc: Any) -> ErrorKind:
+        """The kind of an error reply: by its HTTP status (a protocol whose error body says more
+        reads ``doc`` too)."""
+        kind = STATUS_KINDS.get(status)
+        if kind is not None:
+            return kind
+        return ErrorKind.SERVER_ERROR if status >= 500 else ErrorKind.REJECTED
 
     def parse_reply(self, probe: Probe, reply: "HTTPResult", result: ProbeResult) -> None:
         """Fill ``result`` from a 2xx reply (JSON body or SSE events); raise BadReply if unusable."""
@@ -189,19 +244,19 @@ class Endpoint(ABC):
         result = ProbeResult(probe_id=probe.id, family=probe.family, stream=bool(probe.stream))
         secrets = self.secrets()
         try:
-            url, body = self.build_request(probe)
-            result.stream = bool(body.get("stream"))
-            result.request = {"method": "POST", "url": redact_url(url),
-                              "headers": self.recorded_headers(), "json": body}
+            req = self.build_request(probe)
+            result.stream = req.stream
+            result.request = {"method": "POST", "url": redact_url(req.url),
+                              "headers": self.recorded_headers(), "json": req.body}
             reply = await self.http.request(
-                "POST", url, json_body=body, headers=self.public_headers(),
-                secret_headers=self.auth_headers(), stream=bool(body.get("stream")),
-                deadline_at=deadline_at)
+                "POST", req.url, json_body=req.body, headers=self.public_headers(),
+                secret_headers=self.auth_headers(), stream=req.stream, deadline_at=deadline_at)
             self._record(probe, reply, result)
         except asyncio.CancelledError:
             raise
         except Exception as e:  # noqa: BLE001 - recorded, never raised
             result.status = STATUS_FAILED
+            result.error_kind = ErrorKind.INTERNAL
             result.error = f"internal error: {type(e).__name__}: {str(e)[:200]}"
         if secrets:
             for name in ("error", "text", "error_body", "chunks", "headers", "request",
@@ -222,6 +277,7 @@ class Endpoint(ABC):
         if reply.error is not None:
             result.status = STATUS_FAILED
             result.error = reply.error
+            result.error_kind = reply.error_kind or ErrorKind.TRANSPORT
             return
         status = reply.status or 0
         if not 200 <= status < 300:
@@ -232,8 +288,8 @@ class Endpoint(ABC):
                 result.status = STATUS_OK          # the error reply IS the observation
                 return
             result.status = STATUS_FAILED
-            lead = {401: "authentication failed", 403: "access denied", 404: "not found",
-                    429: "rate limited"}.get(status, "server error" if status >= 500 else "request rejected")
+            result.error_kind = self.error_kind_of(status, doc)
+            lead = LEADS.get(result.error_kind, "request rejected")
             extra = f" after {reply.attempts} attempts" if reply.attempts > 1 else ""
             result.error = f"{lead}: HTTP {status}{extra}" + (f": {msg}" if msg else "")
             return
@@ -243,6 +299,7 @@ class Endpoint(ABC):
                 result.status = STATUS_OK
         except BadReply as e:
             result.status = STATUS_FAILED
+            result.error_kind = ErrorKind.BAD_REPLY
             why = str(e)
             if reply.truncated:
                 why += f" (reply body truncated at {self.settings.max_body_bytes} bytes)"

@@ -50,6 +50,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx
 
 from ..settings import RunSettings, redact_url
+from ..transcript import ErrorKind
 from .sse import SSEEvent, SSEParser
 
 RETRY_STATUS = frozenset({408, 429})
@@ -70,7 +71,7 @@ class HTTPResult:
     attempts: int = 0
     latency_ms: float | None = None             # last attempt: send to end of body
     error: str | None = None                    # why there is no usable reply
-    error_kind: str | None = None               # deadline|timeout|connect|transport|redirect|decode
+    error_kind: ErrorKind | None = None         # deadline|timeout|connect|transport|redirect|decode
     received: int = 0                           # bytes of the last reply's body received
     got_headers: bool = False                   # the last attempt got a status line
     ttfb_s: float | None = None                 # the last attempt: send to status line (queueing shows here)
@@ -92,7 +93,7 @@ class _Deadline(Exception):
 
 
 class _Fail(Exception):
-    def __init__(self, kind: str, message: str, retryable: bool) -> None:
+    def __init__(self, kind: ErrorKind, message: str, retryable: bool) -> None:
         super().__init__(message)
         self.kind = kind
         self.retryable = retryable
@@ -173,7 +174,7 @@ class _BoundedDecoder:
     def __init__(self, encoding: str) -> None:
         enc = [e.strip().lower() for e in encoding.split(",") if e.strip() and e.strip().lower() != "identity"]
         if len(enc) > 1:
-            raise _Fail("decode", f"unsupported content-encoding {encoding[:60]!r}", False)
+            raise _Fail(ErrorKind.DECODE, f"unsupported content-encoding {encoding[:60]!r}", False)
         self.kind = enc[0] if enc else None
         self._first = True
         if self.kind in ("gzip", "x-gzip"):
@@ -183,7 +184,7 @@ class _BoundedDecoder:
         elif self.kind is None:
             self._d = None
         else:
-            raise _Fail("decode", f"unsupported content-encoding {self.kind[:40]!r}", False)
+            raise _Fail(ErrorKind.DECODE, f"unsupported content-encoding {self.kind[:40]!r}", False)
 
     def feed(self, raw: bytes, room: int) -> tuple[bytes, bool]:
         """-> (output of at most ``room`` bytes, more_output_was_pending)."""
@@ -196,7 +197,7 @@ class _BoundedDecoder:
                 self._d = zlib.decompressobj(-zlib.MAX_WBITS)     # raw deflate
                 self._first = False
                 return self.feed(raw, room)
-            raise _Fail("decode", f"corrupt {self.kind} body ({e})", False) from None
+            raise _Fail(ErrorKind.DECODE, f"corrupt {self.kind} body ({e})", False) from None
         if self.kind == "deflate":
             self._first = False
         over = len(out) > room or bool(self._d.unconsumed_tail)
@@ -265,7 +266,7 @@ class HttpExecutor:
                                        stream, deadline_at, secrets)
         except Exception as e:  # noqa: BLE001 - the contract: never raise for endpoint faults
             return HTTPResult(url=redact_url(url), error=scrub(f"unexpected {_short(e)}", secrets)[:500],
-                              error_kind="transport")
+                              error_kind=ErrorKind.TRANSPORT)
 
     # ------------------------------------------------------------ internals
     def _backoff(self, attempt: int) -> float:
@@ -299,7 +300,7 @@ class HttpExecutor:
         total_at = loop.time() + max(0.0, s.request_timeout * scale)
         while attempts < max_attempts:
             if deadline_at is not None and loop.time() >= deadline_at:
-                last.error, last.error_kind = "deadline: no time left for the request", "deadline"
+                last.error, last.error_kind = "deadline: no time left for the request", ErrorKind.DEADLINE
                 break
             if loop.time() >= total_at:
                 break
@@ -318,8 +319,8 @@ class HttpExecutor:
                 pacer.on_attempt(sent_at=sent_at, now=loop.time(), status=res.status if res.error is None else None,
                                  error_kind=res.error_kind, retry_after=ra, wait_s=res.ttfb_s)
             if res.error is not None:
-                retry = res.error_kind in ("timeout", "connect", "transport")
-                if res.error_kind == "timeout" and pacer is not None and (
+                retry = res.error_kind in (ErrorKind.TIMEOUT, ErrorKind.CONNECT, ErrorKind.TRANSPORT)
+                if res.error_kind == ErrorKind.TIMEOUT and pacer is not None and (
                         not pacer.retry_timeouts or pacer.last_ok_at > sent_at or pacer.answered > 0):
                     # streak reached; lost to overload (others sent later were answered); or an
                     # endpoint that answers, slowly: run_probes sends it again under the pacer
@@ -364,17 +365,17 @@ class HttpExecutor:
                                      self.timeout(scale) if scale != 1.0 else None)
         except TimeoutError:
             if hit_deadline:
-                res.error, res.error_kind = "deadline: target deadline reached during the request", "deadline"
+                res.error, res.error_kind = "deadline: target deadline reached during the request", ErrorKind.DEADLINE
             else:
                 got = (f"{res.received} bytes received, reply still incomplete" if res.got_headers
                        else "nothing received")
                 res.error = (f"timeout: no complete reply within {total_s:g} s "
                              f"(the total time bound for one request; {got})")
-                res.error_kind = "timeout"
+                res.error_kind = ErrorKind.TIMEOUT
         except _Fail as f:
             res.error, res.error_kind = f.args[0], f.kind
         except httpx.ConnectTimeout:
-            res.error, res.error_kind = f"timeout: could not connect within {s.connect_timeout:g} s", "timeout"
+            res.error, res.error_kind = f"timeout: could not connect within {s.connect_timeout:g} s", ErrorKind.TIMEOUT
         except httpx.TimeoutException as e:
             if res.got_headers:
                 res.error = (f"timeout: the reply stalled after {res.received} bytes "
@@ -384,11 +385,11 @@ class HttpExecutor:
                              f"for {read_s:g} s (the read timeout)")
             else:
                 res.error = f"timeout: {_short(e)}"
-            res.error_kind = "timeout"
+            res.error_kind = ErrorKind.TIMEOUT
         except httpx.ConnectError as e:
-            res.error, res.error_kind = f"connection failed: {_short(e)}", "connect"
+            res.error, res.error_kind = f"connection failed: {_short(e)}", ErrorKind.CONNECT
         except (httpx.TransportError, httpx.StreamError, OSError) as e:
-            res.error, res.error_kind = f"transport error: {_short(e)}", "transport"
+            res.error, res.error_kind = f"transport error: {_short(e)}", ErrorKind.TRANSPORT
         res.latency_ms = round((loop.time() - t0) * 1000.0, 1)
         if res.error:
             res.error = scrub(res.error, secrets)
@@ -409,9 +410,9 @@ class HttpExecutor:
                 if resp.status_code in REDIRECT_STATUS and resp.headers.get("location"):
                     target = urljoin(cur, resp.headers["location"])
                     if hop >= MAX_REDIRECTS:
-                        raise _Fail("redirect", f"too many redirects (more than {MAX_REDIRECTS})", False)
+                        raise _Fail(ErrorKind.REDIRECT, f"too many redirects (more than {MAX_REDIRECTS})", False)
                     if not redirect_allowed(cur, target):
-                        raise _Fail("redirect", f"redirect to {redact_url(target)} refused "
+                        raise _Fail(ErrorKind.REDIRECT, f"redirect to {redact_url(target)} refused "
                                                 f"(only same scheme and host are followed)", False)
                     if resp.status_code == 303:
                         method, content = "GET", None

@@ -11,8 +11,8 @@ from typing import Any
 
 from ..probes import Probe
 from ..settings import RunSettings
-from ..transcript import ProbeResult
-from .base import BadReply, Endpoint, cap_usage
+from ..transcript import ProbeResult, TokenUsage
+from .base import BadReply, Endpoint, Request
 
 
 class OpenAIEndpoint(Endpoint):
@@ -21,7 +21,7 @@ class OpenAIEndpoint(Endpoint):
     def url(self, path: str) -> str:
         return f"{self.target.base_url.rstrip('/')}/{path.lstrip('/')}"
 
-    def build_request(self, probe: Probe) -> tuple[str, dict[str, Any]]:
+    def build_request(self, probe: Probe) -> Request:
         body: dict[str, Any] = {
             "model": self.target.model,
             "messages": [dict(m) for m in probe.messages],
@@ -32,7 +32,7 @@ class OpenAIEndpoint(Endpoint):
         if probe.stream:
             body["stream_options"] = {"include_usage": True}
         body.update(probe.params or {})
-        return self.url("chat/completions"), body
+        return Request(self.url("chat/completions"), body, stream=bool(body.get("stream")))
 
     def auth_headers(self) -> dict[str, str]:
         key = self.target.api_key()
@@ -42,6 +42,16 @@ class OpenAIEndpoint(Endpoint):
         """llama.cpp's ``/props`` slots, TGI's ``/info``, Ollama's ``/api/version``: ``capacity.py``."""
         from .capacity import read_capacity
         return await read_capacity(self)
+
+    def models_url(self) -> str:
+        return self.url("models")
+
+    def normalise_usage(self, raw: Any) -> TokenUsage | None:
+        """``prompt_tokens`` (cached ones included), ``completion_tokens``,
+        ``prompt_tokens_details.cached_tokens``."""
+        details = raw.get("prompt_tokens_details")
+        cached = details.get("cached_tokens") if isinstance(details, dict) else None
+        return TokenUsage.of(raw.get("prompt_tokens"), raw.get("completion_tokens"), cached)
 
     # ------------------------------------------------------------ replies
     def _meta(self, doc: dict[str, Any], result: ProbeResult) -> None:
@@ -58,7 +68,7 @@ class OpenAIEndpoint(Endpoint):
         if "error" in doc and "choices" not in doc:
             raise BadReply(f"error object in a 2xx reply: {self.error_message(doc) or 'no message'}"[:300])
         self._meta(doc, result)
-        result.usage = cap_usage(doc.get("usage"))
+        self.set_usage(result, doc.get("usage"))
         choices = doc.get("choices")
         if not isinstance(choices, list):
             raise BadReply("no 'choices' list in the reply")
@@ -102,7 +112,7 @@ class OpenAIEndpoint(Endpoint):
                 raise BadReply("a stream chunk has no 'choices' list")
             self._meta(doc, result)
             if isinstance(doc.get("usage"), dict):
-                result.usage = cap_usage(doc["usage"])
+                self.set_usage(result, doc["usage"])
             for c in choices:
                 if not isinstance(c, dict) or c.get("index", 0) != 0:
                     continue

@@ -2,13 +2,14 @@
 ``entrants_from_models``, every model a server's ``GET /models`` lists).
 
 Each entrant has ``name``, ``base_url`` and ``model``, and optionally
-``protocol`` (openai|anthropic), ``api_key_env`` (the NAME of an environment
+``protocol`` (a name of ``endpoints/registry.py``: openai, anthropic, gemini), ``api_key_env`` (the NAME of an environment
 variable holding the key; keys never go in the file), ``headers`` (extra
 request headers; credentials are refused there too) and ``claim`` (the maker,
 and optionally family, the entrant claims to be: ``CREATOR[/FAMILY]``; without
-it the scan reads the claim from the model name, see docs/claims.md). An entrant without
-``api_key_env`` is sent no key at all: ``OPENAI_API_KEY``/``ANTHROPIC_API_KEY``
-are never handed to entrants implicitly.
+it the scan reads the claim from the model name, see docs/claims.md; the run layer parses
+and checks it: ``run/scan.py``). An entrant without ``api_key_env`` is sent no key at all:
+a protocol's default key variable (``OPENAI_API_KEY`` ...) is never handed to entrants
+implicitly.
 
 YAML / JSON: a list of mappings, or a mapping with an ``entrants`` list::
 
@@ -23,8 +24,9 @@ CSV: a header row naming the columns, then one entrant per row; ``headers``
 is ``Name: value; Name2: value`` or a JSON object. Lines starting with ``#``
 are comments.
 
-Everything is validated before any request is sent; the first problem is a
-ConfigError (exit code 2) naming the file, line (or entry) and field.
+Everything is validated before any request is sent (the claim column by
+``run/scan.py: entrant_claims``); the first problem is a ConfigError (exit code 2)
+naming the file, line (or entry) and field.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from ..settings import PROTOCOLS, Target, make_target, parse_header, validate_base_url
+from ..endpoints import registry as protocols
+from ..settings import Target, make_target, parse_header, validate_base_url
 
 MAX_FILE_BYTES = 8_000_000
 MAX_ENTRANTS = 100_000
@@ -57,7 +60,7 @@ class Entrant:
     name: str
     target: Target
     where: str          # "FILE:LINE" or "FILE entry #N": for messages
-    claim: Any = None   # claim.Claim from the 'claim' column (CREATOR[/FAMILY]), else None
+    claim: str | None = None   # the 'claim' column as written (CREATOR[/FAMILY]); the run layer reads it
 
 
 def _safe(s: Any, n: int = 80) -> str:
@@ -218,8 +221,8 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
     base_url = _str_field(d, "base_url", where, True)
     model = _str_field(d, "model", where, True)
     protocol = _str_field(d, "protocol", where, False) or "openai"
-    if protocol not in PROTOCOLS:
-        raise ConfigError(f"{where}: field 'protocol' must be one of {', '.join(PROTOCOLS)}")
+    if protocols.get(protocol) is None:
+        raise ConfigError(f"{where}: field 'protocol' must be one of {', '.join(protocols.names())}")
     key_env = _str_field(d, "api_key_env", where, False)
     if key_env is not None:
         if not key_env.replace("_", "").isalnum() or not key_env.isascii() or key_env[0].isdigit():
@@ -227,14 +230,7 @@ def _entrant(d: Any, where: str, require_keys: bool) -> Entrant:
                               "(letters, digits, _), not hold the key itself")
         if require_keys and not os.environ.get(key_env):
             raise ConfigError(f"{where}: environment variable {key_env} (field 'api_key_env') is not set")
-    claim_s = _str_field(d, "claim", where, False)
-    claim = None
-    if claim_s is not None:
-        from ..claim import SOURCE_FILE, parse_claim
-        try:
-            claim = parse_claim(claim_s, source=SOURCE_FILE)
-        except ConfigError as e:
-            raise ConfigError(f"{where}: field 'claim': {str(e).split(': ', 1)[-1]}") from None
+    claim = _str_field(d, "claim", where, False)
     headers_raw = d.get("headers")
     headers: dict[str, str] = {}
     if headers_raw is not None:

@@ -1,15 +1,10 @@
-"""One target: endpoint -> probes -> transcript -> report, and the run stored as it goes.
-
-Three layers, each used on its own:
+"""One target: endpoint -> probes -> transcript. Nothing here decides or reports.
 
 * ``run_probes`` sends probes to one endpoint and returns the transcript (contract below);
-* ``probe_async`` probes one target and returns its report: every probe in the informative
-  order (``order.adaptive_order``), or in batches that stop early (``--budget``,
-  ``--until-confident``, ``verify``: ``order.send_in_batches``), then
-  ``attribute.classify_report_dict``. ``scan`` calls it once per entrant;
-* ``run_single`` is ``probe_async`` for one command-line run: it records the run in the
-  store (``store.RunStore``) probe by probe and reports progress through a callback (the
-  CLI draws it: ``cli/progress.py``).
+* ``send`` sends the probes of a run in the order it is given: all at once, or in batches
+  that stop early (a ``--budget`` of probes, or a stop rule the run layer builds:
+  ``order.send_in_batches``). The run layer (``run/target.py``) chooses the probes, calls
+  this, then decides and reports.
 
 CONTRACT of ``run_probes``:
 
@@ -53,13 +48,11 @@ CONTRACT of ``run_probes``:
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from ..classifier import Classifier
 from ..probes import Probe, ProbeSet
 from ..settings import RunSettings, Target
-from ..transcript import STATUS_FAILED, ProbeResult, Transcript, now_iso
+from ..transcript import STATUS_FAILED, ErrorKind, ProbeResult, Transcript, now_iso
 
 DEADLINE_REASON = "deadline"
 NOT_ANSWERING_REASON = "not sent: endpoint not answering"
@@ -69,7 +62,7 @@ _GRACE_S = 0.25
 
 def _deadline_result(probe: Probe) -> ProbeResult:
     return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED,
-                       error=DEADLINE_REASON, stream=bool(probe.stream))
+                       error=DEADLINE_REASON, error_kind=ErrorKind.DEADLINE, stream=bool(probe.stream))
 
 
 async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
@@ -148,7 +141,7 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
                     if exc is not None:
                         res = ProbeResult(probe_id=p.id, family=p.family, status=STATUS_FAILED,
                                           error=f"internal error: {type(exc).__name__}",
-                                          stream=bool(p.stream))
+                                          error_kind=ErrorKind.INTERNAL, stream=bool(p.stream))
                     else:
                         res = t.result()
                     done[p.id] = res
@@ -183,8 +176,9 @@ async def run_probes(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings
 def _not_sent(probe: Probe, why: str, started: bool = False) -> ProbeResult:
     """A probe given up because the endpoint is not answering: abandoned in flight, or never sent."""
     lead = ABANDONED_REASON if started else NOT_ANSWERING_REASON
-    return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED,
-                       error=f"{lead}: {why}", stream=bool(probe.stream))
+    return ProbeResult(probe_id=probe.id, family=probe.family, status=STATUS_FAILED, error=f"{lead}: {why}",
+                       error_kind=ErrorKind.ABANDONED if started else ErrorKind.NOT_ANSWERING,
+                       stream=bool(probe.stream))
 
 
 def _executor_of(endpoint: Any) -> Any:
@@ -221,15 +215,16 @@ async def _recheck(endpoint: Any, pacer: Any, settings: RunSettings) -> None:
             pacer.check_done(True, f"GET /models: HTTP {res.status}")
         else:
             why = res.error or "no reply"
-            if res.error_kind == "timeout":
+            if res.error_kind == ErrorKind.TIMEOUT:
                 why = f"GET /models answered nothing in {timeout:g} s"
             pacer.check_done(False, why)
 
 
 async def _ask_alive(endpoint: Any, settings: RunSettings, timeout: float) -> Any:
-    """``GET .../models`` with no retries and a short timeout, outside the pacer; None when the
-    endpoint has no such URL."""
-    url = _models_url(endpoint)
+    """``GET`` of the adapter's liveness URL (``Endpoint.liveness_url``: its models list) with no
+    retries and a short timeout, outside the pacer; None when the endpoint has no such URL."""
+    liveness = getattr(endpoint, "liveness_url", None)
+    url = liveness() if liveness is not None else None
     if url is None:
         return None
     from ..endpoints.http import HttpExecutor
@@ -242,8 +237,9 @@ async def _ask_alive(endpoint: Any, settings: RunSettings, timeout: float) -> An
 async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) -> None:
     """Mark a silent endpoint stalled, and check whether it answers anything at all.
 
-    After ``liveness_after`` seconds with no reply of any kind, a ``GET .../models``
-    (any HTTP status counts as alive) with a short timeout: no answer, and the
+    After ``liveness_after`` seconds with no reply of any kind, a ``GET`` of the adapter's
+    liveness URL (``Endpoint.liveness_url``: its models list; any HTTP status counts as
+    alive) with a short timeout: no answer, and the
     endpoint is declared not answering (a dead server should not cost the full read
     timeout times the retries)."""
     loop = asyncio.get_running_loop()
@@ -262,20 +258,10 @@ async def _watch(endpoint: Any, pacer: Any, settings: RunSettings, http: Any) ->
     if res is None or pacer.replied or res.status is not None:
         return
     why = res.error or "no reply"
-    if res.error_kind == "timeout":
+    if res.error_kind == ErrorKind.TIMEOUT:
         why = (f"the server accepted connections but answered nothing in {delay + pacer.liveness_timeout():g} s "
                f"(not even GET /models)")
     pacer.declare_dead(why)
-
-
-def _models_url(endpoint: Any) -> str | None:
-    target = getattr(endpoint, "target", None)
-    if target is None or not hasattr(endpoint, "public_headers"):
-        return None
-    base = target.base_url.rstrip("/")
-    if target.protocol == "anthropic" and not base.endswith("/v1"):
-        base += "/v1"
-    return base + "/models"
 
 
 def run_probes_sync(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
@@ -286,173 +272,27 @@ def run_probes_sync(endpoint: Any, probeset: ProbeSet, *, settings: RunSettings,
                                   on_result=on_result, existing=existing, pacer=pacer))
 
 
-async def probe_async(target: Target, *, probeset: ProbeSet, classifier: Classifier,
-                      settings: RunSettings, run_id: str | None = None,
-                      on_result: Callable[[ProbeResult], None] | None = None,
-                      existing: Iterable[ProbeResult] | None = None,
-                      probes: Iterable[Any] | None = None,
-                      budget: int | None = None,
-                      until_confident: float | None = None,
-                      claim: Any = None, until_settled: bool = False, pacer: Any = None) -> dict[str, Any]:
-    """Probe one target and return its report (a dict).
+async def send(target: Target, probeset: ProbeSet, *, settings: RunSettings, order: list[Probe],
+               budget: int | None = None, stop: Callable[[Transcript, bool], str | None] | None = None,
+               on_result: Callable[[ProbeResult], Any] | None = None,
+               existing: Iterable[ProbeResult] | None = None, pacer: Any = None) -> Transcript:
+    """Send a run's probes in ``order`` (the run layer chose it) and return the transcript.
 
-    ``on_result`` lets a caller (the run store) persist each probe as it finishes;
-    ``existing`` lets a resumed run skip probes it already has.
-
-    With ``budget`` (a number of probes) or ``until_confident`` (a confidence in
-    0..1), probes go out in batches of ``order.ADAPTIVE_BATCH`` (at most ``settings.concurrency``) in
-    ``order.adaptive_order``; the posterior is updated after each batch and probing
-    stops once a creator is matched with that confidence or the budget is spent.
-    Probes never sent are recorded as skipped, and the report's
-    ``run.stopped_because`` says why probing stopped.
-
-    ``claim``: check the report against this claimed maker (``verify.check_claim``);
-    ``until_settled``: probe in batches as above and stop once the claim's verdict is
-    settled (``verify.Settler``).
-    ``pacer`` (``pacing.Pacer``, one per target; made here when not given) paces
-    every batch; a scan passes its own to see when an entrant stalls.
+    Without ``budget`` or ``stop`` every probe goes out at once (``run_probes``: in this order,
+    so a deadline cuts the least informative); with either, in batches
+    (``order.send_in_batches``) until ``budget`` probes are sent or ``stop(transcript,
+    more_left)`` gives a reason to stop. ``pacer`` (``pacing.Pacer``, one per target; made
+    here when not given) paces every batch; a scan passes its own to see when an entrant stalls.
     """
-    from ..attribute import classify_report_dict
     from ..endpoints.base import make_endpoint
-    from .order import adaptive_order, send_in_batches
+    from .order import send_in_batches
     from .pacing import Pacer
 
     if pacer is None:
         pacer = Pacer(settings)
-
-    settled = None
-    if until_settled and claim is not None:
-        from ..verify import Settler
-        settled = Settler(claim, classifier)
-    if budget is None and until_confident is None and settled is None:
-        # Send in the informative order too: on a slow server whose deadline cuts the run
-        # short, what is lost is the least informative probes, not whichever came last.
-        if probes is None:
-            probes = adaptive_order(probeset, classifier)
+    if budget is None and stop is None:
         endpoint = make_endpoint(target, settings)       # run_probes opens and closes it (async with)
-        transcript = await run_probes(endpoint, probeset, settings=settings, probes=probes,
-                                      on_result=on_result, existing=list(existing or []), pacer=pacer)
-    else:
-        transcript = await send_in_batches(target, probeset=probeset, classifier=classifier, settings=settings,
-                                           probes=probes, on_result=on_result, existing=existing, budget=budget,
-                                           until_confident=until_confident, settled=settled, pacer=pacer)
-    return classify_report_dict(transcript, classifier, run_id=run_id, claim=claim)
-
-
-class Interrupted(Exception):
-    """Raised by ``run_single`` when the run was interrupted (Ctrl-C): what it saved, where."""
-
-    def __init__(self, run_id: str, answered: int, total: int, stored: bool) -> None:
-        super().__init__(f"run {run_id} interrupted: {answered} of {total} probes answered")
-        self.run_id, self.answered, self.total, self.stored = run_id, answered, total, stored
-
-
-def run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
-               db: Path | None = None, store: bool = True,
-               on_progress: Callable[[int, int], None] | None = None,
-               budget: int | None = None, until_confident: float | None = None,
-               claim: Any = None, until_settled: bool = False, resume: str | None = None,
-               on_warning: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Probe one target; record the run in the store (unless ``store`` is False); return the report
-    (with its claim check when ``claim`` is given, see ``probe_async``).
-
-    ``on_progress(done, total)``: called with ``(done, total)`` before the first probe is sent
-    (``done``: the answers a resumed run keeps), then after each probe that finishes (``total``:
-    the probes this run may send). ``resume``: the id of a stored run of this target to continue
-    (``resume_point``): its answers are kept and only the probes it lacks are sent.
-    ``on_warning(line)``: called at once when the first reply names another model than the one
-    requested (``model_echo.first_reply_mismatch``).
-
-    Ctrl-C raises ``Interrupted`` (what was saved, and the run id), the run stored as interrupted."""
-    run_store = None
-    if store:
-        from .store import RunStore
-        run_store = RunStore.open(db)
-    state: dict[str, Any] = {"run_id": None, "answered": 0, "total": 0}
-    try:
-        return asyncio.run(_run_single(target, probeset=probeset, classifier=classifier, settings=settings,
-                                       run_store=run_store, on_progress=on_progress, budget=budget,
-                                       until_confident=until_confident, claim=claim,
-                                       until_settled=until_settled, resume=resume, on_warning=on_warning,
-                                       state=state))
-    except KeyboardInterrupt:
-        if state["run_id"] is None:
-            raise
-        raise Interrupted(state["run_id"], state["answered"], state["total"], run_store is not None) from None
-    finally:
-        if run_store is not None:
-            run_store.close()
-
-
-def resume_point(run_store: Any, run_id: str, target: Target, probeset: ProbeSet) -> tuple[str, list[ProbeResult]]:
-    """(run id, the answers to keep) of a stored run that ``target`` may continue with
-    ``probeset``; ConfigError when it is complete, of another probe set or another target."""
-    from ..errors import ConfigError
-    from .store import target_key
-    row = run_store.get_run(run_id)
-    rid = row["id"]
-    if row["status"] == "complete":
-        raise ConfigError(f"run {rid} is complete: nothing to resume (`provenance runs show {rid}`)")
-    if (row.get("probeset") or {}).get("hash") != probeset.hash:
-        ps = row.get("probeset") or {}
-        raise ConfigError(f"run {rid} was probed with probe set {ps.get('name')} {ps.get('version')}, not "
-                          f"{probeset.name} {probeset.version}: it cannot be continued with this one")
-    if target_key(row.get("target") or {}) != target_key(target):
-        raise ConfigError(f"run {rid} probed another target ({(row.get('target') or {}).get('base_url')} "
-                          f"model {(row.get('target') or {}).get('model')})")
-    return rid, [r for r in run_store.load_results(rid) if r.ok]
-
-
-async def _run_single(target: Target, *, probeset: ProbeSet, classifier: Classifier, settings: RunSettings,
-                      run_store: Any, on_progress: Callable[[int, int], None] | None, budget: int | None,
-                      until_confident: float | None, claim: Any = None, until_settled: bool = False,
-                      resume: str | None = None, on_warning: Callable[[str], None] | None = None,
-                      state: dict[str, Any] | None = None) -> dict[str, Any]:
-    from ..channels.model_echo import first_reply_mismatch
-    from ..report import new_run_id
-
-    state = state if state is not None else {}
-    existing: list[ProbeResult] = []
-    if resume is not None:
-        run_id, existing = resume_point(run_store, resume, target, probeset)
-        run_store.register_secrets(run_id, target)
-        run_store.reopen_run(run_id)
-    else:
-        run_id = run_store.start_run(target, probeset) if run_store is not None else new_run_id()
-    total = len(probeset.probes) if budget is None else min(budget, len(probeset.probes))
-    done = {"n": len(existing), "warned": False}
-    state.update(run_id=run_id, answered=len(existing), total=total)
-    if on_progress is not None:
-        on_progress(done["n"], total)
-
-    def on_result(result: ProbeResult) -> None:
-        if run_store is not None:
-            run_store.record_result(run_id, result)       # committed per probe
-        done["n"] += 1
-        if result.ok:
-            state["answered"] += 1
-        if on_warning is not None and not done["warned"]:
-            line = first_reply_mismatch(target.model, result)
-            if line:
-                done["warned"] = True
-                on_warning(line)
-        if on_progress is not None:
-            on_progress(done["n"], total)
-
-    try:
-        report = await probe_async(target, probeset=probeset, classifier=classifier, settings=settings,
-                                   run_id=run_id, on_result=on_result, existing=existing, budget=budget,
-                                   until_confident=until_confident, claim=claim,
-                                   until_settled=until_settled)
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        if run_store is not None:
-            run_store.interrupt_run(run_id, f"interrupted: {state['answered']} of {total} probes answered")
-        raise
-    except BaseException as exc:
-        if run_store is not None:
-            from ..text_safety import safe_line
-            run_store.fail_run(run_id, safe_line(f"{type(exc).__name__}: {exc}", 300))
-        raise
-    if run_store is not None:
-        run_store.finish_run(run_id, report)
-    return report
+        return await run_probes(endpoint, probeset, settings=settings, probes=order, on_result=on_result,
+                                existing=list(existing or []), pacer=pacer)
+    return await send_in_batches(target, probeset=probeset, settings=settings, order=order, on_result=on_result,
+                                 existing=existing, budget=budget, stop=stop, pacer=pacer)

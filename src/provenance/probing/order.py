@@ -1,32 +1,36 @@
 """Which probes go first, and probing in batches that stop early.
 
 ``adaptive_order`` is the informative order every run sends its probes in (the most
-informative per token first, as measured on the reference corpus), so that a deadline,
-a ``--budget`` or an early stop loses the least informative ones.
+informative per token first, a ranking measured on the reference corpus that the run
+layer reads from the model), so that a deadline, a ``--budget`` or an early stop loses
+the least informative ones.
 
 ``send_in_batches`` sends them ``ADAPTIVE_BATCH`` at a time (``--budget``,
-``--until-confident``, ``verify``), re-reading the posterior after each batch, and
-stops once the budget is spent, a creator is matched with the confidence asked for,
-or the claim's verdict is settled; probes never sent are recorded as skipped and the
-transcript's ``stopped_because`` says why.
+``--until-confident``, ``verify``) and stops once the budget is spent or the stop rule
+the run layer hands it (``run/target.py: stop_rule``: a creator matched with the
+confidence asked for, the claim's verdict settled) gives a reason; probes never sent are
+recorded as skipped and the transcript's ``stopped_because`` says why. Nothing here reads
+the classifier.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
-from ..classifier import Classifier
 from ..probes import ProbeSet
 from ..settings import RunSettings, Target
 from ..transcript import ProbeResult, Transcript
 from .one_target import run_probes
 
+# A stop rule: (the transcript so far, whether probes are left to send) -> why to stop, or None.
+StopRule = Callable[[Transcript, bool], "str | None"]
 
-def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
+
+def adaptive_order(probeset: ProbeSet, ranked: Sequence[Any] = ()) -> list[Any]:
     """Probes in the order adaptive runs send them.
 
-    Behavioural probes follow the classifier's ``probe_order`` (information per
-    token measured on the reference corpus, stored in the artifact); probes it
+    Behavioural probes follow ``ranked`` (probe ids, or ``{"id": ...}`` entries: the model's
+    ``probe_order``, information per token measured on the reference corpus); probes it
     does not rank keep their probe-set order after the ranked ones. The
     content-independent probes (tokenizer counts, echoes, API surface) cost a
     handful of prompt tokens and one completion token each but cannot be ranked
@@ -34,9 +38,8 @@ def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
     the others are interleaved one-for-one with the behavioural ones, so a small
     budget still asks both kinds of question.
     """
-    ranked = [p.get("id") if isinstance(p, dict) else p
-              for p in (getattr(classifier, "manifest", None) or {}).get("probe_order", [])]
-    rank = {pid: i for i, pid in enumerate(ranked)}
+    ids = [p.get("id") if isinstance(p, dict) else p for p in ranked]
+    rank = {pid: i for i, pid in enumerate(ids)}
     behavioural = sorted((p for p in probeset.probes if p.behavioural), key=lambda p: rank.get(p.id, len(rank)))
     cheap = [p for p in probeset.probes if not p.behavioural]
     cheap.sort(key=lambda p: p.mode != "baseline")            # stable: baseline first, rest in set order
@@ -56,25 +59,23 @@ def adaptive_order(probeset: ProbeSet, classifier: Classifier) -> list[Any]:
 ADAPTIVE_BATCH = 16
 
 
-async def send_in_batches(target: Target, *, probeset: ProbeSet, classifier: Classifier,
-                          settings: RunSettings, pacer: Any,
-                          probes: Iterable[Any] | None = None,
+async def send_in_batches(target: Target, *, probeset: ProbeSet, settings: RunSettings, pacer: Any,
+                          order: Sequence[Any],
                           on_result: Callable[[ProbeResult], None] | None = None,
                           existing: Iterable[ProbeResult] | None = None,
-                          budget: int | None = None, until_confident: float | None = None,
-                          settled: Callable[[Transcript, Any], str | None] | None = None) -> Transcript:
-    """Probe ``target`` in batches (in ``probes``' order, default ``adaptive_order``) until one
-    of the stopping rules says stop; the transcript covers every probe of the order, the
-    unsent ones skipped (``not sent: <why>``), and ``stopped_because`` says why.
+                          budget: int | None = None, stop: StopRule | None = None) -> Transcript:
+    """Probe ``target`` in batches, in ``order``, until ``budget`` probes are sent or ``stop``
+    says stop; the transcript covers every probe of the order, the unsent ones skipped
+    (``not sent: <why>``), and ``stopped_because`` says why.
 
-    ``settled(transcript, attribution)``: a reason to stop (the claim's verdict is settled,
-    ``verify.Settler``) or None, asked after each batch while probes are left.
+    ``stop(transcript, more_left)``: asked after each batch (``more_left``: probes are left
+    and the budget is not spent); a reason to stop, or None.
     """
     import time
 
     from ..endpoints.base import make_endpoint
 
-    order = list(probes) if probes is not None else adaptive_order(probeset, classifier)
+    order = list(order)
     limit = len(order) if budget is None else max(0, min(budget, len(order)))
     have = {r.probe_id: r for r in (existing or [])}
     results: dict[str, ProbeResult] = {}
@@ -110,13 +111,8 @@ async def send_in_batches(target: Target, *, probeset: ProbeSet, classifier: Cla
         if pacer.dead:
             reason = f"endpoint not answering: {pacer.dead}"
             break
-        if until_confident is not None:
-            attribution = classifier.classify(transcript)
-            if attribution.status == "match" and attribution.confidence >= until_confident:
-                reason = f"confident: {attribution.creator} at {attribution.confidence:.2f} >= {until_confident:.2f}"
-                break
-        if settled is not None and sent < limit and i < len(order):
-            why = settled(transcript, classifier.classify(transcript))
+        if stop is not None:
+            why = stop(transcript, sent < limit and i < len(order))
             if why:
                 reason = why
                 break

@@ -125,6 +125,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..transcript import ErrorKind
+
 OVERLOAD_STATUS = frozenset({429, 503, 529})
 
 QUEUED_MIN = 3.0          # a reply queued when q > max(QUEUED_MIN, level / 3) ...
@@ -527,7 +529,7 @@ class Pacer:
             return False
         timed_out = is_timeout(result)
         err = getattr(result, "error", None) or ""
-        if not timed_out and err.startswith("connection failed"):
+        if not timed_out and failed_as(result) == ErrorKind.CONNECT:
             self.streak += 1
             n = max(1, int(self._s("timeout_streak", 4)))
             if self.streak >= n and self.answered == 0:
@@ -660,29 +662,28 @@ def _loop_running() -> bool:
     return True
 
 
+def failed_as(result: Any) -> ErrorKind | None:
+    """The kind of a failed probe's failure (``ProbeResult.failed_as``), None otherwise."""
+    how = getattr(result, "failed_as", None)
+    return how() if how is not None else None
+
+
 def is_timeout(result: Any) -> bool:
-    err = getattr(result, "error", None) or ""
-    return getattr(result, "status", None) == "failed" and err.startswith("timeout")
+    return failed_as(result) == ErrorKind.TIMEOUT
 
 
 def reply_size(result: Any) -> tuple[str, float]:
     """(kind, size) of a 2xx reply, for the queueing signal: a stream's status line comes
     before the answer (size 1, kind "stream"); a whole reply's comes after it, so its size is
     the answer's tokens (``usage``, else the text's length / 4) plus a share of the prompt's."""
-    usage = getattr(result, "usage", None) or {}
-
-    def num(*keys: str) -> float | None:
-        for k in keys:
-            v = usage.get(k) if isinstance(usage, dict) else None
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0:
-                return float(v)
-        return None
+    how = getattr(result, "token_usage", None)
+    usage = how() if how is not None else None
     if getattr(result, "stream", False):
         return "stream", 1.0
-    out = num("completion_tokens", "output_tokens")
+    out = float(usage.completion) if usage is not None and usage.completion is not None else None
     if out is None:
         out = len(getattr(result, "text", None) or "") / 4.0
-    prompt = num("prompt_tokens", "input_tokens") or 0.0
+    prompt = float(usage.prompt or 0) if usage is not None else 0.0
     return "whole", FIXED_WORK + out + PROMPT_SHARE * prompt
 
 

@@ -1,16 +1,18 @@
 """Batch scans, the scheduler: probe many entrants concurrently, recording every probe in
 the run store.
 
-``scan_entrants`` runs each entrant through ``one_target.probe_async`` within a
-global limit (entrants in flight) and a per-host limit (keyed by host:port);
-one entrant's failure never stops the others. Each probe result is committed
+``scan_entrants`` runs each entrant through the run layer's step (an ``EntrantRunner``:
+``run/scan.py`` builds it around ``run/target.py: probe_async``, which probes, decides and
+reports) within a global limit (entrants in flight) and a per-host limit (keyed by
+host:port); one entrant's failure never stops the others. Each probe result is committed
 to the store as it arrives, so a killed scan resumes where it stopped:
 
 * resume on (default): an entrant whose latest run with this probe-set hash is
-  complete is not probed again (its stored report is reused); an interrupted
-  one, one whose deadline cut probes (partial), or one an internal error broke
-  continues from the probes it lacks (those that failed are retried); one that
-  found the endpoint unusable is probed afresh;
+  complete is not probed again (its stored report is reused, ``EntrantRunner.reuse``
+  re-checks its claim offline); an interrupted one, one whose deadline cut probes
+  (partial), or one an internal error broke continues from the probes it lacks
+  (those that failed are retried); one that found the endpoint unusable is probed
+  afresh;
 * resume off: every entrant gets a fresh run.
 
 Each entrant ends as an ``Outcome``: its report, or for an entrant whose pipeline
@@ -31,7 +33,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 from urllib.parse import urlsplit
 
 from ..errors import StoreError
@@ -80,6 +82,19 @@ def host_key(base_url: str) -> str:
     return f"{(p.hostname or '').lower()}:{port}"
 
 
+class EntrantRunner(Protocol):
+    """What the scheduler calls for each entrant (the run layer's: ``run/scan.py``)."""
+
+    async def probe(self, entrant: Entrant, *, run_id: str, on_result: Callable[[Any], None],
+                    existing: list[Any], pacer: Any) -> dict[str, Any]:
+        """Probe the entrant (``existing``: results a resumed run has), decide, return its report."""
+        ...
+
+    def reuse(self, entrant: Entrant, report: dict[str, Any]) -> dict[str, Any]:
+        """A complete run's stored report, as this scan reports it (its claim checked again)."""
+        ...
+
+
 class ScanEvents:
     """Callbacks a display can implement (all optional, all sync)."""
 
@@ -93,17 +108,15 @@ class ScanEvents:
         """The entrant's endpoint stalls: it no longer counts against the scan's limits."""
 
 
-async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: Any, classifier: Any,
+async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: Any, runner: EntrantRunner,
                         settings: Any, concurrency: int = 8, per_host: int = 2, resume: bool = True,
                         scan_id: str | None = None, events: ScanEvents | None = None,
                         on_outcome: Callable[[Outcome], None] | None = None) -> list[Outcome]:
-    """Probe every entrant; return their outcomes in entrant order.
+    """Probe every entrant through ``runner``; return their outcomes in entrant order.
 
     Raises only for problems that make continuing pointless (StoreError: nothing
     could be recorded) or on cancellation.
     """
-    from .one_target import probe_async
-
     ev = events or ScanEvents()
     global_sem = asyncio.Semaphore(max(1, concurrency))
     host_sems: dict[str, asyncio.Semaphore] = {}
@@ -119,15 +132,9 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
     async def probe_one(e: Entrant) -> Outcome:
         t0 = time.monotonic()
         pub = e.target.public()
-        claim = entrant_claim(e)
         prior = store.find_resumable(e.target, ps_hash) if resume else None
         if prior is not None and prior["status"] == "complete":
-            report = store.load_report(prior["id"])
-            if claim is not None:                 # re-checked offline: the claim may be new
-                from ..verify import check_claim
-                report["claim"] = check_claim(claim, report, classifier)
-            else:
-                report.pop("claim", None)
+            report = runner.reuse(e, store.load_report(prior["id"]))
             return finish(Outcome(e.name, pub, STATE_REUSED, run_id=prior["id"], report=report,
                                   elapsed_s=time.monotonic() - t0))
         from .pacing import Pacer
@@ -156,9 +163,8 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
 
             ev.started(e, total, len(existing))
             try:
-                report = await probe_async(e.target, probeset=probeset, classifier=classifier, settings=settings,
-                                           run_id=run_id, on_result=on_result, existing=existing, claim=claim,
-                                           pacer=pacer)
+                report = await runner.probe(e, run_id=run_id, on_result=on_result, existing=existing,
+                                            pacer=pacer)
                 store.finish_run(run_id, report)
             except asyncio.CancelledError:          # Ctrl-C: the same scan again continues it
                 store.interrupt_run(run_id, f"interrupted: {sent['ok']} of {total} probes answered")
@@ -188,15 +194,6 @@ async def scan_entrants(entrants: Sequence[Entrant], *, store: Any, probeset: An
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         raise
-
-
-def entrant_claim(e: Entrant) -> Any:
-    """The maker an entrant claims: its 'claim' column, else its model name's (None when the
-    name maps to no maker; such an entrant is not checked)."""
-    if getattr(e, "claim", None) is not None:
-        return e.claim
-    from ..claim import claim_from_model_name
-    return claim_from_model_name(e.target.model)
 
 
 def claim_summary(outs: Sequence[Outcome]) -> dict[str, int]:

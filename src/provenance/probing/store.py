@@ -59,7 +59,7 @@ from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from ..errors import ConfigError, StoreError
-from ..transcript import MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, ProbeResult, Transcript, now_iso
+from ..transcript import MAX_CHUNKS, MAX_ERROR_CHARS, MAX_TEXT_CHARS, ProbeResult, Transcript, new_run_id, now_iso
 
 DB_FILENAME = "runs.sqlite3"
 ENV_DB = "PROVENANCE_DB"
@@ -373,7 +373,6 @@ class RunStore:
     # ------------------------------------------------------------ scans
     def start_scan(self, source: str | None, settings: Mapping[str, Any] | None = None,
                    scan_id: str | None = None) -> str:
-        from ..report import new_run_id
         sid = scan_id or new_run_id()
         with self._guard("start scan"):
             self._conn.execute("INSERT INTO scans(id, source, settings_json, started_at) VALUES (?, ?, ?, ?)",
@@ -389,7 +388,6 @@ class RunStore:
     def start_run(self, target: Any, probeset: Any, *, scan_id: str | None = None,
                   entrant: str | None = None, run_id: str | None = None) -> str:
         """Record a new run (status running). ``target``: a Target or its public() dict."""
-        from ..report import new_run_id
         rid = run_id or new_run_id()
         self.register_secrets(rid, target)
         pub = target.public() if hasattr(target, "public") else dict(target or {})
@@ -524,7 +522,6 @@ class RunStore:
         }
         attr = _loads(row.get("attribution_json"), None) if isinstance(row, dict) else None
         if isinstance(attr, dict):
-            from ..report import serving_stack, tokenizer_family
             out["tokenizer"] = tokenizer_family(attr)
             out["stack"] = serving_stack(attr)
         skel = _loads(row.get("report_json"), None) if isinstance(row, dict) else None
@@ -679,3 +676,26 @@ def incomplete_line(report: Mapping[str, Any]) -> str | None:
     if not isinstance(inc, Mapping):
         return None
     return f"{inc.get('why', 'cut')}: answered {inc.get('answered', '?')} of {inc.get('of', '?')}"
+
+
+# A stored attribution's summaries, as the listing (and a scan's table) shows them. The store
+# reads its attribution's fields as it records them (creator, confidence, verdict), these too.
+def _summary_of(channel: Any) -> Mapping[str, Any]:
+    """A transcript channel's summary in an attribution: ``{available, summary: {...}, reason}``
+    as the classifier stores it (an older, flat dict is read as its own summary)."""
+    if not isinstance(channel, Mapping):
+        return {}
+    inner = channel.get("summary")
+    return inner if isinstance(inner, Mapping) else channel
+
+
+def tokenizer_family(attribution: Mapping[str, Any] | None) -> str | None:
+    """The tokenizer family an attribution matched (``qwen2``), or None."""
+    fam = _summary_of((attribution or {}).get("tokenizer")).get("family")
+    return str(fam) if fam else None
+
+
+def serving_stack(attribution: Mapping[str, Any] | None) -> str | None:
+    """The serving stack an attribution recognised (``llama.cpp``), or None (also when unrecognised)."""
+    st = _summary_of((attribution or {}).get("stack")).get("stack")
+    return str(st) if st and st != "unrecognised" else None

@@ -11,6 +11,12 @@ through ``url_for(name)``):
   and ``GET .../models``.
 * Anthropic ``POST .../messages`` (stream events message_start ...
   message_stop, and not).
+* Google's Gemini ``POST .../v1beta/models/MODEL:generateContent`` and
+  ``:streamGenerateContent?alt=sse`` (``candidates``, ``usageMetadata``, events
+  separated by CRLF and no end marker, as Google sends them), ``GET .../v1beta/models``,
+  and Gemini's error shape ``{"error": {"code", "message", "status"}}``. Its
+  ``answer_fn`` sees the request as OpenAI's shape (``messages``, ``max_tokens``), so one
+  answer function serves every protocol.
 
 Behaviour is pluggable::
 
@@ -18,6 +24,7 @@ Behaviour is pluggable::
                        faults=[Fault.status(429, retry_after="1"), Fault.status(503)]) as srv:
         srv.base_url            # "http://127.0.0.1:PORT/v1"   (OpenAI style)
         srv.anthropic_base_url  # "http://127.0.0.1:PORT"      (Anthropic style, /v1/messages)
+        srv.base_for("gemini")  # "http://127.0.0.1:PORT"      (each protocol's base URL; name= a prefix)
         srv.url_for("ep7")      # "http://127.0.0.1:PORT/ep7/v1"
         srv.requests            # list[RecordedRequest]: what clients sent (headers incl. auth)
 
@@ -67,9 +74,18 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, Callable, Iterable, Iterator
 
+from ..replay import default_usage  # noqa: F401 - re-exported: the rough prompt-token count
+from ..replay import pieces_of as default_chunks      # stream pieces: each word with its leading whitespace
+
 __all__ = ["FakeLLMServer", "Fault", "RecordedRequest", "default_chunks", "default_usage"]
 
 BAD_UTF8_MARKER = "@@BAD-UTF8@@"
+_GEMINI = re.compile(r"/v1beta/models/([^/:]+):(generateContent|streamGenerateContent)$")
+# Gemini's error statuses by HTTP status
+GEMINI_STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
+                 429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+GEMINI_FIELDS = frozenset({"contents", "systemInstruction", "generationConfig", "safetySettings", "tools",
+                           "toolConfig", "cachedContent"})
 BAD_UTF8_BYTES = b"\xff\xfe\xc3("
 
 
@@ -205,25 +221,6 @@ class RecordedRequest:
     raw_headers: list[tuple[str, str]] = field(default_factory=list)
 
 
-def default_usage(messages: list[dict[str, Any]]) -> int:
-    """Rough prompt token count: words plus a few per message."""
-    n = 0
-    for m in messages or []:
-        c = m.get("content") if isinstance(m, dict) else None
-        if isinstance(c, list):
-            c = " ".join(str(p.get("text", "")) for p in c if isinstance(p, dict))
-        n += 4 + len(str(c or "").split())
-    return n + 2
-
-
-_PIECE = re.compile(r"\s*\S+|\s+")
-
-
-def default_chunks(text: str) -> list[str]:
-    """Stream pieces: each word with its leading whitespace."""
-    return _PIECE.findall(text) or ([text] if text else [])
-
-
 def _default_answer(body: dict[str, Any]) -> str:
     msgs = body.get("messages") or []
     last = ""
@@ -328,6 +325,17 @@ class FakeLLMServer:
     def url_for(self, name: str) -> str:
         """A distinct base URL on this same server (``http://127.0.0.1:PORT/<name>/v1``)."""
         return f"{self.origin}/{name.strip('/')}/v1"
+
+    def base_for(self, protocol: str, name: str | None = None) -> str:
+        """The base URL a client of ``protocol`` is given for this server (under the path
+        prefix ``/<name>`` when given): OpenAI's ends in ``/v1``, Anthropic's and Gemini's are
+        the root the client appends its paths to."""
+        root = self.origin + (f"/{name.strip('/')}" if name else "")
+        if protocol == "openai":
+            return f"{root}/v1"
+        if protocol in ("anthropic", "gemini"):
+            return root
+        raise ValueError(f"the fake server does not speak {protocol!r}")
 
     @property
     def requests(self) -> list[RecordedRequest]:
@@ -590,6 +598,9 @@ class FakeLLMServer:
 
     def _error_body(self, req: RecordedRequest, code: int) -> bytes:
         msg = HTTPStatus(code).phrase if code in HTTPStatus._value2member_map_ else "error"
+        if _GEMINI.search(req.path) or req.path.rstrip("/").endswith("/v1beta/models"):
+            status = GEMINI_STATUS.get(code, "INTERNAL" if code >= 500 else "FAILED_PRECONDITION")
+            return json.dumps({"error": {"code": code, "message": msg, "status": status}}).encode()
         if req.path.endswith("/messages"):
             typ = {429: "rate_limit_error", 529: "overloaded_error", 401: "authentication_error"}.get(code, "api_error")
             return json.dumps({"type": "error", "error": {"type": typ, "message": msg}}).encode()
@@ -625,7 +636,7 @@ class FakeLLMServer:
     def _route(self, req: RecordedRequest, fault: Fault | None):
         """-> (status, headers, payload) where payload is bytes or a list of stream events."""
         if self.api_key is not None:
-            got = req.headers.get("x-api-key")
+            got = req.headers.get("x-api-key") or req.headers.get("x-goog-api-key")
             auth = req.headers.get("authorization", "")
             if auth.lower().startswith("bearer "):
                 got = auth[7:].strip()
@@ -633,6 +644,13 @@ class FakeLLMServer:
                 return 401, [], self._error_body(req, 401)
         if req.method == "GET" and req.path in self.describe:
             return 200, [], json.dumps(self.describe[req.path]).encode()
+        if req.method == "GET" and req.path.rstrip("/").endswith("/v1beta/models"):
+            data = [{"name": f"models/{m}", "displayName": m, "supportedGenerationMethods": ["generateContent"]}
+                    for m in self.models]
+            return 200, [], json.dumps({"models": data}).encode()
+        gm = _GEMINI.search(req.path)
+        if req.method == "POST" and gm is not None:
+            return self._gemini(req, fault, gm.group(1), gm.group(2) == "streamGenerateContent")
         if req.method == "GET" and req.path.endswith("/models"):
             now = int(time.time())
             data = [{"id": m, "object": "model", "created": now, "owned_by": "fake"} for m in self.models]
@@ -813,6 +831,79 @@ class FakeLLMServer:
         if kind == "wrong_shape":
             doc = {"unexpected": True}
         raw = _jdump(doc)
+        if kind == "malformed":
+            raw = raw[: max(1, len(raw) // 2)] + b"<html>oops"
+        return 200, [], raw
+
+    @staticmethod
+    def _gemini_invalid(message: str) -> tuple[int, list, bytes]:
+        return 400, [], json.dumps({"error": {"code": 400, "message": message, "status": "INVALID_ARGUMENT"}}).encode()
+
+    def _gemini(self, req: RecordedRequest, fault: Fault | None, model: str, stream: bool):
+        body = req.json
+        if not isinstance(body, dict):
+            return self._gemini_invalid("Invalid JSON payload received.")
+        unknown = [k for k in body if k not in GEMINI_FIELDS]
+        if unknown:
+            return self._gemini_invalid(f'Invalid JSON payload received. Unknown name "{unknown[0]}": '
+                                        "Cannot find field.")
+        contents = body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return self._gemini_invalid("* GenerateContentRequest.contents: contents is not specified")
+        cfg = body.get("generationConfig") or {}
+        mt = cfg.get("maxOutputTokens") if isinstance(cfg, dict) else None
+        if mt is not None and (not isinstance(mt, int) or isinstance(mt, bool) or mt < 1):
+            return self._gemini_invalid(f"Invalid value at 'generation_config.max_output_tokens' ({mt!r})")
+        t = cfg.get("temperature") if isinstance(cfg, dict) else None
+        if t is not None and (not isinstance(t, (int, float)) or isinstance(t, bool) or not 0 <= t <= 2):
+            return self._gemini_invalid(f"Invalid value at 'generation_config.temperature' ({t!r})")
+
+        def text_of(parts: Any) -> str:
+            return "".join(str(x.get("text", "")) for x in parts if isinstance(x, dict)) if isinstance(parts, list) else ""
+        messages = []
+        si = body.get("systemInstruction")
+        if isinstance(si, dict):
+            messages.append({"role": "system", "content": text_of(si.get("parts"))})
+        for c in contents:
+            if isinstance(c, dict):
+                messages.append({"role": "assistant" if c.get("role") == "model" else "user",
+                                 "content": text_of(c.get("parts"))})
+        view = {"model": model, "messages": messages, "max_tokens": mt, "temperature": t, "stream": stream}
+        kind = fault.kind if fault else None
+        served = self.model or model
+        rid = f"{next(self._ids):08x}fakegemini"
+        if kind in ("huge", "gzip_bomb"):
+            return 200, [], ("huge", fault)
+        text = self._answer(view, req)
+        if kind == "bad_utf8":
+            text = text + BAD_UTF8_MARKER
+        pieces, finish = self._pieces(text, mt)
+        reason = "STOP" if finish == "stop" else "MAX_TOKENS"
+        prompt = int(self.usage_fn(messages))
+        usage = {"promptTokenCount": prompt, "candidatesTokenCount": len(pieces),
+                 "totalTokenCount": prompt + len(pieces)}
+
+        def doc(parts: list[str] | None, fin: str | None, with_usage: bool) -> dict[str, Any]:
+            cand: dict[str, Any] = {"content": {"role": "model", "parts": [
+                {"text": None if kind == "null_content" else p} for p in (parts or [])]}, "index": 0}
+            if fin is not None:
+                cand["finishReason"] = fin
+            d: dict[str, Any] = {"candidates": [] if kind == "empty_choices" else [cand]}
+            if with_usage and self.report_usage:
+                d["usageMetadata"] = usage
+            d["modelVersion"] = served
+            d["responseId"] = rid
+            return {"unexpected": True} if kind == "wrong_shape" else d
+
+        if stream and not self.ignore_stream:
+            docs = [doc([p], None, False) for p in pieces[:-1]]
+            docs.append(doc(pieces[-1:], None if kind == "no_done" else reason, True))
+            events = []
+            for d in docs:
+                raw = b"{oops" if kind == "malformed" else _jdump(d)
+                events.append(b"data: " + raw + b"\r\n\r\n")
+            return 200, [("Content-Type", "text/event-stream")], events
+        raw = _jdump(doc(["".join(pieces)], reason, True))
         if kind == "malformed":
             raw = raw[: max(1, len(raw) // 2)] + b"<html>oops"
         return 200, [], raw

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..channels.featurize import sparse_rows, vocab_lut  # noqa: F401 - the shared feature code's
 from ..channels.text import HASH_DIM
 
 SMOOTH = 0.35       # Jelinek-Mercer weight of the background distribution
@@ -129,31 +130,3 @@ class NBChannel:
     def columns(self) -> np.ndarray:
         """Lookup table hash id -> column (or -1), for mapping answer indices."""
         return vocab_lut(self.vocab)
-
-
-def vocab_lut(vocab: np.ndarray) -> np.ndarray:
-    """Lookup table hash id -> column of ``vocab`` (or -1)."""
-    lut = np.full(HASH_DIM, -1, dtype=np.int64)
-    lut[vocab] = np.arange(len(vocab))
-    return lut
-
-
-def sparse_rows(index_lists: Sequence[Sequence[int]], lut: np.ndarray, normalise: bool = True):
-    """CSR matrix (answers x K) of in-vocab counts, each row normalised to sum 1 unless
-    ``normalise`` is False (raw counts)."""
-    from scipy import sparse
-    data, cols, ptr = [], [], [0]
-    for idx in index_lists:
-        c = lut[np.asarray(idx, dtype=np.int64)] if len(idx) else np.zeros(0, dtype=np.int64)
-        c = c[c >= 0]
-        if len(c):
-            u, n = np.unique(c, return_counts=True)
-            data.append(n / n.sum() if normalise else n.astype(np.float64))
-            cols.append(u)
-            ptr.append(ptr[-1] + len(u))
-        else:
-            ptr.append(ptr[-1])
-    K = int((lut >= 0).sum())
-    d = np.concatenate(data) if data else np.zeros(0)
-    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
-    return sparse.csr_matrix((d, c, np.asarray(ptr)), shape=(len(index_lists), K))

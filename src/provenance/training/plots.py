@@ -1,15 +1,18 @@
-"""Pictures of the evaluation, as standalone SVG files (standard library only).
+"""Pictures of the evaluation, as standalone SVG files, drawn by matplotlib (the ``train`` extra).
 
 ``reliability_svg``: one reliability curve per evidence profile (mean confidence against
 accuracy in confidence bins; the diagonal is perfect calibration). ``confusion_svg``: the
-leave-one-model-out confusion matrix (true creator by row, reported creator by column, counts
-shaded). Both are written by ``provenance eval --plots DIR``.
+leave-one-model-out confusion matrix (true creator by row, reported creator by column, shares
+shaded, counts written). Both are written by ``provenance eval --plots DIR``.
+
+matplotlib is imported inside the functions (only ``eval --plots`` pays for it) with its
+non-interactive Agg backend; the SVG carries no date and a fixed id salt, so the same figures
+give the same file.
 """
 
 from __future__ import annotations
 
-from html import escape
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#393b79", "#637939")
@@ -26,65 +29,63 @@ def bins(points: Iterable[tuple[float, bool]], n: int = 10) -> list[tuple[float,
     return [(s / m, h / m, int(m)) for s, h, m in acc if m]
 
 
-def reliability_svg(curves: Mapping[str, Sequence[tuple[float, bool]]], title: str = "Reliability (LOMO)",
-                    size: int = 520) -> str:
-    pad, w = 60, size - 90
-    x = lambda v: pad + v * w            # noqa: E731
-    y = lambda v: pad + (1 - v) * w      # noqa: E731
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{size + 230}" height="{size}" '
-           f'font-family="sans-serif" font-size="12">',
-           '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="{pad}" y="24" font-size="15">{escape(title)}</text>',
-           f'<rect x="{pad}" y="{pad}" width="{w}" height="{w}" fill="none" stroke="#444"/>',
-           f'<line x1="{x(0)}" y1="{y(0)}" x2="{x(1)}" y2="{y(1)}" stroke="#aaa" stroke-dasharray="4 4"/>']
-    for t in (0.0, 0.2, 0.4, 0.6, 0.8, 1.0):
-        out.append(f'<text x="{x(t)}" y="{y(0) + 16}" text-anchor="middle">{t:.1f}</text>')
-        out.append(f'<text x="{pad - 8}" y="{y(t) + 4}" text-anchor="end">{t:.1f}</text>')
-    out.append(f'<text x="{x(0.5)}" y="{y(0) + 36}" text-anchor="middle">confidence of the top creator</text>')
-    out.append(f'<text x="16" y="{y(0.5)}" transform="rotate(-90 16 {y(0.5)})" text-anchor="middle">'
-               'share right</text>')
+def _pyplot() -> Any:
+    import matplotlib
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _svg(fig: Any) -> str:
+    """The figure as SVG text (the XML prolog dropped: the file starts at ``<svg``)."""
+    import io
+
+    import matplotlib
+    plt = _pyplot()
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.hashsalt": "provenance", "svg.fonttype": "none"}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None}, bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.index("<svg"):]
+
+
+def reliability_svg(curves: Mapping[str, Sequence[tuple[float, bool]]], title: str = "Reliability (LOMO)") -> str:
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 5.2))
+    ax.plot([0, 1], [0, 1], linestyle="--", color="#aaaaaa", linewidth=1)
     for i, (name, pts) in enumerate(curves.items()):
-        col = PALETTE[i % len(PALETTE)]
         b = bins(pts)
         if not b:
             continue
-        path = " ".join(f"{'M' if j == 0 else 'L'}{x(c):.1f},{y(a):.1f}" for j, (c, a, _) in enumerate(b))
-        out.append(f'<path d="{path}" fill="none" stroke="{col}" stroke-width="2"/>')
-        for c, a, m in b:
-            r = 2 + min(6, m ** 0.5)
-            out.append(f'<circle cx="{x(c):.1f}" cy="{y(a):.1f}" r="{r:.1f}" fill="{col}" fill-opacity="0.7"/>')
-        ly = pad + 16 * i
-        out.append(f'<line x1="{size - 20}" y1="{ly}" x2="{size}" y2="{ly}" stroke="{col}" stroke-width="3"/>')
-        out.append(f'<text x="{size + 6}" y="{ly + 4}">{escape(name)} ({len(pts)})</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+        col = PALETTE[i % len(PALETTE)]
+        ax.plot([c for c, _, _ in b], [a for _, a, _ in b], color=col, linewidth=2, label=f"{name} ({len(pts)})")
+        ax.scatter([c for c, _, _ in b], [a for _, a, _ in b], s=[(2 + min(6, m ** 0.5)) ** 2 for _, _, m in b],
+                   color=col, alpha=0.7)
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence of the top creator", ylabel="share right", title=title)
+    ax.set_aspect("equal")
+    if curves:
+        ax.legend(loc="center left", bbox_to_anchor=(1.02, 0.5), frameon=False, fontsize=9)
+    return _svg(fig)
 
 
 def confusion_svg(confusion: Mapping[str, Mapping[str, int]], title: str = "Confusion (LOMO)") -> str:
+    import numpy as np
+    plt = _pyplot()
     rows = sorted(confusion)
     cols = sorted({c for v in confusion.values() for c in v} | set(rows), key=lambda c: (c == "unknown", c))
-    cell, left, top = 26, 130, 150
-    width, height = left + cell * len(cols) + 20, top + cell * len(rows) + 20
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'font-family="sans-serif" font-size="11">',
-           '<rect width="100%" height="100%" fill="white"/>',
-           f'<text x="10" y="20" font-size="15">{escape(title)}: true creator (rows) reported as (columns)</text>']
-    for j, c in enumerate(cols):
-        cx = left + j * cell + cell / 2
-        out.append(f'<text x="{cx}" y="{top - 6}" transform="rotate(-60 {cx} {top - 6})">{escape(c)}</text>')
-    for i, r in enumerate(rows):
-        total = max(1, sum(confusion[r].values()))
-        ty = top + i * cell
-        out.append(f'<text x="{left - 6}" y="{ty + cell / 2 + 4}" text-anchor="end">{escape(r)}</text>')
-        for j, c in enumerate(cols):
-            n = int(confusion[r].get(c, 0))
-            share = n / total
-            hue = "46,125,50" if c == r else ("120,120,120" if c == "unknown" else "198,40,40")
-            out.append(f'<rect x="{left + j * cell}" y="{ty}" width="{cell - 1}" height="{cell - 1}" '
-                       f'fill="rgb({hue})" fill-opacity="{0.08 + 0.92 * share:.2f}"/>')
-            if n:
-                fill = "white" if share > 0.5 else "black"
-                out.append(f'<text x="{left + j * cell + cell / 2}" y="{ty + cell / 2 + 4}" text-anchor="middle" '
-                           f'fill="{fill}">{n}</text>')
-    out.append("</svg>")
-    return "\n".join(out) + "\n"
+    counts = np.array([[int(confusion[r].get(c, 0)) for c in cols] for r in rows], dtype=float).reshape(len(rows), len(cols))
+    share = counts / np.maximum(1.0, counts.sum(axis=1, keepdims=True))
+    cell = 0.28
+    fig, ax = plt.subplots(figsize=(max(3.0, 1.6 + cell * len(cols)), max(2.0, 1.6 + cell * len(rows))))
+    ax.imshow(share, cmap="Greens", vmin=0.0, vmax=1.0, aspect="equal")
+    for i in range(len(rows)):
+        for j in range(len(cols)):
+            if counts[i, j]:
+                ax.text(j, i, str(int(counts[i, j])), ha="center", va="center", fontsize=7,
+                        color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(cols)), cols, rotation=60, ha="left", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.xaxis.tick_top()
+    ax.set_title(f"{title}: true creator (rows) reported as (columns)", fontsize=10)
+    return _svg(fig)

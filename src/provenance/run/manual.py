@@ -3,7 +3,7 @@
 ``transcript_of`` turns answers into a ``Transcript`` whose target is recorded as
 manual (protocol ``manual``: no request was sent, so the tokenizer and API
 channels report "not measured"); ``classify_answers`` classifies it with
-``attribute.classify_report_dict`` and records it in the run store, exactly as
+``steps.classify_report_dict`` and records it in the run store, exactly as
 ``provenance classify`` and ``probe`` do. ``ManualSession`` is ``probe
 --manual``: one question at a time, each answer stored as it comes so that an
 interrupted session can be resumed; what the person sees is drawn by the CLI
@@ -15,9 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, TextIO
 
-from .errors import ConfigError
-from .probes import Probe, ProbeSet
-from .transcript import MANUAL_PROTOCOL, MAX_TEXT_CHARS, STATUS_SKIPPED, ProbeResult, Transcript, now_iso
+from ..errors import ConfigError
+from ..probes import Probe, ProbeSet
+from ..transcript import MANUAL_PROTOCOL, MAX_TEXT_CHARS, STATUS_SKIPPED, ProbeResult, Transcript, now_iso
 
 NOT_ANSWERED = "not answered"           # a question left empty on the form, or skipped at the prompt
 NOT_ASKED = "not asked yet"             # probe --manual: a question still to come
@@ -59,10 +59,10 @@ def transcript_of(questions: Iterable[Probe], answers: Mapping[str, str], probes
 def classify_and_store(transcript: Transcript, classifier: Any, probeset: ProbeSet, *, db: Path | None,
                        store: bool, run_store: Any = None) -> dict[str, Any]:
     """Classify as ``provenance classify`` does and record the run (unless ``store`` is False)."""
-    from .attribute import classify_report_dict
+    from .steps import classify_report_dict
     own = None
     if store and run_store is None:
-        from .probing.store import RunStore
+        from ..probing.store import RunStore
         run_store = own = RunStore.open(db)
     try:
         rid = None
@@ -88,7 +88,7 @@ def classify_answers(answers: Any, probeset: ProbeSet, classifier: Any, *, label
     out: dict[str | None, dict[str, Any]] = {}
     run_store = None
     if store:
-        from .probing.store import RunStore
+        from ..probing.store import RunStore
         run_store = RunStore.open(db)
     try:
         for side in (("A", "B") if answers.pair else (None,)):
@@ -137,7 +137,7 @@ def read_answer(lines: Iterator[str], limit: int = MAX_TEXT_CHARS) -> tuple[str,
 
 
 def _join(buf: list[str]) -> str:
-    from .answers import clean_answer
+    from ..answers import clean_answer
     return clean_answer("\n".join(buf))[:MAX_TEXT_CHARS]
 
 
@@ -230,7 +230,8 @@ class ManualSession:
     # -- the loop ------------------------------------------------------------------------------
     def run(self, lines: Iterator[str]) -> tuple[dict[str, Any], str]:
         """Ask every pending question; returns (report, why it stopped). The report is stored."""
-        from .attribute import classify_report_dict, finalize
+        from ..attribute import finalize
+        from .steps import classify_report_dict
         total = len(self.questions)
         why = "every question asked"
         for p in self.pending():

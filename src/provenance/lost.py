@@ -5,7 +5,7 @@
     91 of 132 probes failed
     why they failed: 85 timed out, 6 rate limited (HTTP 429)
     lost evidence: no tokenizer evidence (its baseline probe was lost); identity 3 of 7 answered
-    the endpoint was slow: 85 probes got no answer within the read timeout, even stretched to 240 s ...
+    the endpoint was slow (85 timed out, with timeouts stretched 4x): a longer --timeout lets each answer finish, ...
 
 and what helps, said only from the evidence: a probe lost to a timeout is put down to a
 queue only where replies queued (``run.pacing.queued_replies``) at a server that did not say
@@ -13,12 +13,16 @@ how many it serves at once (``--concurrency`` then helps); otherwise to slowness
 ``--timeout``). ``rate_limit_notes`` tells a rate limit as it is (refused requests by status,
 the time spent waiting as the server asked, what helps), whether or not probes were lost.
 
-Families are read from the results (never from probe ids), so any probe set works.
+Families are read from the results (never from probe ids), so any probe set works; why a
+probe failed is read from its typed ``error_kind`` (``ProbeResult.failed_as``), never parsed
+back out of its error text.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from .transcript import ErrorKind
 
 # what each family's answers are evidence of (unknown families are named as they are)
 EVIDENCE = {
@@ -31,26 +35,34 @@ EVIDENCE = {
 }
 
 
-def loss_reason(error: str | None) -> str:
-    """A short category for a failed probe's recorded reason."""
-    e = (error or "").strip()
-    low = e.lower()
-    if low.startswith("not sent: endpoint not answering") or "abandoned in flight" in low:
-        return "given up (endpoint not answering)"
-    if low.startswith("timeout"):
-        return "timed out"
-    if low.startswith("deadline"):
-        return "cut by the target deadline"
-    if low.startswith("rate limited"):
-        return "rate limited (HTTP 429)"
-    if low.startswith("server error"):
-        code = e.split("HTTP ", 1)[1].split()[0] if "HTTP " in e else "5xx"
-        return f"server error (HTTP {code})"
-    if low.startswith("connection failed"):
-        return "connection failed"
-    if low.startswith("bad response"):
-        return "unusable reply"
-    return e.split(":", 1)[0][:40] or "failed"
+# what a reader calls each kind of loss
+LOSS = {
+    ErrorKind.NOT_ANSWERING: "given up (endpoint not answering)",
+    ErrorKind.ABANDONED: "given up (endpoint not answering)",
+    ErrorKind.TIMEOUT: "timed out",
+    ErrorKind.DEADLINE: "cut by the target deadline",
+    ErrorKind.RATE_LIMITED: "rate limited (HTTP 429)",
+    ErrorKind.CONNECT: "connection failed",
+    ErrorKind.BAD_REPLY: "unusable reply",
+    ErrorKind.AUTH: "authentication failed",
+    ErrorKind.DENIED: "access denied",
+    ErrorKind.NOT_FOUND: "not found",
+    ErrorKind.REJECTED: "request rejected",
+    ErrorKind.INTERNAL: "internal error",
+    ErrorKind.TRANSPORT: "transport error",
+    ErrorKind.REDIRECT: "redirect refused",
+    ErrorKind.DECODE: "undecodable reply",
+}
+
+
+def loss_reason(result: Any) -> str:
+    """A short category for a failed probe (from its error kind; a server error names its status)."""
+    kind = result.failed_as()
+    if kind == ErrorKind.SERVER_ERROR:
+        return f"server error (HTTP {result.http_status or '5xx'})"
+    if kind in LOSS:
+        return LOSS[kind]
+    return (result.error or "").strip().split(":", 1)[0][:40] or "failed"
 
 
 def lost_notes(transcript: Any) -> list[str]:
@@ -60,7 +72,7 @@ def lost_notes(transcript: Any) -> list[str]:
         return []
     why: dict[str, int] = {}
     for r in failed:
-        k = loss_reason(r.error)
+        k = loss_reason(r)
         why[k] = why.get(k, 0) + 1
     parts = ", ".join(f"{n} {k}" for k, n in sorted(why.items(), key=lambda kv: (-kv[1], kv[0])))
     notes = [f"{len(failed)} of {len(results)} probes failed", f"why they failed: {parts}"]
@@ -111,8 +123,8 @@ def rate_limit_notes(transcript: Any) -> list[str]:
     p = transcript.pacing or {}
     by_status = {str(k): int(v) for k, v in (p.get("refused_by_status") or {}).items() if v}
     failed = [r for r in transcript.results if r.status == "failed"]
-    lost = sum(1 for r in failed if loss_reason(r.error) in ("rate limited (HTTP 429)", "server error (HTTP 503)",
-                                                             "server error (HTTP 529)"))
+    lost = sum(1 for r in failed if r.failed_as() == ErrorKind.RATE_LIMITED
+               or (r.failed_as() == ErrorKind.SERVER_ERROR and r.http_status in (503, 529)))
     if not by_status and not lost:
         return []
     n = sum(by_status.values())
@@ -134,7 +146,7 @@ def rate_limit_notes(transcript: Any) -> list[str]:
 def _is_baseline(result: Any) -> bool:
     """Is this the tokenizer baseline probe (named by the shipped tokenizer table)?"""
     try:
-        from ..channels.tokenizer import load_table
+        from .channels.tokenizer import load_table
         return result.probe_id == load_table()["baseline"]["probe"]
     except Exception:  # noqa: BLE001 - no table: no baseline to name
         return False
